@@ -1,0 +1,49 @@
+"""REST API of the accounts app: the caller's own API tokens."""
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.selectors import api_tokens_for
+from apps.accounts.services import api_token_create, api_token_revoke
+from apps.core.serializers import StrictInputSerializer
+
+
+class TokenOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    is_live = serializers.BooleanField()
+
+
+class TokenListCreateApi(APIView):
+    class Input(StrictInputSerializer):
+        name = serializers.CharField(max_length=100)
+        ttl_days = serializers.IntegerField(min_value=1, max_value=366, required=False)
+
+    class CreatedOutput(TokenOutput):
+        key = serializers.CharField(help_text="The key, shown this once only.")
+
+    @extend_schema(responses=TokenOutput(many=True))
+    def get(self, request):
+        return Response(TokenOutput(api_tokens_for(user=request.user), many=True).data)
+
+    @extend_schema(request=Input, responses={201: CreatedOutput})
+    def post(self, request):
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = api_token_create(user=request.user, request=request, **data.validated_data)
+        token = api_tokens_for(user=request.user).get(prefix=key.split("_")[1])
+        return Response({**TokenOutput(token).data, "key": key}, status=status.HTTP_201_CREATED)
+
+
+class TokenRevokeApi(APIView):
+    @extend_schema(request=None, responses=TokenOutput)
+    def post(self, request, token_id: int):
+        token = get_object_or_404(api_tokens_for(user=request.user), pk=token_id)
+        return Response(TokenOutput(api_token_revoke(token=token, actor=request.user, request=request)).data)

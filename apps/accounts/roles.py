@@ -1,0 +1,47 @@
+"""The four roles, as Django groups, and the permissions each holds."""
+from __future__ import annotations
+
+ANALYST, CLINICIAN, REVIEWER, ADMIN = "analyst", "clinician", "reviewer", "admin"
+ROLES = (ANALYST, CLINICIAN, REVIEWER, ADMIN)
+
+# role -> "app_label.codename" permissions. Apps add theirs here as they land.
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    ANALYST: ("generation.add_generationjob", "generation.view_generationjob"),
+    CLINICIAN: ("generation.add_generationjob", "generation.view_generationjob"),
+    REVIEWER: ("generation.view_generationjob",),
+    ADMIN: (
+        "generation.add_generationjob",
+        "generation.view_generationjob",
+        "accounts.view_auditevent",
+        "accounts.view_user",
+    ),
+}
+
+# Which generation domains a role may ask for.
+ROLE_DOMAINS: dict[str, tuple[str, ...]] = {
+    ANALYST: ("finance", "general"),
+    CLINICIAN: ("medical", "general"),
+    REVIEWER: (),
+    ADMIN: ("finance", "medical", "general"),
+}
+
+
+def roles_sync() -> None:
+    """Create the role groups and give each exactly its permissions (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in ROLE_PERMISSIONS[role]:
+            app_label, codename = dotted.split(".", 1)
+            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if perm is not None:
+                wanted.append(perm)
+        if set(group.permissions.all()) != set(wanted):
+            group.permissions.set(wanted)
+
+
+def sync_roles_after_migrate(sender, **kwargs) -> None:
+    # Sent once per app, each after that app's permissions exist; syncing each time is cheap and idempotent.
+    roles_sync()

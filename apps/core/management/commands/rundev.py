@@ -1,0 +1,64 @@
+"""`make run`: the web server and a Celery worker together; Ctrl-C stops both.
+
+The broker is Redis when one answers on localhost, else kombu's filesystem transport (no server needed).
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.core.management.base import BaseCommand
+
+
+def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class Command(BaseCommand):
+    help = "Run the web server on 127.0.0.1:8000 and one Celery worker (queues gpu and default)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+
+    def handle(self, *args, addr, **options):
+        env = dict(os.environ)
+        if "CELERY_BROKER_URL" not in env:
+            env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0" if redis_answers() else "filesystem://"
+        broker = env["CELERY_BROKER_URL"]
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default",
+                 "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"],
+                env=env,
+            ),
+            subprocess.Popen([sys.executable, "manage.py", "runserver", addr, "--noreload"], env=env),
+        ]
+        self.stdout.write(f"\nPlumbline is starting on http://{addr}/  (broker: {broker.split('://')[0]})")
+        self.stdout.write("Press Ctrl-C to stop the web server and the worker.\n")
+
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.3)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        self.stdout.write("Stopped.")

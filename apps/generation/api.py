@@ -1,0 +1,80 @@
+"""REST API of generation jobs."""
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import requires
+from apps.core.serializers import StrictInputSerializer
+from apps.generation.models import GenerationJob
+from apps.generation.selectors import jobs_visible_to
+from apps.generation.services import job_cancel, job_create, job_read_audit
+
+
+class JobOutput(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+    duration_s = serializers.FloatField(allow_null=True)
+    time_to_first_token_s = serializers.FloatField(allow_null=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id", "url", "status", "domain", "adapter", "model_name", "owner", "prompt", "chat", "max_tokens",
+            "temperature", "top_p", "seed", "output", "finish_reason", "prompt_tokens", "completion_tokens",
+            "error", "attempts", "created_at", "started_at", "first_token_at", "finished_at", "duration_s",
+            "time_to_first_token_s",
+        ]
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/jobs/{job.pk}/"
+
+
+class JobInput(StrictInputSerializer):
+    prompt = serializers.CharField(max_length=settings.PLUMBLINE_MAX_PROMPT_CHARS, trim_whitespace=False)
+    domain = serializers.ChoiceField(choices=GenerationJob.Domain.choices, default="general")
+    max_tokens = serializers.IntegerField(min_value=1, max_value=settings.PLUMBLINE_MAX_NEW_TOKENS, default=256)
+    temperature = serializers.FloatField(min_value=0.0, max_value=2.0, default=0.0)
+    top_p = serializers.FloatField(min_value=0.01, max_value=1.0, default=1.0)
+    seed = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False, allow_null=True)
+    chat = serializers.BooleanField(default=True)
+
+
+class JobListCreateApi(ListAPIView):
+    serializer_class = JobOutput
+
+    def get_permissions(self):
+        perm = "generation.add_generationjob" if self.request.method == "POST" else "generation.view_generationjob"
+        return [requires(perm)()]
+
+    def get_queryset(self):
+        return jobs_visible_to(user=self.request.user)
+
+    @extend_schema(request=JobInput, responses={202: JobOutput})
+    def post(self, request):
+        data = JobInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        job = job_create(owner=request.user, request=request, **data.validated_data)
+        return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/jobs/{job.pk}/"})
+
+
+class JobDetailApi(APIView):
+    permission_classes = [requires("generation.view_generationjob")]
+
+    @extend_schema(responses=JobOutput)
+    def get(self, request, job_id: int):
+        job = get_object_or_404(jobs_visible_to(user=request.user), pk=job_id)
+        job_read_audit(job=job, user=request.user, request=request)
+        return Response(JobOutput(job).data)
+
+
+class JobCancelApi(APIView):
+    permission_classes = [requires("generation.view_generationjob")]
+
+    @extend_schema(request=None, responses=JobOutput)
+    def post(self, request, job_id: int):
+        job = get_object_or_404(jobs_visible_to(user=request.user), pk=job_id)
+        return Response(JobOutput(job_cancel(job=job, actor=request.user, request=request)).data)
