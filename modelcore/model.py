@@ -1,0 +1,154 @@
+"""LLaMA-architecture decoder (DeepSeek-LLM dense, SmolLM2): norm -> rope -> attention -> mlp -> block -> model.
+
+Module names mirror Hugging Face `LlamaForCausalLM` so HF state dicts load with `strict=True` and PEFT finds
+the same target modules. Notation: B batch, T new tokens, S attended tokens, H query heads, Hkv key/value
+heads, D head_dim, C hidden_size, V vocab.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import ATTENTION_IMPLS, attention
+from .config import ModelConfig
+from .kv_cache import KVCache
+from .rope import apply_rope, rope_cos_sin
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Upcast: the mean of squares over C in bf16 loses too much (HF does the same).
+        in_dtype = x.dtype
+        xf = x.to(torch.float32)
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(in_dtype)
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig, layer_idx: int, attn_impl: str = "sdpa") -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_heads = config.num_attention_heads
+        self.n_kv_heads = config.num_key_value_heads
+        self.head_dim = config.head_dim
+        self.attn_impl = attn_impl
+        self.q_proj = nn.Linear(config.hidden_size, config.q_size, bias=False)
+        self.k_proj = nn.Linear(config.hidden_size, config.kv_size, bias=False)
+        self.v_proj = nn.Linear(config.hidden_size, config.kv_size, bias=False)
+        self.o_proj = nn.Linear(config.q_size, config.hidden_size, bias=False)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        b, t, _ = x.shape
+        q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        q, k = apply_rope(q, k, cos, sin)
+        mask = None  # plain causal over the T new tokens
+        if kv_cache is not None:
+            k, v, mask = kv_cache.update(self.layer_idx, k, v)  # (B, Hkv, S, D), mask (B, 1, T, S) | None
+        y = attention(q, k, v, mask, impl=self.attn_impl)  # (B, H, T, D)
+        y = y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, H*D)
+        return self.o_proj(y)
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm block: x + attn(norm(x)), then h + mlp(norm(h))."""
+
+    def __init__(self, config: ModelConfig, layer_idx: int, attn_impl: str = "sdpa") -> None:
+        super().__init__()
+        self.self_attn = Attention(config, layer_idx, attn_impl)
+        self.mlp = MLP(config)
+        self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        h = x + self.self_attn(self.input_layernorm(x), cos, sin, kv_cache)
+        return h + self.mlp(self.post_attention_layernorm(h))
+
+
+class LlamaModel(nn.Module):
+    """Embeddings, decoder layers and the final norm (HF's `model.` prefix)."""
+
+    def __init__(self, config: ModelConfig, attn_impl: str = "sdpa") -> None:
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(config, i, attn_impl) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    def forward(self, input_ids: Tensor, positions: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        x = self.embed_tokens(input_ids)  # (B, T, C)
+        cos, sin = rope_cos_sin(self.config, positions, x.dtype)  # (B, T, D) each, shared by all layers
+        for layer in self.layers:
+            x = layer(x, cos, sin, kv_cache)
+        return self.norm(x)  # (B, T, C)
+
+
+class Transformer(nn.Module):
+    """Causal LM: `model` (LlamaModel) + `lm_head`; `lm_head.weight is model.embed_tokens.weight` when tied."""
+
+    def __init__(self, config: ModelConfig, *, attn_impl: str = "sdpa") -> None:
+        super().__init__()
+        if attn_impl not in ATTENTION_IMPLS:
+            raise ValueError(f"unknown attn_impl {attn_impl!r}; known: {', '.join(ATTENTION_IMPLS)}")
+        self.config = config
+        self.model = LlamaModel(config, attn_impl)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Share the embedding matrix with the output projection when the config says so (call again after
+        anything that replaces parameters, e.g. `load_state_dict(..., assign=True)`)."""
+        if self.config.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def set_attn_impl(self, impl: str) -> None:
+        if impl not in ATTENTION_IMPLS:
+            raise ValueError(f"unknown attn_impl {impl!r}; known: {', '.join(ATTENTION_IMPLS)}")
+        for layer in self.model.layers:
+            layer.self_attn.attn_impl = impl
+
+    @torch.no_grad()
+    def init_weights(self, *, std: float = 0.02, generator: torch.Generator | None = None) -> None:
+        """HF-style init: linear and embedding weights ~ N(0, std), norm weights 1."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear | nn.Embedding):
+                if module is self.lm_head and self.config.tie_word_embeddings:
+                    continue  # same tensor as embed_tokens
+                nn.init.normal_(module.weight, mean=0.0, std=std, generator=generator)
+            elif isinstance(module, RMSNorm):
+                module.weight.fill_(1.0)
+
+    def forward(self, input_ids: Tensor, positions: Tensor | None = None,
+                kv_cache: KVCache | None = None) -> Tensor:
+        """input_ids (B, T) -> logits (B, T, V). positions (B, T) are absolute token positions for RoPE
+        (default 0 .. T-1 in every row). Without a cache, attention is causal over the T tokens."""
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
+        b, t = input_ids.shape
+        if positions is None:
+            positions = torch.arange(t, device=input_ids.device)[None, :].expand(b, t)  # (B, T)
+        elif positions.shape != input_ids.shape:
+            raise ValueError(f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}")
+        h = self.model(input_ids, positions, kv_cache)  # (B, T, C)
+        return self.lm_head(h)  # (B, T, V)
