@@ -12,7 +12,7 @@ def api_token_lookup(key: str) -> ApiToken | None:
     """The live token for a plaintext key, or None. Compares digests in constant time."""
     import hmac
 
-    parts = key.split("_")
+    parts = key.split("_", 2)  # the secret part may itself contain "_"
     if len(parts) != 3 or parts[0] != "plb" or len(parts[1]) != TOKEN_PREFIX_LEN:
         return None
     token = ApiToken.objects.select_related("user").filter(prefix=parts[1]).first()

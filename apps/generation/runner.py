@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 import time
 
+from django.conf import settings
+
 from apps.generation import services
 from apps.generation.runtime import get_engine
 
@@ -35,11 +37,18 @@ def job_run(*, job_id: int) -> None:
         services.job_fail(job_id=job_id, attempt=attempt, error=str(exc))
         return
 
+    # The gpu workers use Celery's thread pool, which enforces no time limits: the runner keeps its own.
+    deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT
     text, n_tokens, last_flush = "", 0, time.monotonic()
     try:
         for delta in handle:
             text += delta
             n_tokens += 1
+            if time.monotonic() > deadline:
+                handle.cancel()
+                handle.wait()
+                services.job_fail(job_id=job_id, attempt=attempt, error="the job ran past its time limit")
+                return
             if time.monotonic() - last_flush >= FLUSH_INTERVAL_S:
                 last_flush = time.monotonic()
                 keep_going = services.job_progress(

@@ -1,18 +1,30 @@
 """`make test`: PostgreSQL and Redis over real connections."""
 import os
 
+import dj_database_url
+
 from .base import *  # noqa: F401,F403
-from .base import BASE_DIR, DATABASES
+from .base import BASE_DIR
 
 SECRET_KEY = "test-only-key-not-secret"
+DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-DATABASES["default"] = {
-    **DATABASES["default"],
-    "TEST": {"NAME": os.environ.get("PLUMBLINE_TEST_DB_NAME", "test_plumbline")},
+DATABASES = {
+    "default": {
+        **dj_database_url.parse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/plumbline")),
+        "TEST": {"NAME": os.environ.get("PLUMBLINE_TEST_DB_NAME", "test_plumbline")},
+    }
 }
+# Redis database 15 is the test suite's own; the suite empties it at the start.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing in tests only
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 PLUMBLINE_DATA_DIR = BASE_DIR / "var" / "test-cache"
+# WhiteNoise serves files found by the finders here; no collectstatic needed.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,193 @@
+"""Fixtures shared by the whole suite: users by role, API clients, a real Celery worker, a real browser."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+
+
+# --- users and clients -------------------------------------------------------------------------
+@pytest.fixture
+def make_user(db):
+    from apps.accounts.services import user_create
+
+    def make(role: str, username: str | None = None, password: str = "a-long-test-password"):
+        return user_create(username=username or f"{role}-{uuid.uuid4().hex[:6]}", password=password, role=role)
+
+    return make
+
+
+@pytest.fixture
+def api_client_for(make_user):
+    """An APIClient authenticated with a real hashed token of a new user of `role`."""
+    from rest_framework.test import APIClient
+
+    from apps.accounts.services import api_token_create
+
+    def make(role: str):
+        user = make_user(role)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=user, name='tests')}")
+        client.user = user
+        return client
+
+    return make
+
+
+# --- the model cache: converted once per test session ---------------------------------------------
+@pytest.fixture(scope="session")
+def model_cache_dir() -> Path:
+    from django.conf import settings
+
+    path = Path(settings.PLUMBLINE_DATA_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PLUMBLINE_DATA_DIR", str(path))
+    from modelcore.gguf_import import ensure_smollm2
+
+    ensure_smollm2(path)  # tens of seconds the first time, then reused
+    return path
+
+
+# --- a real Celery worker on the real Redis broker ---------------------------------------------------
+class WorkerProcess:
+    def __init__(self, env_overrides: dict[str, str], log_path: Path):
+        from django.conf import settings
+
+        db = settings.DATABASES["default"]
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            # The worker writes to the database the tests read: the test database.
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "PLUMBLINE_ENGINE_MAX_SEQ_LEN": "1024",
+            **env_overrides,
+        }
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default", "--pool", "threads",
+             "--concurrency", "2", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+             "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
+            cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if "ready." in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker not ready after {timeout}s:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def purge_test_broker() -> None:
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+
+
+@pytest.fixture(scope="session")
+def start_worker(django_db_setup, model_cache_dir, tmp_path_factory):
+    """Start a worker process with extra env settings; every one started is stopped at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(**env_overrides: str) -> WorkerProcess:
+        worker = WorkerProcess(env_overrides, tmp_path_factory.mktemp("worker") / "worker.log")
+        started.append(worker)
+        return worker
+
+    purge_test_broker()
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(start_worker):
+    """One long-lived worker for the tests that only need jobs to run."""
+    return start_worker()
+
+
+def wait_for_job(job_id: int, *, statuses=("succeeded", "failed", "cancelled"), timeout: float = 120, worker=None):
+    from apps.generation.models import GenerationJob
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = GenerationJob.objects.get(pk=job_id)
+        if job.status in statuses:
+            return job
+        time.sleep(0.2)
+    tail = worker.log()[-3000:] if worker else ""
+    raise AssertionError(f"job {job_id} still {job.status} after {timeout}s\n{tail}")
+
+
+# --- a real browser ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls of the tests are still sync.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login(page, live_server):
+    def do_login(username: str, password: str = "a-long-test-password"):
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        return page
+
+    return do_login
