@@ -144,3 +144,24 @@ def test_deepseek_preset_resolves_data_dir(tmp_path, monkeypatch):
 def test_unknown_name():
     with pytest.raises(FileNotFoundError, match="no-such-model"):
         load_model("no-such-model")
+
+
+def test_smollm2_name_goes_through_gguf_import(tmp_path, monkeypatch):
+    """The name resolves via modelcore.gguf_import.ensure_smollm2(cache_dir); stubbed here so the test needs
+    neither the GGUF conversion nor that module."""
+    import sys
+    import types
+
+    model = _random_model("tiny-tied")
+    converted = tmp_path / "models" / "smollm2-135m-instruct"
+    save_model(model, converted)
+    calls = []
+
+    def ensure_smollm2(cache_dir):
+        calls.append(cache_dir)
+        return converted
+
+    monkeypatch.setitem(sys.modules, "modelcore.gguf_import", types.SimpleNamespace(ensure_smollm2=ensure_smollm2))
+    loaded = load_model("smollm2-135m-instruct", cache_dir=tmp_path)
+    assert calls == [tmp_path] and loaded.config.name == "smollm2-135m-instruct"
+    _assert_same_model(model, loaded)
