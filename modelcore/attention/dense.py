@@ -19,7 +19,9 @@ from torch import Tensor
 
 def _check(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> None:
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
-        raise ValueError(f"attention: q, k, v must be 4-d, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"attention: q, k, v must be 4-d, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
     if k.shape != v.shape:
         raise ValueError(f"attention: k {tuple(k.shape)} and v {tuple(v.shape)} differ")
     if q.shape[0] != k.shape[0] or q.shape[-1] != k.shape[-1] or q.shape[1] % k.shape[1] != 0:
@@ -39,7 +41,9 @@ def repeat_kv(x: Tensor, n_rep: int) -> Tensor:
     return x.reshape(b, hkv * n_rep, s, d)  # (B, H, S, D)
 
 
-def eager_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, scale: float | None = None) -> Tensor:
+def eager_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, scale: float | None = None
+) -> Tensor:
     """Reference: softmax(q k^T * scale + mask) v, softmax in float32 like HF's eager path."""
     _check(q, k, v, mask)
     n_rep = q.shape[1] // k.shape[1]
@@ -55,7 +59,9 @@ def eager_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, sca
     return torch.einsum("bhts,bhsd->bhtd", probs, v)  # (B, H, T, D)
 
 
-def sdpa_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, scale: float | None = None) -> Tensor:
+def sdpa_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, scale: float | None = None
+) -> Tensor:
     """Fast path: PyTorch SDPA (flash / memory-efficient / math kernel chosen by PyTorch)."""
     _check(q, k, v, mask)
     gqa = q.shape[1] != k.shape[1]
@@ -71,8 +77,9 @@ ATTENTION_IMPLS: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, scale: float | None = None,
-              impl: str = "sdpa") -> Tensor:
+def attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, *, scale: float | None = None, impl: str = "sdpa"
+) -> Tensor:
     """Dispatch to `ATTENTION_IMPLS[impl]`; see the module docstring for shapes."""
     try:
         fn = ATTENTION_IMPLS[impl]

@@ -161,7 +161,9 @@ def test_smollm2_name_goes_through_gguf_import(tmp_path, monkeypatch):
         calls.append(cache_dir)
         return converted
 
-    monkeypatch.setitem(sys.modules, "modelcore.gguf_import", types.SimpleNamespace(ensure_smollm2=ensure_smollm2))
+    monkeypatch.setitem(
+        sys.modules, "modelcore.gguf_import", types.SimpleNamespace(ensure_smollm2=ensure_smollm2)
+    )
     loaded = load_model("smollm2-135m-instruct", cache_dir=tmp_path)
     assert calls == [tmp_path] and loaded.config.name == "smollm2-135m-instruct"
     _assert_same_model(model, loaded)

@@ -42,7 +42,12 @@ def test_from_hf_deepseek_7b_is_the_preset():
 
 def test_presets():
     big = ModelConfig.from_name("deepseek-llm-67b-base")
-    assert (big.hidden_size, big.num_hidden_layers, big.num_attention_heads, big.num_key_value_heads) == (8192, 95, 64, 8)
+    assert (big.hidden_size, big.num_hidden_layers, big.num_attention_heads, big.num_key_value_heads) == (
+        8192,
+        95,
+        64,
+        8,
+    )
     assert big.n_rep == 8 and 6.6e10 < big.num_parameters() < 6.8e10
     smol = ModelConfig.from_name("smollm2-135m-instruct")
     assert smol.tie_word_embeddings and smol.head_dim == 64 and smol.n_rep == 3

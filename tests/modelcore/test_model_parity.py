@@ -22,8 +22,11 @@ def _configs() -> dict[str, ModelConfig]:
         "head-dim-32": dataclasses.replace(tiny, head_dim=32, num_key_value_heads=2),
         "linear": dataclasses.replace(tiny, rope_scaling=RopeScaling("linear", 2.0)),
         # max_position_embeddings 16 so the 24-token inputs below grow past it and dynamic NTK kicks in
-        "dynamic": dataclasses.replace(ModelConfig.from_name("tiny-gqa"), rope_scaling=RopeScaling("dynamic", 4.0),
-                                       max_position_embeddings=16),
+        "dynamic": dataclasses.replace(
+            ModelConfig.from_name("tiny-gqa"),
+            rope_scaling=RopeScaling("dynamic", 4.0),
+            max_position_embeddings=16,
+        ),
     }
 
 
