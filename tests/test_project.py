@@ -11,8 +11,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    # The browser tests allow sync ORM calls beside Playwright's loop in this process; a deployment never does.
+    base = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}
+        [sys.executable, "manage.py", *args], cwd=REPO, capture_output=True, text=True, env={**base, **(env or {})}
     )
 
 
