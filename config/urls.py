@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.accounts import api as accounts_api
 from apps.accounts import views as accounts_views
+from apps.adapters import api as adapters_api
 from apps.core import views as core_views
 from apps.generation import api as generation_api
 
@@ -14,6 +15,11 @@ api_v1 = [
     path("jobs/", generation_api.JobListCreateApi.as_view(), name="api-job-list"),
     path("jobs/<int:job_id>/", generation_api.JobDetailApi.as_view(), name="api-job-detail"),
     path("jobs/<int:job_id>/cancel/", generation_api.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("adapters/", adapters_api.AdapterListUploadApi.as_view(), name="api-adapter-list"),
+    path("adapters/active/", adapters_api.ActiveAdaptersApi.as_view(), name="api-adapter-active"),
+    path("adapters/<int:adapter_id>/", adapters_api.AdapterDetailApi.as_view(), name="api-adapter-detail"),
+    path("adapters/<int:adapter_id>/activate/", adapters_api.AdapterActivateApi.as_view(), name="api-adapter-activate"),
+    path("adapters/<int:adapter_id>/rollback/", adapters_api.AdapterRollbackApi.as_view(), name="api-adapter-rollback"),
 ]
 
 urlpatterns = [
@@ -24,6 +30,7 @@ urlpatterns = [
     path("tokens/<int:token_id>/revoke/", accounts_views.api_token_revoke_view, name="api-token-revoke-web"),
     path("audit/", accounts_views.audit_log_view, name="audit-log"),
     path("jobs/", include("apps.generation.urls")),
+    path("adapters/", include("apps.adapters.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -21,21 +21,23 @@ class TokenOutput(serializers.Serializer):
     is_live = serializers.BooleanField()
 
 
+class TokenCreateInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=100)
+    ttl_days = serializers.IntegerField(min_value=1, max_value=366, required=False)
+
+
+class TokenCreatedOutput(TokenOutput):
+    key = serializers.CharField(help_text="The key, shown this once only.")
+
+
 class TokenListCreateApi(APIView):
-    class Input(StrictInputSerializer):
-        name = serializers.CharField(max_length=100)
-        ttl_days = serializers.IntegerField(min_value=1, max_value=366, required=False)
-
-    class CreatedOutput(TokenOutput):
-        key = serializers.CharField(help_text="The key, shown this once only.")
-
     @extend_schema(responses=TokenOutput(many=True))
     def get(self, request):
         return Response(TokenOutput(api_tokens_for(user=request.user), many=True).data)
 
-    @extend_schema(request=Input, responses={201: CreatedOutput})
+    @extend_schema(request=TokenCreateInput, responses={201: TokenCreatedOutput})
     def post(self, request):
-        data = self.Input(data=request.data)
+        data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         key = api_token_create(user=request.user, request=request, **data.validated_data)
         token = api_tokens_for(user=request.user).get(prefix=key.split("_")[1])

@@ -11,6 +11,7 @@ _NAV: dict[str, list[tuple[str, str]]] = {
         ("Dashboard", "dashboard"),
         ("Generate", "generation:job-new"),
         ("Jobs", "generation:job-list"),
+        ("Adapters", "adapters:list"),
         ("Audit log", "audit-log"),
     ],
 }

@@ -6,14 +6,17 @@ ROLES = (ANALYST, CLINICIAN, REVIEWER, ADMIN)
 
 # role -> "app_label.codename" permissions. Apps add theirs here as they land.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    ANALYST: ("generation.add_generationjob", "generation.view_generationjob"),
-    CLINICIAN: ("generation.add_generationjob", "generation.view_generationjob"),
-    REVIEWER: ("generation.view_generationjob",),
+    ANALYST: ("generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion"),
+    CLINICIAN: ("generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion"),
+    REVIEWER: ("generation.view_generationjob", "adapters.view_adapterversion"),
     ADMIN: (
         "generation.add_generationjob",
         "generation.view_generationjob",
         "accounts.view_auditevent",
         "accounts.view_user",
+        "adapters.view_adapterversion",
+        "adapters.add_adapterversion",  # upload
+        "adapters.change_adapterversion",  # activate, roll back
     ),
 }
 

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.generation",
+    "apps.adapters",
 ]
 
 MIDDLEWARE = [
@@ -150,7 +151,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
-CELERY_TASK_ROUTES = {"apps.generation.tasks.*": {"queue": "gpu"}}
+CELERY_TASK_ROUTES = {
+    "apps.generation.tasks.*": {"queue": "gpu"},
+    "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 LOGGING = {
@@ -164,3 +168,8 @@ LOGGING = {
 
 # Longest prompt + completion the engine holds per request (None: the model's own context length).
 PLUMBLINE_ENGINE_MAX_SEQ_LEN = env_int("PLUMBLINE_ENGINE_MAX_SEQ_LEN", 0) or None
+
+# Adapter registry: upload limits and the forgetting guard (relative rise of the general-set loss allowed).
+PLUMBLINE_ADAPTER_MAX_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_BYTES", 512 * 1024 * 1024)
+PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES", 64 * 1024)
+PLUMBLINE_FORGETTING_MARGIN = float(os.environ.get("PLUMBLINE_FORGETTING_MARGIN", "0.05"))

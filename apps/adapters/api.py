@@ -1,0 +1,105 @@
+"""REST API of the adapter registry."""
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import requires
+from apps.adapters.models import AdapterVersion
+from apps.adapters.selectors import active_adapters, adapter_versions
+from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
+from apps.core.serializers import StrictInputSerializer
+
+
+class AdapterOutput(serializers.ModelSerializer):
+    label = serializers.CharField()
+    uploaded_by = serializers.CharField(source="uploaded_by.username")
+    general_regression = serializers.FloatField(allow_null=True)
+
+    class Meta:
+        model = AdapterVersion
+        fields = [
+            "id", "label", "name", "version", "domain", "base_model", "rank", "alpha", "target_modules",
+            "size_bytes", "sha256", "uploaded_by", "uploaded_at", "eval_status", "eval_error", "domain_loss_base",
+            "domain_loss_adapter", "general_loss_base", "general_loss_adapter", "general_regression", "evaluated_at",
+        ]
+
+
+class UploadInput(StrictInputSerializer):
+    name = serializers.CharField(max_length=64)
+    domain = serializers.ChoiceField(choices=AdapterVersion.Domain.choices)
+    config = serializers.FileField(required=False, help_text="adapter_config.json")
+    weights = serializers.FileField(required=False, help_text="adapter_model.safetensors")
+    archive = serializers.FileField(required=False, help_text="one zip holding both files")
+
+
+class AdapterListUploadApi(ListAPIView):
+    serializer_class = AdapterOutput
+    parser_classes = [MultiPartParser]
+
+    def get_permissions(self):
+        perm = "adapters.add_adapterversion" if self.request.method == "POST" else "adapters.view_adapterversion"
+        return [requires(perm)()]
+
+    def get_queryset(self):
+        return adapter_versions()
+
+    @extend_schema(request={"multipart/form-data": UploadInput}, responses={201: AdapterOutput, 200: AdapterOutput})
+    def post(self, request):
+        data = UploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        version, created = adapter_upload(uploaded_by=request.user, request=request, **data.validated_data)
+        body = {**AdapterOutput(version).data, "duplicate": not created}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AdapterDetailApi(APIView):
+    permission_classes = [requires("adapters.view_adapterversion")]
+
+    @extend_schema(responses=AdapterOutput)
+    def get(self, request, adapter_id: int):
+        return Response(AdapterOutput(get_object_or_404(adapter_versions(), pk=adapter_id)).data)
+
+
+class ActivationOutput(serializers.Serializer):
+    domain = serializers.CharField()
+    active = serializers.CharField(allow_null=True)
+
+
+class AdapterActivateInput(StrictInputSerializer):
+    override_reason = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+
+class AdapterActivateApi(APIView):
+    permission_classes = [requires("adapters.change_adapterversion")]
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=AdapterActivateInput, responses=ActivationOutput)
+    def post(self, request, adapter_id: int):
+        version = get_object_or_404(adapter_versions(), pk=adapter_id)
+        data = AdapterActivateInput(data=request.data if request.data else {})
+        data.is_valid(raise_exception=True)
+        activation = adapter_activate(version=version, actor=request.user, request=request, **data.validated_data)
+        return Response({"domain": activation.domain, "active": activation.adapter.label})
+
+
+class AdapterRollbackApi(APIView):
+    permission_classes = [requires("adapters.change_adapterversion")]
+
+    @extend_schema(request=None, responses=ActivationOutput)
+    def post(self, request, adapter_id: int):
+        version = get_object_or_404(adapter_versions(), pk=adapter_id)
+        activation = adapter_rollback(version=version, actor=request.user, request=request)
+        return Response({"domain": activation.domain, "active": activation.adapter.label if activation.adapter else None})
+
+
+class ActiveAdaptersApi(APIView):
+    permission_classes = [requires("adapters.view_adapterversion")]
+
+    @extend_schema(responses=ActivationOutput(many=True))
+    def get(self, request):
+        return Response([{"domain": d, "active": v.label if v else None} for d, v in active_adapters().items()])
+

@@ -1,0 +1,97 @@
+"""Check a safetensors file's header before any library reads the tensors.
+
+Layout: 8 bytes little-endian u64 N, then N bytes of JSON {name: {dtype, shape, data_offsets}, "__metadata__": {}},
+then the data. A header can lie: a length past the end, offsets out of range or overlapping, a tensor whose byte
+size does not match its shape, bytes after the last tensor. Each lie is a `HeaderError` naming what is wrong.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass
+
+MAX_HEADER_BYTES = 1 << 20  # 1 MiB of JSON is far beyond any LoRA adapter's header
+
+DTYPE_BYTES = {
+    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+    "F8_E4M3": 1, "F8_E5M2": 1,
+}
+FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+
+
+class HeaderError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TensorEntry:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int
+    end: int
+
+
+def _no_duplicate_keys(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise HeaderError(f"safetensors header repeats the key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def parse_header(data: bytes, *, max_tensors: int) -> list[TensorEntry]:
+    """Validate the whole file `data` and return its tensor entries in file order."""
+    if len(data) < 8:
+        raise HeaderError("file is too short to be safetensors (no 8-byte header length)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER_BYTES:
+        raise HeaderError(f"safetensors header length {n} exceeds the {MAX_HEADER_BYTES}-byte cap")
+    if 8 + n > len(data):
+        raise HeaderError(f"safetensors header length {n} runs past the end of the {len(data)}-byte file")
+    try:
+        header = json.loads(data[8 : 8 + n].decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+    except HeaderError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HeaderError(f"safetensors header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise HeaderError("safetensors header is not a JSON object")
+    metadata = header.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise HeaderError("safetensors __metadata__ must map strings to strings")
+    if len(header) > max_tensors:
+        raise HeaderError(f"safetensors file holds {len(header)} tensors; at most {max_tensors} are expected")
+
+    data_len = len(data) - 8 - n
+    entries = []
+    for name, info in header.items():
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise HeaderError(f"tensor {name!r}: entry must have exactly dtype, shape and data_offsets")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in DTYPE_BYTES:
+            raise HeaderError(f"tensor {name!r}: unknown dtype {dtype!r}")
+        if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+            raise HeaderError(f"tensor {name!r}: shape must be a list of non-negative integers")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise HeaderError(f"tensor {name!r}: data_offsets must be two integers")
+        begin, end = offsets
+        if not 0 <= begin <= end <= data_len:
+            raise HeaderError(f"tensor {name!r}: data_offsets [{begin}, {end}] fall outside the {data_len} data bytes")
+        if end - begin != math.prod(shape) * DTYPE_BYTES[dtype]:
+            raise HeaderError(f"tensor {name!r}: {end - begin} bytes do not hold a {dtype} tensor of shape {shape}")
+        entries.append(TensorEntry(name, dtype, tuple(shape), begin, end))
+
+    entries.sort(key=lambda e: (e.begin, e.end))
+    position = 0
+    for entry in entries:
+        if entry.begin < position:
+            raise HeaderError(f"tensor {entry.name!r} overlaps the tensor before it")
+        if entry.begin > position:
+            raise HeaderError(f"{entry.begin - position} unused bytes before tensor {entry.name!r}")
+        position = entry.end
+    if position != data_len:
+        raise HeaderError(f"{data_len - position} bytes follow the last tensor: the file is larger than its header says")
+    return entries

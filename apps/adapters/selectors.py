@@ -1,0 +1,23 @@
+"""Reads of the adapter registry."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.adapters.models import AdapterActivation, AdapterVersion
+
+
+def adapter_versions() -> QuerySet[AdapterVersion]:
+    return AdapterVersion.objects.select_related("uploaded_by")
+
+
+def active_activation(*, domain: str) -> AdapterActivation | None:
+    return AdapterActivation.objects.filter(domain=domain).select_related("adapter").first()
+
+
+def active_adapter(*, domain: str) -> AdapterVersion | None:
+    activation = active_activation(domain=domain)
+    return activation.adapter if activation else None
+
+
+def active_adapters() -> dict[str, AdapterVersion | None]:
+    return {domain: active_adapter(domain=domain) for domain in AdapterVersion.Domain.values}

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.adapters import views
+
+app_name = "adapters"
+urlpatterns = [
+    path("", views.adapter_list, name="list"),
+    path("<int:adapter_id>/activate/", views.adapter_activate_view, name="activate"),
+    path("<int:adapter_id>/rollback/", views.adapter_rollback_view, name="rollback"),
+]
