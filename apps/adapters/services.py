@@ -142,11 +142,22 @@ def adapter_activate(*, version: AdapterVersion, actor, override_reason: str = "
 
 @transaction.atomic
 def adapter_rollback(*, version: AdapterVersion, actor, request=None) -> AdapterActivation:
-    """Serve the domain's previous active version again (the base model when there was none)."""
-    history = list(AdapterActivation.objects.select_for_update().filter(domain=version.domain))
-    if not history or history[0].adapter_id != version.pk:
+    """Serve the version that was active before this one (the base model when there was none).
+
+    The history replays as a stack: an activation pushes its version, a rollback pops one, so rolling back
+    twice goes two activations back rather than bouncing between the last two.
+    """
+    history = list(AdapterActivation.objects.select_for_update().filter(domain=version.domain).order_by("at", "id"))
+    stack: list[AdapterVersion | None] = []
+    for row in history:
+        if row.kind == AdapterActivation.Kind.ACTIVATE:
+            stack.append(row.adapter)
+        elif stack:
+            stack.pop()
+    if not stack or stack[-1] is None or stack[-1].pk != version.pk:
         raise ApplicationError(f"{version.label} is not the active adapter of {version.domain}", status=409)
-    previous = next((a.adapter for a in history[1:] if a.adapter_id != version.pk), None)
+    stack.pop()
+    previous = stack[-1] if stack else None
     activation = AdapterActivation.objects.create(
         domain=version.domain, adapter=previous, kind=AdapterActivation.Kind.ROLLBACK, actor=actor, at=timezone.now()
     )
