@@ -7,6 +7,7 @@ from .checkpoint import CheckpointError, load_model, save_model
 from .config import ModelConfig, RopeScaling
 from .kv_cache import DenseKVCache, KVCache
 from .model import Transformer
+from .tokenizer import Tokenizer, load_tokenizer
 
 __all__ = [
     "CheckpointError",
@@ -14,7 +15,9 @@ __all__ = [
     "KVCache",
     "ModelConfig",
     "RopeScaling",
+    "Tokenizer",
     "Transformer",
     "load_model",
+    "load_tokenizer",
     "save_model",
 ]
