@@ -21,3 +21,12 @@ def active_adapter(*, domain: str) -> AdapterVersion | None:
 
 def active_adapters() -> dict[str, AdapterVersion | None]:
     return {domain: active_adapter(domain=domain) for domain in AdapterVersion.Domain.values}
+
+
+def adapter_by_label(label: str) -> AdapterVersion | None:
+    """`name@N` is that version; a bare `name` is its newest evaluated version."""
+    name, _, number = label.partition("@")
+    qs = AdapterVersion.objects.filter(name=name)
+    if number:
+        return qs.filter(version=int(number)).first() if number.isdigit() else None
+    return qs.filter(eval_status=AdapterVersion.EvalStatus.DONE).order_by("-version").first()

@@ -16,6 +16,7 @@ from apps.generation.services import job_cancel, job_create, job_read_audit
 
 class JobOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
+    adapter = serializers.CharField(source="adapter.label", allow_null=True, help_text="name@version, or null")
     duration_s = serializers.FloatField(allow_null=True)
     time_to_first_token_s = serializers.FloatField(allow_null=True)
     url = serializers.SerializerMethodField()
@@ -41,6 +42,9 @@ class JobInput(StrictInputSerializer):
     top_p = serializers.FloatField(min_value=0.01, max_value=1.0, default=1.0)
     seed = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False, allow_null=True)
     chat = serializers.BooleanField(default=True)
+    adapter = serializers.CharField(
+        max_length=80, required=False, help_text="omit: the domain's active adapter; 'base': none; 'name' or 'name@N'"
+    )
 
 
 class JobListCreateApi(ListAPIView):

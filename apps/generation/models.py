@@ -25,7 +25,10 @@ class GenerationJob(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generation_jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     domain = models.CharField(max_length=16, choices=Domain.choices, default=Domain.GENERAL)
-    adapter = models.CharField(max_length=100, blank=True)  # adapter name@version; empty = the base model
+    # The LoRA adapter version the job ran with; None = the base model.
+    adapter = models.ForeignKey(
+        "adapters.AdapterVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
     model_name = models.CharField(max_length=200, blank=True)
     prompt = models.TextField()
     chat = models.BooleanField(default=True)

@@ -29,9 +29,14 @@ def job_create(
     top_p: float = 1.0,
     seed: int | None = None,
     chat: bool = True,
+    adapter: str | None = None,
     request=None,
 ) -> GenerationJob:
-    """Write a queued job and enqueue its task once the transaction commits."""
+    """Write a queued job and enqueue its task once the transaction commits.
+
+    `adapter`: None = the domain's active adapter; "base" = no adapter; "name" or "name@N" = that adapter,
+    which must have passed evaluation and belong to the job's domain (or to "general").
+    """
     from apps.generation.tasks import run_generation_job
 
     if domain not in ROLE_DOMAINS.get(owner.role or "", ()):
@@ -46,6 +51,7 @@ def job_create(
         raise ApplicationError(f"max_tokens must be 1..{settings.PLUMBLINE_MAX_NEW_TOKENS}", field="max_tokens")
     job = GenerationJob.objects.create(
         owner=owner,
+        adapter=_resolve_adapter(domain=domain, requested=adapter),
         prompt=prompt,
         domain=domain,
         max_tokens=max_tokens,
@@ -58,6 +64,24 @@ def job_create(
     audit_log(actor=owner, action="generation_job.create", obj=job, request=request, detail={"domain": domain})
     transaction.on_commit(lambda: run_generation_job.delay(job.pk))
     return job
+
+
+def _resolve_adapter(*, domain: str, requested: str | None):
+    from apps.adapters.models import AdapterVersion
+    from apps.adapters.selectors import active_adapter, adapter_by_label
+
+    if requested is None:
+        return active_adapter(domain=domain)
+    if requested == "base":
+        return None
+    version = adapter_by_label(requested)
+    if version is None:
+        raise ApplicationError(f"no adapter {requested!r}", field="adapter")
+    if version.eval_status != AdapterVersion.EvalStatus.DONE:
+        raise ApplicationError(f"adapter {version.label} has not passed evaluation", field="adapter")
+    if version.domain not in (domain, AdapterVersion.Domain.GENERAL):
+        raise ApplicationError(f"adapter {version.label} is for {version.domain}, not {domain}", field="adapter")
+    return version
 
 
 @transaction.atomic

@@ -115,3 +115,37 @@ def test_cancel_a_queued_job(api_client_for):
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
     again = client.post(f"/api/v1/jobs/{job.pk}/cancel/")
     assert again.status_code == 409
+
+
+def test_jobs_use_the_domains_active_adapter_unless_they_name_another(api_client_for):
+    from apps.adapters.models import AdapterVersion
+    from apps.adapters.services import adapter_activate
+
+    admin, analyst = api_client_for("admin"), api_client_for("analyst")
+
+    def version(name, n, domain, status="done"):
+        return AdapterVersion.objects.create(
+            name=name, version=n, domain=domain, base_model="smollm2-135m-instruct", rank=4, alpha=8,
+            target_modules=["q_proj"], size_bytes=1, sha256=f"{name}{n}".ljust(64, "0"),
+            config_sha256=f"{name}{n}".ljust(64, "0"), uploaded_by=admin.user, eval_status=status,
+            general_loss_base=1.0, general_loss_adapter=1.0,
+        )
+
+    fin1 = version("fin", 1, "finance")
+    for name, n, domain in [("fin", 2, "finance"), ("med", 1, "medical"), ("gen", 1, "general")]:
+        version(name, n, domain)
+    version("fin", 3, "finance", status="pending")
+    adapter_activate(version=fin1, actor=admin.user)
+
+    def create(**extra):
+        return analyst.post("/api/v1/jobs/", {"prompt": "hi", "domain": "finance", **extra}, format="json")
+
+    assert create().json()["adapter"] == "fin@1"  # the active one
+    assert create(adapter="base").json()["adapter"] is None
+    assert create(adapter="fin").json()["adapter"] == "fin@2"  # newest evaluated version of that name
+    assert create(adapter="gen@1").json()["adapter"] == "gen@1"  # general adapters serve every domain
+    for bad, words in [("med@1", "is for medical"), ("fin@3", "has not passed evaluation"), ("nope", "no adapter")]:
+        resp = create(adapter=bad)
+        assert resp.status_code == 400 and words in resp.json()["errors"]["adapter"][0]
+    assert GenerationJob.objects.count() == 4
+    assert analyst.post("/api/v1/jobs/", {"prompt": "hi", "domain": "general"}, format="json").json()["adapter"] is None
