@@ -1,0 +1,156 @@
+"""Constrained decoding with xgrammar: JSON schema, regex or a list of choices -> a per-step token mask.
+
+xgrammar runs on the CPU (its matcher and `apply_token_bitmask_inplace` have CPU implementations). Its
+`TokenizerInfo` is built from our tokenizer's vocabulary (`tokenizer.json` via the `tokenizers` backend; no
+transformers tokenizer needed): ids -> token strings, the vocabulary encoding read from the decoder
+(ByteLevel -> BYTE_LEVEL, ByteFallback -> BYTE_FALLBACK, else RAW), the model's vocab size (the lm_head
+width, which may exceed the tokenizer's) and the EOS ids as the grammar's stop tokens.
+
+Per request: `Grammars.state(params)` -> `GrammarState`; per step: `state.mask_(logits_row)` before
+sampling, `state.accept(token)` after; `state.terminated` once the grammar accepted a stop token (the
+engine then ends the request with finish_reason "stop"). Compiled grammars are cached by key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from torch import Tensor
+
+from .sampling import SamplingParams
+
+
+class GrammarError(ValueError):
+    """A schema / regex / choice list that cannot be compiled."""
+
+
+def _vocab_type(backend: Any) -> Any:
+    """xgrammar's VocabType for a `tokenizers.Tokenizer`, read from its decoder."""
+    import xgrammar as xgr
+
+    decoder = json.loads(backend.to_str()).get("decoder") or {}
+    kinds: set[str] = set()
+
+    def walk(d: Any) -> None:
+        if isinstance(d, dict):
+            if "type" in d:
+                kinds.add(d["type"])
+            for sub in d.get("decoders", []) or []:
+                walk(sub)
+
+    walk(decoder)
+    if "ByteLevel" in kinds:
+        return xgr.VocabType.BYTE_LEVEL
+    if "ByteFallback" in kinds:
+        return xgr.VocabType.BYTE_FALLBACK
+    return xgr.VocabType.RAW
+
+
+def tokenizer_info(tokenizer: Any, vocab_size: int) -> Any:
+    """xgrammar `TokenizerInfo` for our `Tokenizer` and a model whose lm_head has `vocab_size` outputs."""
+    import xgrammar as xgr
+
+    backend = tokenizer.backend
+    encoded: list[str] = [""] * vocab_size  # ids the tokenizer does not define stay "" (never allowed)
+    for token, idx in backend.get_vocab(with_added_tokens=True).items():
+        if idx < vocab_size:
+            encoded[idx] = token
+    stop_ids = sorted(i for i in tokenizer.eos_token_ids if i < vocab_size)
+    if not stop_ids:
+        raise GrammarError("constrained decoding needs an EOS token id (the grammar's stop token)")
+    return xgr.TokenizerInfo(
+        encoded, _vocab_type(backend), vocab_size=vocab_size, stop_token_ids=stop_ids, add_prefix_space=False
+    )
+
+
+def grammar_key(params: SamplingParams) -> tuple[str, str] | None:
+    """Cache key of the constraint in `params` (None when unconstrained)."""
+    if params.json_schema is not None:
+        return ("json_schema", json.dumps(params.json_schema, sort_keys=True))
+    if params.regex is not None:
+        return ("regex", params.regex)
+    if params.choices is not None:
+        return ("choices", json.dumps(list(params.choices)))
+    return None
+
+
+def choices_ebnf(choices: tuple[str, ...]) -> str:
+    """`root ::= "a" | "b"`; JSON string escapes are what xgrammar's EBNF string literals read."""
+    return "root ::= " + " | ".join(json.dumps(c, ensure_ascii=False) for c in choices)
+
+
+class Grammars:
+    """Compiles constraints for one (tokenizer, model vocab) pair; an LRU cache of compiled grammars.
+    Thread-safe (submit threads compile, the engine thread builds matchers)."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int, *, max_threads: int = 2, cache_size: int = 64) -> None:
+        import xgrammar as xgr
+
+        self.vocab_size = vocab_size
+        self.info = tokenizer_info(tokenizer, vocab_size)
+        self._compiler = xgr.GrammarCompiler(self.info, max_threads=max_threads, cache_enabled=False)
+        self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def compile(self, params: SamplingParams) -> Any | None:
+        """The compiled grammar for `params` (cached), or None when unconstrained. Raises GrammarError."""
+        key = grammar_key(params)
+        if key is None:
+            return None
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        try:
+            if params.json_schema is not None:
+                # Compact JSON (no free whitespace): a small model can otherwise loop on spaces / newlines.
+                compiled = self._compiler.compile_json_schema(params.json_schema, any_whitespace=False)
+            elif params.regex is not None:
+                compiled = self._compiler.compile_regex(params.regex)
+            else:
+                compiled = self._compiler.compile_grammar(choices_ebnf(params.choices or ()))
+        except Exception as exc:  # xgrammar raises RuntimeError / its own errors for bad input
+            raise GrammarError(f"cannot compile {key[0]} constraint: {exc}") from exc
+        with self._lock:
+            self._cache[key] = compiled
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return compiled
+
+    def state(self, params: SamplingParams) -> GrammarState | None:
+        compiled = self.compile(params)
+        return None if compiled is None else GrammarState(compiled, self.vocab_size)
+
+
+class GrammarState:
+    """One request's position in its grammar."""
+
+    def __init__(self, compiled: Any, vocab_size: int) -> None:
+        import xgrammar as xgr
+
+        self._xgr = xgr
+        self.matcher = xgr.GrammarMatcher(compiled)
+        self.vocab_size = vocab_size
+        self.bitmask = xgr.allocate_token_bitmask(1, vocab_size)  # (1, ceil(V / 32)) int32
+
+    def mask_(self, logits: Tensor) -> Tensor:
+        """Set the logits of tokens the grammar forbids next to -inf, in place. logits: (V,) float32."""
+        self.matcher.fill_next_token_bitmask(self.bitmask, 0)
+        row = logits.view(1, -1)  # (1, V)
+        self._xgr.apply_token_bitmask_inplace(row, self.bitmask, vocab_size=self.vocab_size)
+        return logits
+
+    def accept(self, token_id: int) -> None:
+        if not self.matcher.accept_token(token_id):
+            raise GrammarError(f"token {token_id} is not allowed by the grammar here")
+
+    @property
+    def terminated(self) -> bool:
+        return bool(self.matcher.is_terminated())
+
+
+__all__ = ["GrammarError", "GrammarState", "Grammars", "choices_ebnf", "grammar_key", "tokenizer_info"]
