@@ -5,16 +5,23 @@ Importing this package has no side effects (no global flags, no device choice, n
 
 from .checkpoint import CheckpointError, load_model, save_model
 from .config import ModelConfig, RopeScaling
+from .engine import Completion, Engine, PromptTooLongError, RequestHandle
 from .kv_cache import DenseKVCache, KVCache
 from .model import Transformer
+from .sampling import SamplingParams
 from .tokenizer import Tokenizer, load_tokenizer
 
 __all__ = [
     "CheckpointError",
+    "Completion",
     "DenseKVCache",
+    "Engine",
     "KVCache",
     "ModelConfig",
+    "PromptTooLongError",
+    "RequestHandle",
     "RopeScaling",
+    "SamplingParams",
     "Tokenizer",
     "Transformer",
     "load_model",
