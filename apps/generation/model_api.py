@@ -43,11 +43,23 @@ def same_base_model(adapter_base: str, deployed: str) -> bool:
     return bool(adapter_base) and _model_key(adapter_base) == _model_key(deployed)
 
 
+def _in_adapter_dir(config_raw: bytes, weights_raw: bytes | None, read):
+    """Run `read(dir)` on the upload laid out as an adapter directory; errors name the file, not the temp path."""
+    with tempfile.TemporaryDirectory(prefix="adapter-check-") as tmp:
+        Path(tmp, "adapter_config.json").write_bytes(config_raw)
+        if weights_raw is not None:
+            Path(tmp, "adapter_model.safetensors").write_bytes(weights_raw)
+        try:
+            return read(tmp)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace(f"{tmp}/", "").replace(tmp, "the upload")) from None
+
+
 def adapter_config_parse(raw: bytes) -> AdapterSpec:
     """Parse adapter_config.json with modelcore's strict reader (never transformers or peft)."""
-    from modelcore.adapters import AdapterConfig
+    from modelcore.adapters import read_adapter_config
 
-    config = AdapterConfig.from_json_bytes(raw)
+    config = _in_adapter_dir(raw, None, read_adapter_config)
     return AdapterSpec(
         base_model=config.base_model_name_or_path or "",
         rank=config.r,
@@ -60,7 +72,28 @@ def adapter_weights_check(config_raw: bytes, weights_raw: bytes) -> None:
     """Load the weights the way serving will (safetensors only) against the deployed base's shapes."""
     from modelcore.adapters import load_adapter_weights
 
-    with tempfile.TemporaryDirectory(prefix="adapter-check-") as tmp:
-        Path(tmp, "adapter_config.json").write_bytes(config_raw)
-        Path(tmp, "adapter_model.safetensors").write_bytes(weights_raw)
-        load_adapter_weights(tmp, deployed_model_config())
+    _in_adapter_dir(config_raw, weights_raw, lambda d: load_adapter_weights(d, deployed_model_config()))
+
+
+def adapter_eval_losses(*, adapter_dir: Path, sets: dict[str, tuple[dict, ...]]) -> dict[str, tuple[float, float]]:
+    """Mean completion-token loss of each named set, (base model, base + adapter), on a private model copy."""
+    import torch
+
+    import modelcore
+    from modelcore.adapters import merge_adapter
+    from modelcore.training.adapter import evaluate, tokenize_rows
+
+    cache_dir = settings.PLUMBLINE_DATA_DIR
+    model = modelcore.load_model(settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir)
+    tokenizer = modelcore.load_tokenizer(settings.PLUMBLINE_MODEL, cache_dir=cache_dir)
+    limit = settings.PLUMBLINE_ADAPTER_EVAL_ROWS
+    examples = {
+        name: tokenize_rows(
+            list(enumerate(rows[:limit], start=1)), tokenizer, max_length=512, vocab_size=model.config.vocab_size
+        )
+        for name, rows in sets.items()
+    }
+    base = {name: evaluate(model, ex, batch_size=8) for name, ex in examples.items()}
+    merge_adapter(model, adapter_dir)
+    adapted = {name: evaluate(model, ex, batch_size=8) for name, ex in examples.items()}
+    return {name: (base[name], adapted[name]) for name in examples}
