@@ -366,7 +366,11 @@ def load_adapter_weights(adapter_dir: str | Path, config: ModelConfig) -> LoraWe
             expected[peft_key(path, "B")] = (n_out, r)
 
     tensors: dict[str, Tensor] = {}
-    with safe_open(str(weights_path), framework="pt", device="cpu") as f:
+    try:
+        handle = safe_open(str(weights_path), framework="pt", device="cpu")
+    except Exception as exc:  # safetensors raises its own SafetensorError for a malformed header
+        raise ValueError(f"{weights_path}: not a valid safetensors file ({exc})") from None
+    with handle as f:
         keys = sorted(f.keys())
         for key in keys:  # names and shapes from the header first
             if key not in expected:
@@ -485,6 +489,9 @@ def lora_delta_grouped(
     x: Tensor, groups: Sequence[tuple[int, Tensor]], lora_a: Tensor, lora_b: Tensor
 ) -> Tensor:
     """One pair of matmuls per adapter in use over the rows that use it. `groups`: [(slot, row indices)]."""
+    if len(groups) == 1 and groups[0][1].numel() == x.shape[0]:  # one adapter for the whole batch
+        slot = groups[0][0]
+        return (x @ lora_a[slot].T) @ lora_b[slot].T  # (N, ..., R) -> (N, ..., O)
     out = x.new_zeros(*x.shape[:-1], lora_b.shape[1])  # (N, ..., O)
     for slot, rows in groups:
         xs = x.index_select(0, rows)  # (n, ..., I)
@@ -499,8 +506,8 @@ def lora_delta_gather(x: Tensor, slots: Tensor, lora_a: Tensor, lora_b: Tensor) 
     a = lora_a[slots.clamp(min=0)]  # (N, R, I)
     b = lora_b[slots.clamp(min=0)] * keep[:, None, None]  # (N, O, R), zero for rows without an adapter
     xf = x.reshape(x.shape[0], -1, x.shape[-1])  # (N, T, I)
-    h = torch.einsum("nti,nri->ntr", xf, a)  # (N, T, R)
-    y = torch.einsum("ntr,nor->nto", h, b)  # (N, T, O)
+    h = torch.bmm(xf, a.transpose(1, 2))  # einsum "nti,nri->ntr": (N, T, R)
+    y = torch.bmm(h, b.transpose(1, 2))  # einsum "ntr,nor->nto": (N, T, O)
     return y.reshape(*x.shape[:-1], lora_b.shape[1])
 
 
@@ -567,10 +574,12 @@ class MultiLoraLinear(nn.Linear):
             raise ValueError(
                 f"LoRA rows: {rows.slots.shape[0]} row slots set, but the input has {x.shape[0]} rows"
             )
+        used = [(s, idx) for s, idx in rows.groups if s in self.active]
+        if not used:  # the rows' adapters do not touch this module
+            return y
         a, b = self.lora_a.to(x.dtype), self.lora_b.to(x.dtype)
         if self.impl == "grouped":
-            groups = [(s, idx) for s, idx in rows.groups if s in self.active]
-            return y + lora_delta_grouped(x, groups, a, b) if groups else y
+            return y + lora_delta_grouped(x, used, a, b)
         if self.impl == "gather":
             return y + lora_delta_gather(x, rows.slots, a, b)
         return y + lora_delta_reference(x, rows.slots, a, b)

@@ -111,7 +111,7 @@ def tiny_adapter_dir(tmp_path_factory, tiny_pair):
 
 
 # ------------------------------------------------------------------------------------------------- parity
-@pytest.mark.parametrize("impl", ["grouped", "gather"])
+@pytest.mark.parametrize("impl", ["grouped", "gather", "reference"])
 @pytest.mark.parametrize("name", ["tiny", "tiny-gqa"])
 def test_mixed_batch_matches_peft_merged(tmp_path, name, impl):
     cfg = ModelConfig.from_name(name)
@@ -357,6 +357,7 @@ QP = "base_model.model.model.layers.0.self_attn.q_proj"
         ("too_big", "limit"),
         ("nan_constant", "NaN"),
         ("r_mismatch", "shape"),
+        ("corrupt_safetensors", "not a valid safetensors"),
     ],
 )
 def test_rejections(adapter_copy, tiny_pair, change, match):
@@ -410,6 +411,9 @@ def test_rejections(adapter_copy, tiny_pair, change, match):
         _write(out, json.dumps(dict(config, padding="x" * (2 << 20))), tensors)
     elif change == "nan_constant":
         _write(out, json.dumps(config)[:-1] + ', "lora_dropout": NaN}', tensors)
+    elif change == "corrupt_safetensors":
+        _write(out, config, None)
+        (out / "adapter_model.safetensors").write_bytes(b"\xff" * 64)
     elif change == "r_mismatch":
         _write(out, dict(config, r=8), tensors)
     with pytest.raises(ValueError, match=match):
