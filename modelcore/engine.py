@@ -113,6 +113,7 @@ class RequestHandle:
         while True:
             item = self._deltas.get()
             if item is _END:
+                self._deltas.put(_END)  # a later iteration ends at once too
                 return
             yield item
 

@@ -64,9 +64,9 @@ def test_tokenizer_info_is_byte_level(engine, smollm2_tokenizer):
 def test_json_schema_outputs_parse_and_validate(engine, smollm2_tokenizer):
     prompt = chat(smollm2_tokenizer, "Describe something as a JSON object.")
     handles = [
-        (schema, engine.submit(prompt, SamplingParams(temperature=1.0, seed=seed, max_tokens=120, json_schema=schema)))
+        (schema, engine.submit(prompt, SamplingParams(temperature=1.0, seed=seed, max_tokens=100, json_schema=schema)))
         for schema in SCHEMAS
-        for seed in (0, 1, 2)
+        for seed in (0, 1)
     ]
     engine.run_until_idle()
     outputs = set()
