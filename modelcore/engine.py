@@ -10,6 +10,13 @@ Every `step()`:
 Requests that finish (EOS, stop string, grammar terminated, max_tokens, context full, cancelled, error)
 leave at once and free their row; the next waiting request takes it in the same or the next step.
 
+Adapters (`max_adapters` > 0): the model's target Linears become `MultiLoraLinear`s of a `LoraBank`
+(modelcore.adapters). A request names its adapter as `(name, directory)`; it is loaded on admission when not
+resident, evicting the least recently used adapter that no running request uses. A request whose adapter
+needs a slot while every slot serves running requests waits. Each forward marks every row with its
+request's adapter, so requests with different adapters (and none) share one batch: the base matmul once,
+each row's LoRA delta on its own row.
+
 Threads: `step()` and everything touching the model / cache run under one lock, on whichever thread calls
 `step()` (tests) or on the engine's background thread (`start()` / `stop()`). `submit()` only queues, so it
 never waits for a step; `cancel()` waits for the current step (if any) and then frees the row.
@@ -30,6 +37,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from .adapters import LoraBank, attach_lora_bank
 from .batch_cache import BatchKVCache
 from .sampling import SamplingParams, make_generator, sample_row
 from .structured import Grammars, GrammarState
@@ -136,8 +144,10 @@ class _Request:
         grammar: GrammarState | None,
         on_token: Callable[[TokenEvent], None] | None,
         decoder: Any,
+        adapter: tuple[str, str] | None = None,
     ) -> None:
         self.id = rid
+        self.adapter_name, self.adapter_path = adapter if adapter is not None else (None, None)
         self.prompt_ids = prompt_ids
         self.params = params
         self.grammar = grammar
@@ -179,6 +189,7 @@ class Engine:
         max_seq_len: int | None = None,
         prefill_chunk: int = 512,
         kv_chunk: int = 128,
+        max_adapters: int = 0,
     ) -> None:
         config = model.config
         if max_batch_size < 1 or prefill_chunk < 1:
@@ -195,6 +206,9 @@ class Engine:
         self.prefill_chunk = prefill_chunk
         param = next(model.parameters())
         self.device = param.device
+        self.lora: LoraBank | None = (
+            attach_lora_bank(model, max_adapters=max_adapters) if max_adapters > 0 else None
+        )
         self.cache = BatchKVCache(
             config, max_batch_size, max_seq_len, dtype=param.dtype, device=param.device, chunk=kv_chunk
         )
@@ -221,13 +235,17 @@ class Engine:
         prompt: str | Sequence[int],
         params: SamplingParams | None = None,
         *,
-        adapter: Any = None,
+        adapter: tuple[str, str] | None = None,
         on_token: Callable[[TokenEvent], None] | None = None,
     ) -> RequestHandle:
-        """Queue a request; thread-safe, returns at once. Raises PromptTooLongError when prompt + 1 token
-        exceeds max_seq_len, ValueError for bad prompts / constraints, NotImplementedError for adapters."""
+        """Queue a request; thread-safe, returns at once. `adapter`: (name, PEFT adapter directory) or None
+        for the base model. Raises PromptTooLongError when prompt + 1 token exceeds max_seq_len, ValueError
+        for bad prompts / constraints / adapters."""
         if adapter is not None:
-            raise NotImplementedError("Engine.submit: adapter= is not supported yet; pass adapter=None")
+            if self.lora is None:
+                raise ValueError("this engine serves no adapters (max_adapters=0)")
+            if not (isinstance(adapter, tuple) and len(adapter) == 2 and all(isinstance(a, str) for a in adapter)):
+                raise ValueError("adapter must be a (name, directory) pair of strings")
         params = SamplingParams() if params is None else params
         if not isinstance(params, SamplingParams):
             raise TypeError(f"params must be SamplingParams, got {type(params).__name__}")
@@ -241,7 +259,7 @@ class Engine:
             raise ValueError("stop strings and json_schema / regex / choices need an Engine with a tokenizer")
         grammar = self._grammar_state(params) if params.constrained else None
         decoder = None if self.tokenizer is None else self.tokenizer.stream_decoder()
-        req = _Request(next(self._ids), prompt_ids, params, grammar, on_token, decoder)
+        req = _Request(next(self._ids), prompt_ids, params, grammar, on_token, decoder, adapter)
         handle = RequestHandle(self, req)
         req.handle = handle
         with self._wakeup:
@@ -335,7 +353,14 @@ class Engine:
 
     def _admit(self) -> None:
         while self._waiting and self.cache.num_rows < self.max_batch_size:
-            req = self._waiting.popleft()
+            req = self._waiting[0]
+            if req.adapter_name is not None:
+                ready = self._adapter_ready(req)
+                if ready is None:
+                    continue  # its adapter failed to load: the request has ended
+                if not ready:
+                    break  # every adapter slot serves a running request: wait, in arrival order
+            self._waiting.popleft()
             req.row = self.cache.add_row()
             self._rows.append(req)
             req.t_admit = time.perf_counter()
@@ -344,9 +369,33 @@ class Engine:
                 req.seen = torch.zeros(self.config.vocab_size, dtype=torch.bool, device=self.device)
                 req.seen[torch.tensor(req.prompt_ids, device=self.device)] = True
 
-    def _forward(self, input_ids: Tensor, positions: Tensor) -> Tensor:
-        """Logits (B, V) float32 of the last position of every row (the lm_head runs on that position only)."""
-        h = self.model.model(input_ids, positions, self.cache)  # (B, T, C)
+    def _adapter_ready(self, req: _Request) -> bool | None:
+        """Make `req`'s adapter resident. False: no slot can be freed now; None: loading failed (req ended)."""
+        assert self.lora is not None and req.adapter_name is not None
+        if req.adapter_name in self.lora.names():
+            return True
+        in_use = {r.adapter_name for r in self._rows if r.adapter_name is not None}
+        if len(in_use) >= self.lora.max_adapters:
+            return False
+        resident = self.lora.names()  # least recently used first
+        if len(resident) >= self.lora.max_adapters:
+            self.lora.unload(next(name for name in resident if name not in in_use))
+        try:
+            self.lora.load(req.adapter_name, req.adapter_path)
+        except Exception as exc:  # unreadable or mismatched adapter: this request fails, the engine goes on
+            logger.warning("adapter %s failed to load for request %d", req.adapter_name, req.id)
+            self._finish(req, "error", error=f"adapter {req.adapter_name}: {exc}")
+            return None
+        return True
+
+    def _forward(self, input_ids: Tensor, positions: Tensor, adapters: Sequence[str | None]) -> Tensor:
+        """Logits (B, V) float32 of the last position of every row (the lm_head runs on that position only).
+        `adapters[b]` is the adapter name of row b (None: base model)."""
+        if self.lora is None or all(a is None for a in adapters):
+            h = self.model.model(input_ids, positions, self.cache)  # (B, T, C)
+        else:
+            with self.lora.use_rows(self.lora.rows_for(adapters, device=self.device)):
+                h = self.model.model(input_ids, positions, self.cache)  # (B, T, C)
         return self.model.lm_head(h[:, -1, :]).float()  # (B, V)
 
     def _prefill(self) -> None:
@@ -362,7 +411,7 @@ class Engine:
                 chunk = req.prompt_ids[req.prefilled : req.prefilled + n]
                 positions = self.cache.begin_prefill(req.row, n)  # (1, n)
                 input_ids = torch.tensor([chunk], dtype=torch.long, device=self.device)  # (1, n)
-                logits = self._forward(input_ids, positions)  # (1, V)
+                logits = self._forward(input_ids, positions, [req.adapter_name])  # (1, V)
                 self.cache.commit()
                 req.prefilled += n
                 if req.prefilled == len(req.prompt_ids):
@@ -383,7 +432,7 @@ class Engine:
             last = [req.out_ids[-1] if ok else 0 for req, ok in zip(rows, active, strict=True)]
             input_ids = torch.tensor(last, dtype=torch.long, device=self.device)[:, None]  # (R, 1)
             positions = self.cache.begin_decode()  # (R, 1)
-            logits = self._forward(input_ids, positions)  # (R, V)
+            logits = self._forward(input_ids, positions, [req.adapter_name for req in rows])  # (R, V)
             self.cache.commit(active)
         except Exception as exc:
             self.cache.clear_forward()

@@ -14,6 +14,16 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.2  # how often partial output is written for the live page
 
 
+def _adapter_ref(job) -> tuple[str, str] | None:
+    """(name, directory) of the job's adapter for the engine, which loads it on first use (LRU-bounded)."""
+    if job.adapter is None:
+        return None
+    from apps.adapters.storage import adapter_dir
+
+    version = job.adapter
+    return version.label, str(adapter_dir(config_sha256=version.config_sha256, weights_sha256=version.sha256))
+
+
 def job_run(*, job_id: int) -> None:
     claimed = services.job_start(job_id=job_id)
     if claimed is None:
@@ -32,7 +42,7 @@ def job_run(*, job_id: int) -> None:
         temperature=job.temperature, top_p=job.top_p, seed=job.seed, max_tokens=job.max_tokens
     )
     try:
-        handle = engine.submit(prompt, params)
+        handle = engine.submit(prompt, params, adapter=_adapter_ref(job))
     except ValueError as exc:  # the engine refuses the request (prompt too long, bad parameters)
         services.job_fail(job_id=job_id, attempt=attempt, error=str(exc))
         return

@@ -36,6 +36,7 @@ class _EngineHolder:
             tokenizer,
             max_batch_size=settings.PLUMBLINE_ENGINE_MAX_BATCH,
             max_seq_len=settings.PLUMBLINE_ENGINE_MAX_SEQ_LEN,
+            max_adapters=settings.PLUMBLINE_ENGINE_MAX_ADAPTERS,
         )
         engine.start()
         return engine

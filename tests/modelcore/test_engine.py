@@ -198,8 +198,8 @@ def test_prompt_too_long_is_rejected_and_the_engine_keeps_working(tiny):
         engine.submit([], GREEDY)
     with pytest.raises(ValueError, match="token ids"):
         engine.submit([1, 999], GREEDY)
-    with pytest.raises(NotImplementedError, match="adapter"):
-        engine.submit([1, 2], GREEDY, adapter="some-adapter")
+    with pytest.raises(ValueError, match="serves no adapters"):
+        engine.submit([1, 2], GREEDY, adapter=("some-adapter", "/nowhere"))
     with pytest.raises(ValueError, match="tokenizer"):
         engine.submit("text needs a tokenizer", GREEDY)
 
@@ -209,12 +209,12 @@ def test_an_exception_in_a_step_fails_those_requests_and_the_engine_goes_on(tiny
     real_forward = engine._forward
     calls = {"n": 0}
 
-    def flaky(input_ids, positions):
+    def flaky(input_ids, positions, adapters):
         calls["n"] += 1
         if input_ids.shape[1] == 1:  # the first decode step blows up
             engine._forward = real_forward
             raise RuntimeError("device on fire")
-        return real_forward(input_ids, positions)
+        return real_forward(input_ids, positions, adapters)
 
     engine._forward = flaky
     a, b = engine.submit(prompts(4)[0], GREEDY), engine.submit(prompts(6)[0], GREEDY)
