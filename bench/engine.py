@@ -21,7 +21,6 @@ import os
 import platform
 import random
 import resource
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -207,12 +206,12 @@ def main() -> int:
     ] + [
         ("transformers generate, one at a time", f"{hf1['tokens_per_s']:.1f} tok/s"),
         ("transformers generate, padded batches of 8", f"{hf8['tokens_per_s']:.1f} tok/s"),
-        ("max batch %d engine / one-at-a-time (goal >= 8x)" % eng["max_batch_size"], f"{result['ratio_vs_one_at_a_time']:.2f}x"),
-        ("max batch %d engine / padded batches (goal >= 2x)" % eng["max_batch_size"], f"{result['ratio_vs_padded_batch_8']:.2f}x"),
+        (f"max batch {eng['max_batch_size']} engine / one-at-a-time (goal >= 8x)", f"{result['ratio_vs_one_at_a_time']:.2f}x"),
+        (f"max batch {eng['max_batch_size']} engine / padded batches (goal >= 2x)", f"{result['ratio_vs_padded_batch_8']:.2f}x"),
         ("batch-1 decode", f"{b1:.1f} tok/s"),
         ("bandwidth ceiling", f"{ceiling:.1f} tok/s ({bandwidth:.1f} GB/s read)"),
         ("batch-1 / ceiling (goal >= 60%)", f"{100 * b1 / ceiling:.0f}%"),
-        ("TTFT p50 / p95 (burst of %d, max batch %d)" % (n, eng["max_batch_size"]), f"{eng['ttft_p50_s']:.2f} s / {eng['ttft_p95_s']:.2f} s"),
+        (f"TTFT p50 / p95 (burst of {n}, max batch {eng['max_batch_size']})", f"{eng['ttft_p50_s']:.2f} s / {eng['ttft_p95_s']:.2f} s"),
         ("engine phase peak RSS", f"{engine_rss:.0f} MB"),
     ]
     width = max(len(k) for k, _ in rows)

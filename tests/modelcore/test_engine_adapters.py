@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modelcore.adapters import AdapterConfig, LoraWeights, merge_adapter, module_features, module_path, save_adapter_weights
+from modelcore.adapters import (
+    AdapterConfig,
+    LoraWeights,
+    merge_adapter,
+    module_features,
+    module_path,
+    save_adapter_weights,
+)
 from modelcore.checkpoint import load_model
 from modelcore.engine import Engine, SamplingParams
 

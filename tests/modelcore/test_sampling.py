@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -23,7 +25,7 @@ def test_defaults_and_normalisation():
     assert SamplingParams(temperature=0).greedy
     assert not SamplingParams(temperature=0).needs_row_processing
     assert SamplingParams(temperature=0, regex="a+").needs_row_processing
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         SamplingParams().temperature = 2.0  # frozen
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from modelcore.checkpoint import load_model
 from modelcore.engine import Engine, SamplingParams
-from modelcore.structured import Grammars, GrammarError, choices_ebnf, grammar_key
+from modelcore.structured import GrammarError, Grammars, choices_ebnf, grammar_key
 
 SCHEMAS = [
     {
