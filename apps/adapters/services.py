@@ -57,10 +57,12 @@ def adapter_validate(*, name: str, domain: str, files: AdapterFiles) -> model_ap
 
 
 def adapter_upload(
-    *, uploaded_by, name: str, domain: str, config=None, weights=None, archive=None, request=None
+    *, uploaded_by, name: str, domain: str, config=None, weights=None, archive=None, request=None,
+    queue_evaluation: bool = True,
 ) -> tuple[AdapterVersion, bool]:
     """Read the upload (two files or one zip), validate, store content-addressed, record the next version,
-    queue its evaluation. Returns (version, created); the same bytes again return the existing version.
+    queue its evaluation (unless the caller evaluates it itself). Returns (version, created); the same bytes
+    again return the existing version.
     """
     try:
         files = upload.read(
@@ -86,7 +88,7 @@ def adapter_upload(
         with transaction.atomic():
             version = _create_version(
                 uploaded_by=uploaded_by, name=name, domain=domain, spec=spec, size=len(files.weights),
-                weights_sha=weights_sha, config_sha=config_sha, request=request,
+                weights_sha=weights_sha, config_sha=config_sha, request=request, queue_evaluation=queue_evaluation,
             )
     except BaseException:
         for digest in created_blobs:  # leave no file behind a failed upload
@@ -95,7 +97,9 @@ def adapter_upload(
     return version, True
 
 
-def _create_version(*, uploaded_by, name, domain, spec, size, weights_sha, config_sha, request) -> AdapterVersion:
+def _create_version(
+    *, uploaded_by, name, domain, spec, size, weights_sha, config_sha, request, queue_evaluation
+) -> AdapterVersion:
     from apps.adapters.tasks import evaluate_adapter_version
 
     # Lock the name's rows so two uploads of one name cannot take the same version number.
@@ -108,7 +112,8 @@ def _create_version(*, uploaded_by, name, domain, spec, size, weights_sha, confi
     )
     audit_log(actor=uploaded_by, action="adapter.upload", obj=version, request=request,
               detail={"label": version.label, "sha256": weights_sha})
-    transaction.on_commit(lambda: evaluate_adapter_version.delay(version.pk))
+    if queue_evaluation:
+        transaction.on_commit(lambda: evaluate_adapter_version.delay(version.pk))
     return version
 
 

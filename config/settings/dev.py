@@ -14,7 +14,24 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-if os.environ.get("CELERY_BROKER_URL", "").startswith("filesystem://"):
+def _redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.3) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+# Every dev process (seed, web, worker) makes the same choice: Redis when one answers, else a folder.
+if "CELERY_BROKER_URL" not in os.environ:
+    CELERY_BROKER_URL = "redis://127.0.0.1:6379/0" if _redis_answers() else "filesystem://"
+else:
+    CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's filesystem transport: messages are files in one folder shared by web and worker.
     _broker_dir = BASE_DIR / "var" / "broker"
     _broker_dir.mkdir(parents=True, exist_ok=True)

@@ -4,21 +4,11 @@ The broker is Redis when one answers on localhost, else kombu's filesystem trans
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from django.core.management.base import BaseCommand
-
-
-def redis_answers(host: str = "127.0.0.1", port: int = 6379) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 class Command(BaseCommand):
@@ -28,10 +18,11 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1:8000")
 
     def handle(self, *args, addr, **options):
-        env = dict(os.environ)
-        if "CELERY_BROKER_URL" not in env:
-            env["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/0" if redis_answers() else "filesystem://"
-        broker = env["CELERY_BROKER_URL"]
+        from django.conf import settings
+
+        # Children inherit the broker chosen by the dev settings, so web and worker agree.
+        env = {**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+        broker = settings.CELERY_BROKER_URL
         children = [
             subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default",

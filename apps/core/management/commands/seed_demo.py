@@ -36,3 +36,9 @@ class Command(BaseCommand):
             self.stdout.write("Demo logins (role, username, password):\n" + "\n".join(created))
         else:
             self.stdout.write("Demo users already exist; nothing changed.")
+
+        from apps.adapters.demo import demo_adapters_seed
+
+        admin = User.objects.get(username=DEMO_USERS["admin"])
+        if not demo_adapters_seed(admin=admin, log=self.stdout.write):
+            self.stdout.write("Demo adapters already registered; nothing changed.")
