@@ -70,6 +70,7 @@ class WorkerProcess:
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "PLUMBLINE_ENGINE_MAX_SEQ_LEN": "1024",
+            "PLUMBLINE_ADAPTER_EVAL_ROWS": "6",
             **env_overrides,
         }
         self.log_path = log_path
