@@ -32,8 +32,10 @@ test: $(VENV)/.installed-test
 	bash platform/scripts/test-services.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+BENCH_ARGS ?=
 bench: $(VENV)/.installed-test
-	$(PY) bench/engine.py
+	$(PY) bench/engine.py $(BENCH_ARGS)
+	$(PY) bench/adapters.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
