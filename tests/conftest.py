@@ -107,7 +107,8 @@ class WorkerProcess:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
 
 def purge_test_broker() -> None:
@@ -117,26 +118,55 @@ def purge_test_broker() -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
 
 
-@pytest.fixture(scope="session")
-def start_worker(django_db_setup, model_cache_dir, tmp_path_factory):
-    """Start a worker process with extra env settings; every one started is stopped at the end."""
-    started: list[WorkerProcess] = []
+class WorkerPool:
+    """The suite's worker processes: one shared worker for tests that only need jobs to run, and workers
+    that a test starts itself (to kill them, say). Everything started is stopped at the end."""
 
-    def start(**env_overrides: str) -> WorkerProcess:
-        worker = WorkerProcess(env_overrides, tmp_path_factory.mktemp("worker") / "worker.log")
-        started.append(worker)
+    def __init__(self, log_dir_factory):
+        self._log_dir_factory = log_dir_factory
+        self._started: list[WorkerProcess] = []
+        self._shared: WorkerProcess | None = None
+
+    def start(self, **env_overrides: str) -> WorkerProcess:
+        worker = WorkerProcess(env_overrides, self._log_dir_factory.mktemp("worker") / "worker.log")
+        self._started.append(worker)
         return worker
 
-    purge_test_broker()
-    yield start
-    for worker in started:
-        worker.stop()
+    def shared(self) -> WorkerProcess:
+        if self._shared is None or self._shared.proc.poll() is not None:
+            self._shared = self.start()
+        return self._shared
+
+    def stop_shared(self) -> None:
+        """For a test whose jobs must reach only the workers it starts itself."""
+        if self._shared is not None:
+            self._shared.stop()
+            self._shared = None
+
+    def stop_all(self) -> None:
+        for worker in self._started:
+            worker.stop()
 
 
 @pytest.fixture(scope="session")
-def celery_worker(start_worker):
-    """One long-lived worker for the tests that only need jobs to run."""
-    return start_worker()
+def worker_pool(django_db_setup, model_cache_dir, tmp_path_factory):
+    purge_test_broker()
+    pool = WorkerPool(tmp_path_factory)
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture
+def start_worker(worker_pool):
+    """Start a worker of this test's own (with extra env settings); no shared worker competes for its jobs."""
+    worker_pool.stop_shared()
+    return worker_pool.start
+
+
+@pytest.fixture
+def celery_worker(worker_pool):
+    """The shared worker, for tests that only need jobs to run."""
+    return worker_pool.shared()
 
 
 def wait_for_job(job_id: int, *, statuses=("succeeded", "failed", "cancelled"), timeout: float = 120, worker=None):

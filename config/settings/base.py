@@ -139,7 +139,10 @@ CELERY_TASK_ACKS_LATE = True  # a task is acknowledged when it ends, so a lost w
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # a gpu worker takes one message per free thread, no more
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 900)
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_TIME_LIMIT - 30)
+# The soft limit leaves the task time to record its failure before the hard limit.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_TIME_LIMIT - max(5, CELERY_TASK_TIME_LIMIT // 10)
+)
 # A message not acknowledged within this many seconds is delivered again. It must stay above twice the
 # hard time limit, or a task still running would be delivered a second time.
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -65,3 +65,11 @@ def test_a_cancelled_queued_job_is_never_started(job):
     services.job_cancel(job=job, actor=job.owner)
     assert services.job_start(job_id=job.pk) is None
     assert GenerationJob.objects.get(pk=job.pk).attempts == 0
+
+
+def test_soft_time_limit_leaves_room_before_the_hard_limit():
+    from django.conf import settings
+
+    assert 0 < settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT
+    # Redelivery must never hit a task that is still running (the broker's visibility timeout).
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] > 2 * settings.CELERY_TASK_TIME_LIMIT
