@@ -39,6 +39,7 @@ from torch import Tensor
 
 from .adapters import LoraBank, attach_lora_bank
 from .batch_cache import BatchKVCache
+from .model import apply_linear
 from .sampling import SamplingParams, make_generator, sample_row
 from .structured import Grammars, GrammarState
 
@@ -396,7 +397,7 @@ class Engine:
         else:
             with self.lora.use_rows(self.lora.rows_for(adapters, device=self.device)):
                 h = self.model.model(input_ids, positions, self.cache)  # (B, T, C)
-        return self.model.lm_head(h[:, -1, :]).float()  # (B, V)
+        return apply_linear(self.model.lm_head, h[:, -1, :]).float()  # (B, V)
 
     def _prefill(self) -> None:
         budget = self.prefill_chunk
