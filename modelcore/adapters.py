@@ -52,6 +52,7 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .model import linear as split_linear
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -566,7 +567,7 @@ class MultiLoraLinear(nn.Linear):
         self.active.add(slot)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.linear(x, self.weight, self.bias)  # the base matmul, once for the whole batch
+        y = split_linear(x, self.weight, self.bias)  # the base matmul, once for the whole batch (decode: split)
         rows = self.rows
         if rows.slots is None or not self.active:
             return y
