@@ -10,6 +10,7 @@ from apps.adapters.services import adapter_activate, adapter_upload
 from apps.core.exceptions import ApplicationError
 
 DEMO_DOMAINS = ("finance", "medical")
+DEMO_EVAL_ROWS = 16  # a quicker first start; uploads through the registry use PLUMBLINE_ADAPTER_EVAL_ROWS
 
 
 def demo_adapters_seed(*, admin, log=print) -> list[AdapterVersion]:
@@ -26,7 +27,7 @@ def demo_adapters_seed(*, admin, log=print) -> list[AdapterVersion]:
                 config=File(cfg, name="adapter_config.json"), weights=File(w, name="adapter_model.safetensors"),
             )
         log(f"evaluating demo adapter {version.label} (held-out {domain} and general sets)...")
-        version = adapter_evaluate(version_id=version.pk)
+        version = adapter_evaluate(version_id=version.pk, max_rows=DEMO_EVAL_ROWS)
         try:
             adapter_activate(version=version, actor=admin)
             log(f"{version.label} serves {domain}: {domain} loss {version.domain_loss_base:.3f} -> "

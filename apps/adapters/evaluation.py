@@ -25,14 +25,14 @@ def _claim(version_id: int) -> AdapterVersion | None:
     return version
 
 
-def adapter_evaluate(*, version_id: int) -> AdapterVersion | None:
+def adapter_evaluate(*, version_id: int, max_rows: int | None = None) -> AdapterVersion | None:
     version = _claim(version_id)
     if version is None:
         return None
     sets = {"domain": datasets.rows(version.domain), "general": datasets.rows("general")}
     try:
         directory = storage.adapter_dir(config_sha256=version.config_sha256, weights_sha256=version.sha256)
-        losses = model_api.adapter_eval_losses(adapter_dir=directory, sets=sets)
+        losses = model_api.adapter_eval_losses(adapter_dir=directory, sets=sets, max_rows=max_rows)
     except Exception as exc:  # the evaluation failed: say so on the version, never leave it "running"
         log.exception("evaluation of adapter version %s failed", version_id)
         version.eval_status, version.eval_error = Status.FAILED, f"{type(exc).__name__}: {exc}"[:4000]

@@ -75,8 +75,11 @@ def adapter_weights_check(config_raw: bytes, weights_raw: bytes) -> None:
     _in_adapter_dir(config_raw, weights_raw, lambda d: load_adapter_weights(d, deployed_model_config()))
 
 
-def adapter_eval_losses(*, adapter_dir: Path, sets: dict[str, tuple[dict, ...]]) -> dict[str, tuple[float, float]]:
-    """Mean completion-token loss of each named set, (base model, base + adapter), on a private model copy."""
+def adapter_eval_losses(
+    *, adapter_dir: Path, sets: dict[str, tuple[dict, ...]], max_rows: int | None = None
+) -> dict[str, tuple[float, float]]:
+    """Mean completion-token loss of each named set (its first `max_rows` rows, default
+    PLUMBLINE_ADAPTER_EVAL_ROWS), (base model, base + adapter), on a private model copy."""
     import torch
 
     import modelcore
@@ -86,7 +89,7 @@ def adapter_eval_losses(*, adapter_dir: Path, sets: dict[str, tuple[dict, ...]])
     cache_dir = settings.PLUMBLINE_DATA_DIR
     model = modelcore.load_model(settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir)
     tokenizer = modelcore.load_tokenizer(settings.PLUMBLINE_MODEL, cache_dir=cache_dir)
-    limit = settings.PLUMBLINE_ADAPTER_EVAL_ROWS
+    limit = max_rows or settings.PLUMBLINE_ADAPTER_EVAL_ROWS
     examples = {
         name: tokenize_rows(
             list(enumerate(rows[:limit], start=1)), tokenizer, max_length=512, vocab_size=model.config.vocab_size

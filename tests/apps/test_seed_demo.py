@@ -11,9 +11,9 @@ from apps.adapters.selectors import active_adapter
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
-def test_seed_demo_is_idempotent(settings, model_cache_dir):
+def test_seed_demo_is_idempotent(settings, model_cache_dir, monkeypatch):
     settings.DEBUG = True
-    settings.PLUMBLINE_ADAPTER_EVAL_ROWS = 4  # a short evaluation keeps the test quick
+    monkeypatch.setattr("apps.adapters.demo.DEMO_EVAL_ROWS", 4)  # a short evaluation keeps the test quick
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
     first = out.getvalue()
