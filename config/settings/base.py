@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.generation",
     "apps.adapters",
+    "apps.finance",
+    "apps.medical",
 ]
 
 MIDDLEWARE = [

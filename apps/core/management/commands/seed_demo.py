@@ -42,3 +42,11 @@ class Command(BaseCommand):
         admin = User.objects.get(username=DEMO_USERS["admin"])
         if not demo_adapters_seed(admin=admin, log=self.stdout.write):
             self.stdout.write("Demo adapters already registered; nothing changed.")
+
+        from apps.finance.demo import demo_finance_seed
+        from apps.medical.demo import demo_medical_seed
+
+        if not demo_finance_seed(log=self.stdout.write):
+            self.stdout.write("Demo finance data already present; nothing changed.")
+        if not demo_medical_seed(log=self.stdout.write):
+            self.stdout.write("Demo medical data already present; nothing changed.")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MedicalConfig(AppConfig):
+    name = "apps.medical"
+    label = "medical"
