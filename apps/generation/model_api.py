@@ -100,3 +100,87 @@ def adapter_eval_losses(
     merge_adapter(model, adapter_dir)
     adapted = {name: evaluate(model, ex, batch_size=8) for name, ex in examples.items()}
     return {name: (base[name], adapted[name]) for name in examples}
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """What one `generate_text` call produced."""
+
+    text: str
+    finish_reason: str  # "stop", "length", "cancelled", "error", "deadline"
+    prompt_tokens: int
+    completion_tokens: int
+    error: str = ""
+    adapter_label: str = ""  # "" = base model
+
+
+def adapter_for_domain(domain: str):
+    """The active AdapterVersion of a domain, or None (serve the base model)."""
+    from apps.adapters.selectors import active_adapter
+
+    return active_adapter(domain=domain)
+
+
+def generate_text(
+    *,
+    prompt: str,
+    adapter=None,
+    chat: bool = True,
+    system: str | None = None,
+    max_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = 0,
+    stop: tuple[str, ...] = (),
+    json_schema: dict | None = None,
+    choices: tuple[str, ...] | None = None,
+    on_text=None,
+    deadline: float | None = None,
+) -> TextResult:
+    """Generate on this worker process's engine (call it from gpu-queue tasks only, never from a web view).
+
+    adapter: an apps.adapters AdapterVersion or None; chat: wrap `prompt` (and `system`) in the model's chat
+    template; json_schema / choices: constrain the output (structured output); on_text(text_so_far) is called
+    as tokens arrive, and returning False from it cancels the request; deadline: a time.monotonic() value past
+    which the request is cancelled (finish_reason "deadline")."""
+    import time
+
+    import modelcore
+    from apps.generation.runtime import get_engine
+
+    engine = get_engine()
+    text_prompt = prompt
+    if chat:
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+        text_prompt = engine.tokenizer.apply_chat_template(messages)
+    params = modelcore.SamplingParams(
+        temperature=temperature, top_p=top_p, seed=seed, max_tokens=max_tokens, stop=stop,
+        json_schema=json_schema, choices=choices,
+    )
+    ref = None
+    if adapter is not None:
+        from apps.adapters.storage import adapter_dir
+
+        ref = (adapter.label, str(adapter_dir(config_sha256=adapter.config_sha256, weights_sha256=adapter.sha256)))
+    label = adapter.label if adapter is not None else ""
+    try:
+        handle = engine.submit(text_prompt, params, adapter=ref)
+    except ValueError as exc:  # prompt too long, bad parameters
+        return TextResult("", "error", 0, 0, error=str(exc), adapter_label=label)
+    text, hit_deadline = "", False
+    try:
+        for delta in handle:
+            text += delta
+            if deadline is not None and time.monotonic() > deadline:
+                hit_deadline = True
+                handle.cancel()
+                break
+            if on_text is not None and on_text(text) is False:
+                handle.cancel()
+                break
+    except BaseException:
+        handle.cancel()  # free the engine slot whatever stopped us
+        raise
+    done = handle.wait()
+    reason = "deadline" if hit_deadline else done.finish_reason
+    return TextResult(done.text, reason, done.prompt_tokens, done.completion_tokens, done.error or "", label)
