@@ -159,6 +159,7 @@ CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 CELERY_TASK_ROUTES = {
     "apps.generation.tasks.*": {"queue": "gpu"},
     "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
+    "apps.finance.reports.tasks.*": {"queue": "gpu"},  # report sections: runs the model
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -180,3 +181,12 @@ PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES
 PLUMBLINE_FORGETTING_MARGIN = float(os.environ.get("PLUMBLINE_FORGETTING_MARGIN", "0.05"))
 PLUMBLINE_ADAPTER_EVAL_ROWS = env_int("PLUMBLINE_ADAPTER_EVAL_ROWS", 32)  # rows of each held-out set evaluated
 PLUMBLINE_ENGINE_MAX_ADAPTERS = env_int("PLUMBLINE_ENGINE_MAX_ADAPTERS", 8)  # LoRA adapters resident per engine
+
+# Finance research reports: tokens the model may write per prose section (the rating's JSON gets at least
+# PLUMBLINE_REPORT_RATING_TOKENS), the longest edited section, and the DCF inputs a new report starts with.
+PLUMBLINE_REPORT_SECTION_TOKENS = env_int("PLUMBLINE_REPORT_SECTION_TOKENS", 128)
+PLUMBLINE_REPORT_RATING_TOKENS = env_int("PLUMBLINE_REPORT_RATING_TOKENS", 80)
+PLUMBLINE_REPORT_MAX_SECTION_CHARS = env_int("PLUMBLINE_REPORT_MAX_SECTION_CHARS", 8000)
+PLUMBLINE_REPORT_DEFAULT_WACC = float(os.environ.get("PLUMBLINE_REPORT_DEFAULT_WACC", "0.09"))
+PLUMBLINE_REPORT_DEFAULT_TERMINAL_GROWTH = float(os.environ.get("PLUMBLINE_REPORT_DEFAULT_TERMINAL_GROWTH", "0.025"))
+PLUMBLINE_REPORT_DEFAULT_FORECAST_YEARS = env_int("PLUMBLINE_REPORT_DEFAULT_FORECAST_YEARS", 5)

@@ -1,0 +1,62 @@
+"""Grounding of section prose against a report's stored facts, as JSON the version keeps and pages show."""
+from __future__ import annotations
+
+
+def _factset(facts_json: list):
+    from apps.finance.analytics import FactSet
+
+    return FactSet.from_json(facts_json)
+
+
+def check_to_json(check) -> dict:
+    expected = check.expected
+    return {
+        "start": check.start,
+        "end": check.end,
+        "text": check.text,
+        "value": check.value,
+        "ok": bool(check.ok),
+        "matched_key": check.matched_key,
+        "expected_key": expected.key if expected is not None else None,
+        "expected_display": expected.display if expected is not None else None,
+    }
+
+
+def flag_text(check: dict) -> str:
+    if check.get("expected_key"):
+        return (f"\u201c{check['text']}\u201d matches no computed fact; the nearest is "
+                f"{check['expected_key']} = {check['expected_display']}")
+    return f"\u201c{check['text']}\u201d matches no computed fact"
+
+
+def ground(text: str, facts_json: list) -> tuple[list[dict], list[str]]:
+    """(checks, flags): every number of `text` checked against the facts; a flag per mismatch."""
+    from apps.finance.grounding import check_numbers
+
+    checks = [check_to_json(c) for c in check_numbers(text, _factset(facts_json))]
+    return checks, [flag_text(c) for c in checks if not c["ok"]]
+
+
+def annotated(text: str, checks: list[dict]) -> str:
+    """The text with each mismatch marked inline, for exports: 14.0% [[unverified: ... ]]."""
+    out, pos = [], 0
+    for check in sorted((c for c in checks if not c["ok"]), key=lambda c: c["start"]):
+        out.append(text[pos:check["end"]])
+        hint = f" \u2014 fact {check['expected_key']} is {check['expected_display']}" if check.get("expected_key") else ""
+        out.append(f" [[unverified{hint}]]")
+        pos = check["end"]
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def segments(text: str, checks: list[dict]) -> list[dict]:
+    """The text cut into pieces for a page: {"text", "check" (a mismatch or None)}."""
+    out, pos = [], 0
+    for check in sorted((c for c in checks if not c["ok"]), key=lambda c: c["start"]):
+        if check["start"] < pos:
+            continue
+        out.append({"text": text[pos:check["start"]], "check": None})
+        out.append({"text": text[check["start"]:check["end"]], "check": {**check, "flag": flag_text(check)}})
+        pos = check["end"]
+    out.append({"text": text[pos:], "check": None})
+    return [s for s in out if s["text"]]
