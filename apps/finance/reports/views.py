@@ -1,0 +1,140 @@
+"""Web pages of research reports: list and start, the live report page, edit, history and diff, approve, export."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.exceptions import ApplicationError
+from apps.finance.reports import selectors, services
+from apps.finance.reports.api import export_response
+from apps.finance.reports.forms import ReportNewForm, SectionEditForm
+from apps.finance.reports.prompts import SECTION_KINDS, section_spec
+
+VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change_report"
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def report_list(request):
+    return render(request, "finance/reports/list.html", {"reports": selectors.reports_for_user(user=request.user)[:200]})
+
+
+@login_required
+@permission_required(ADD, raise_exception=True)
+def report_new(request):
+    from apps.finance.selectors import companies_for_user
+
+    companies = companies_for_user(request.user)
+    initial = {"company": request.GET.get("company")} if request.GET.get("company") else None
+    form = ReportNewForm(request.POST or None, companies=companies, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        try:
+            report, _job = services.report_create(owner=request.user, request=request, **values)
+        except ApplicationError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            return redirect("finance:report-detail", report_id=report.pk)
+    return render(request, "finance/reports/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def report_detail(request, report_id: int):
+    report = selectors.report_for_user(user=request.user, report_id=report_id)
+    view = selectors.report_view(report)
+    tables = selectors.report_tables(report)
+    for s in view["sections"]:  # the deterministic tables sit under their section's prose
+        s["tables"] = [t for t in tables if (t[0] == "Financial summary") == (s["kind"] == "financial_analysis")
+                       and s["kind"] in ("financial_analysis", "valuation")]
+    return render(request, "finance/reports/detail.html", {
+        "report": report,
+        "sections": view["sections"],
+        "flag_count": view["flag_count"],
+        "job": selectors.report_current_job(report),
+        "facts": [f for f in selectors.report_facts(report).facts.values()],
+        "provenance": selectors.report_provenance(report),
+    })
+
+
+def _kind_or_404(kind: str) -> str:
+    from django.http import Http404
+
+    if kind not in SECTION_KINDS:
+        raise Http404(f"no section {kind}")
+    return kind
+
+
+@login_required
+@permission_required(CHANGE, raise_exception=True)
+def section_edit(request, report_id: int, kind: str):
+    report = selectors.report_for_user(user=request.user, report_id=report_id)
+    section, versions = selectors.section_versions(report=report, kind=_kind_or_404(kind))
+    current = versions[-1] if versions else None
+    form = SectionEditForm(request.POST or None, initial={"text": current.text if current else ""})
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = services.report_section_edit(report=report, kind=kind, text=form.cleaned_data["text"],
+                                                   actor=request.user, request=request)
+        except ApplicationError as exc:
+            form.add_error("text" if exc.field == "text" else None, exc.message)
+        else:
+            note = f"; {len(version.flags)} number(s) flagged" if version.flags else ""
+            messages.success(request, f"Saved {section_spec(kind).title} as version {version.number}{note}.")
+            return redirect("finance:report-detail", report_id=report.pk)
+    return render(request, "finance/reports/edit.html", {
+        "report": report, "section": section, "title": section_spec(kind).title, "form": form,
+    }, status=400 if form.errors else 200)
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def section_history(request, report_id: int, kind: str):
+    report = selectors.report_for_user(user=request.user, report_id=report_id)
+    section, versions = selectors.section_versions(report=report, kind=_kind_or_404(kind))
+    rows, previous = [], None
+    for v in versions:
+        rows.append({"version": v, "diff": selectors.version_diff(previous, v)})
+        previous = v
+    return render(request, "finance/reports/history.html", {
+        "report": report, "section": section, "title": section_spec(kind).title, "rows": list(reversed(rows)),
+    })
+
+
+@login_required
+@permission_required(CHANGE, raise_exception=True)
+@require_POST
+def section_regenerate(request, report_id: int, kind: str):
+    report = selectors.report_for_user(user=request.user, report_id=report_id)
+    try:
+        services.report_section_regenerate(report=report, kind=_kind_or_404(kind), actor=request.user, request=request)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("finance:report-detail", report_id=report.pk)
+
+
+@login_required
+@permission_required(CHANGE, raise_exception=True)
+@require_POST
+def report_approve(request, report_id: int):
+    report = selectors.report_for_user(user=request.user, report_id=report_id)
+    try:
+        services.report_approve(report=report, actor=request.user, request=request)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Report approved; it is now frozen.")
+    return redirect("finance:report-detail", report_id=report.pk)
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def report_export(request, report_id: int, fmt: str):
+    report = selectors.report_for_user(user=request.user, report_id=report_id)
+    try:
+        return export_response(report=report, fmt=fmt, user=request.user, request=request)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("finance:report-detail", report_id=report.pk)
