@@ -1,0 +1,92 @@
+"""A research report generated end to end by a real Celery worker with the real model (tiny token budget),
+and a redelivered report job run in this process: sections written by the first delivery are kept."""
+import time
+
+import pytest
+
+from apps.finance.reports.models import Report, ReportSection
+from apps.finance.reports.prompts import SECTION_KINDS
+from apps.generation.models import GenerationJob
+from tests.apps.finance.test_reports_factories import join, make_company, make_team
+from tests.conftest import wait_for_job
+
+pytestmark = [pytest.mark.worker, pytest.mark.slow]
+
+TINY = {"PLUMBLINE_REPORT_SECTION_TOKENS": "12", "PLUMBLINE_REPORT_RATING_TOKENS": "64"}
+
+
+def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, api_client_for, transactional_db):
+    worker = start_worker(**TINY)
+    client = api_client_for("analyst")
+    join(client.user, make_team())
+    company = make_company(team=client.user.team, created_by=client.user, name="Riverbend Fictional Mills")
+    resp = client.post("/api/v1/finance/reports/", {"company": company.pk}, format="json")
+    assert resp.status_code == 202, resp.json()
+    report_id, job_id = resp.json()["id"], resp.json()["job"]["id"]
+
+    # Watch progress: sections end one after another while the report is still generating.
+    seen_done_while_generating, seen_live_text = set(), False
+    end = time.monotonic() + 300
+    while time.monotonic() < end:
+        body = client.get(f"/api/v1/finance/reports/{report_id}/").json()
+        if body["status"] != "generating":
+            break
+        seen_done_while_generating |= {s["kind"] for s in body["sections"] if s["status"] == "done"}
+        seen_live_text |= any(s["status"] == "generating" and s["live_text"] for s in body["sections"])
+        time.sleep(0.05)
+    job = wait_for_job(job_id, timeout=60, worker=worker)
+    report = Report.objects.get(pk=report_id)
+    assert report.status == "ready", f"{report.error}\n{worker.log()[-2000:]}"
+    assert job.status == "succeeded" and job.attempts == 1
+    assert seen_done_while_generating and seen_done_while_generating < set(SECTION_KINDS)
+
+    sections = {s.kind: s for s in report.sections.all()}
+    for kind, section in sections.items():
+        versions = list(section.versions.all())
+        assert len(versions) == 1 and versions[0].job_id == job_id
+        assert versions[0].text.strip()
+        assert versions[0].author == ("system" if kind == "disclosure" else "model")
+    for kind in ("summary", "overview", "financial_analysis", "valuation", "risks"):
+        v = sections[kind].current
+        # every number the model wrote was checked, and each flag names a mismatch
+        assert len(v.flags) == sum(1 for c in v.checks if not c["ok"])
+    rating = sections["rating"].current.data
+    assert rating["target_check"] in {"grounded", "replaced", "from_facts"}
+    assert rating["rating"] in {"buy", "hold", "sell"}
+    dcf = next(f["value"] for f in report.facts if f["key"] == "dcf.value_per_share")
+    if rating["target_check"] != "grounded":
+        assert rating["target_price"] == pytest.approx(dcf)
+    else:
+        assert rating["target_price"] == pytest.approx(dcf, rel=0.05) or rating["target_fact"] != "dcf.value_per_share"
+    assert "Price target" in sections["rating"].current.text
+    assert report.model_name and GenerationJob.objects.get(pk=job_id).domain == "finance"
+
+
+def test_redelivered_report_job_keeps_the_sections_already_written(model_cache_dir, make_user, settings):
+    from apps.finance.reports import services
+    from apps.finance.reports.runner import report_run
+    from apps.generation.services import job_start
+
+    settings.PLUMBLINE_REPORT_SECTION_TOKENS = 8
+    settings.PLUMBLINE_REPORT_RATING_TOKENS = 64
+    analyst = join(make_user("analyst"), make_team())
+    report, job = services.report_create(owner=analyst, company=make_company(team=analyst.team, created_by=analyst))
+    job, first = job_start(job_id=job.pk)  # the first delivery writes three sections, then its worker is lost
+    for kind in SECTION_KINDS[:3]:
+        services.section_begin(report_id=report.pk, kind=kind, job_id=job.pk, attempt=first)
+        services.section_store(report_id=report.pk, kind=kind, job_id=job.pk, attempt=first, text=f"first {kind}")
+
+    report_run(job_id=job.pk)  # the redelivery, on this process's real engine
+
+    report.refresh_from_db()
+    job.refresh_from_db()
+    assert report.status == "ready", report.error
+    assert job.status == "succeeded" and job.attempts == first + 1
+    for section in ReportSection.objects.filter(report=report):
+        assert section.versions.count() == 1
+        if section.kind in SECTION_KINDS[:3]:
+            assert section.current.text == f"first {section.kind}"
+        else:
+            assert section.current.text and not section.current.text.startswith("first")
+    report_run(job_id=job.pk)  # a third delivery after the end: nothing to do
+    assert sum(s.versions.count() for s in ReportSection.objects.filter(report=report)) == len(SECTION_KINDS)
