@@ -9,7 +9,12 @@ from apps.finance.reports.models import Report, ReportRun, ReportSection, Report
 from apps.finance.reports.prompts import SECTION_KINDS
 from apps.generation.models import GenerationJob
 from apps.generation.services import job_start
-from tests.apps.finance.test_reports_factories import analyst_in_team, make_company, make_team, write_all_sections
+from tests.apps.finance.test_reports_factories import (
+    analyst_in_team,
+    make_company,
+    make_team,
+    write_all_sections,
+)
 
 
 @pytest.fixture
