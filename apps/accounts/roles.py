@@ -6,7 +6,10 @@ ROLES = (ANALYST, CLINICIAN, REVIEWER, ADMIN)
 
 # role -> "app_label.codename" permissions. Apps add theirs here as they land.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    ANALYST: ("generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion"),
+    ANALYST: (
+        "generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion",
+        "finance.view_report", "finance.add_report", "finance.change_report",  # research reports
+    ),
     CLINICIAN: ("generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion"),
     REVIEWER: ("generation.view_generationjob", "adapters.view_adapterversion"),
     ADMIN: (
@@ -17,6 +20,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "adapters.view_adapterversion",
         "adapters.add_adapterversion",  # upload
         "adapters.change_adapterversion",  # activate, roll back
+        "finance.view_report", "finance.add_report", "finance.change_report",  # research reports
     ),
 }
 
