@@ -28,8 +28,12 @@ class SectionSpec:
     generated: bool  # written by the model (False: deterministic text)
     grounded: bool  # its prose is checked number by number against the facts
     instruction: str = ""
-    fact_prefixes: tuple[str, ...] = ()  # which facts the prompt holds (latest years only)
+    yearly: tuple[str, ...] = ()  # metrics the prompt holds for the latest two fiscal years ("gross_margin")
+    keys: tuple[str, ...] = ()  # single facts the prompt holds ("dcf.value_per_share")
 
+
+VALUATION_KEYS = ("price_per_share", "dcf.value_per_share", "dcf.upside", "dcf.wacc", "dcf.terminal_growth",
+                  "peers.median_pe", "peers.median_ev_to_ebitda", "peers.implied_value_per_share")
 
 SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec(
@@ -38,34 +42,34 @@ SECTIONS: tuple[SectionSpec, ...] = (
             "Give an investment rating (buy, hold or sell) and a 12-month price target per share, with a one "
             "sentence basis. Base the target on the DCF value per share."
         ),
-        fact_prefixes=("dcf.", "price_per_share", "peers.", "revenue_growth_yoy", "net_margin", "fcf_margin"),
+        yearly=("revenue_growth_yoy", "net_margin"), keys=VALUATION_KEYS,
     ),
     SectionSpec(
         "summary", "Investment summary", generated=True, grounded=True,
         instruction="Write a three-sentence investment summary: growth, profitability and valuation.",
-        fact_prefixes=("revenue.", "revenue_growth_yoy", "revenue_cagr", "net_margin", "operating_margin", "dcf."),
+        yearly=("revenue", "revenue_growth_yoy", "net_margin"),
+        keys=("revenue_cagr", "price_per_share", "dcf.value_per_share", "dcf.upside"),
     ),
     SectionSpec(
         "overview", "Company overview", generated=True, grounded=True,
         instruction="Write a short company overview: its scale, its revenue trend and its profitability.",
-        fact_prefixes=("revenue.", "revenue_cagr", "gross_margin", "net_income", "total_assets"),
+        yearly=("revenue", "gross_margin", "net_income", "total_assets"), keys=("revenue_cagr",),
     ),
     SectionSpec(
         "financial_analysis", "Financial analysis", generated=True, grounded=True,
         instruction="Comment in three sentences on margins, returns, leverage and cash flow.",
-        fact_prefixes=("gross_margin", "operating_margin", "net_margin", "roe", "net_debt_to_ebitda",
-                       "current_ratio", "fcf.", "fcf_margin", "interest_cover"),
+        yearly=("gross_margin", "operating_margin", "net_margin", "roe", "net_debt_to_ebitda", "current_ratio",
+                "fcf", "fcf_margin"),
     ),
     SectionSpec(
         "valuation", "Valuation", generated=True, grounded=True,
         instruction="Explain the valuation in three sentences: the DCF value per share and the peer multiples.",
-        fact_prefixes=("dcf.", "peers.", "pe.", "ev_to_ebitda", "price_per_share", "eps_diluted"),
+        yearly=("pe", "ev_to_ebitda"), keys=VALUATION_KEYS,
     ),
     SectionSpec(
         "risks", "Risks", generated=True, grounded=True,
         instruction="Name the three main risks to the rating in three sentences.",
-        fact_prefixes=("revenue_growth_yoy", "net_debt_to_ebitda", "debt_to_equity", "interest_cover",
-                       "current_ratio", "gross_margin"),
+        yearly=("revenue_growth_yoy", "gross_margin", "net_debt_to_ebitda", "debt_to_equity", "interest_cover"),
     ),
     SectionSpec("disclosure", "Disclosure", generated=False, grounded=False),
 )
@@ -93,22 +97,25 @@ def section_spec(kind: str) -> SectionSpec:
         raise ValueError(f"unknown section {kind!r}; expected one of {', '.join(SECTION_KINDS)}") from None
 
 
-def fact_lines(facts, prefixes: tuple[str, ...], *, years: int = 2) -> list[str]:
-    """'- Label (FY2024): 12.3%' lines of the available facts whose key starts with a prefix, latest years first."""
-    available = [f for f in facts.available() if any(f.key.startswith(p) for p in prefixes)]
-    fiscal_years = sorted({f.period for f in available if f.period is not None}, reverse=True)[:years]
-    chosen = [f for f in available if f.period is None or f.period in fiscal_years]
-    chosen.sort(key=lambda f: (prefixes.index(next(p for p in prefixes if f.key.startswith(p))), -(f.period or 0)))
-    lines = []
-    for fact in chosen[:MAX_FACT_LINES]:
-        when = f" (FY{fact.period})" if fact.period is not None else ""
-        lines.append(f"- {fact.label}{when}: {fact.display}")
-    return lines
+def fact_lines(facts, *, yearly: tuple[str, ...], keys: tuple[str, ...], years: int = 2) -> list[str]:
+    """'- Gross margin (FY2024): 40.0%' lines: each yearly metric for its latest `years` fiscal years, then each
+    single fact (a key may name a fact or a metric's prefix, e.g. "revenue_cagr"); facts without a value are left
+    out."""
+    lines: list[str] = []
+    for metric in yearly:
+        series = [(y, facts.get(f"{metric}.{y}")) for y in facts.years()]
+        present = [(y, f) for y, f in series if f is not None and f.value is not None][-years:]
+        lines += [f"- {f.label} (FY{y}): {f.display}" for y, f in reversed(present)]
+    for key in keys:
+        fact = facts.get(key) or next((f for f in facts.available() if f.key.startswith(f"{key}.")), None)
+        if fact is not None and fact.value is not None:
+            lines.append(f"- {fact.label}: {fact.display}")
+    return lines[:MAX_FACT_LINES]
 
 
 def section_prompt(kind: str, *, company_name: str, currency: str, facts) -> str:
     spec = section_spec(kind)
-    lines = fact_lines(facts, spec.fact_prefixes) or ["- (no computed facts available)"]
+    lines = fact_lines(facts, yearly=spec.yearly, keys=spec.keys) or ["- (no computed facts available)"]
     return (
         f"Company: {company_name} (figures in {currency}).\n"
         "FACTS:\n" + "\n".join(lines) + "\n\n"

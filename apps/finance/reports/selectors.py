@@ -129,7 +129,7 @@ def sensitivity_grid(report: Report):
         return None
     return SensitivityGrid(
         wacc_values=grid["wacc_values"], growth_values=grid["growth_values"], values=grid["values"],
-        reasons=grid.get("reasons") or {},
+        reasons=grid.get("reasons") or {}, base_wacc=grid.get("base_wacc"), base_growth=grid.get("base_growth"),
     )
 
 

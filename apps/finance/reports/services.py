@@ -55,6 +55,8 @@ def facts_compute(*, company, wacc: float, terminal_growth: float, forecast_year
         "growth_values": list(grid.growth_values),
         "values": values,
         "reasons": _jsonable(getattr(grid, "reasons", None)),
+        "base_wacc": wacc,
+        "base_growth": terminal_growth,
     }
     return facts.to_json(), sensitivity
 
