@@ -214,6 +214,8 @@ def report_section_edit(*, report: Report, kind: str, text: str, actor, request=
     if report.status == Status.GENERATING:
         raise ApplicationError(f"report {report.pk} is still generating; wait until it ends", status=409, code="busy")
     section = _section(report, kind)
+    if kind == "disclosure":
+        raise ApplicationError("the disclosure is fixed text; it cannot be edited", field="section")
     text = text.strip()
     if not text:
         raise ApplicationError("text must not be empty", field="text")
@@ -225,8 +227,9 @@ def report_section_edit(*, report: Report, kind: str, text: str, actor, request=
     current = section.current
     if kind == "rating" and current is not None:
         data = {**current.data, "edited": True}
+    # A person's rating text is checked too: the price target they type must be a computed fact.
     version = _version_add(section=section, report=report, text=text, author=actor.username, author_user=actor,
-                           data=data)
+                           data=data, ground=section_spec(kind).grounded or kind == "rating")
     section.status = SectionStatus.DONE
     section.save(update_fields=["status", "updated_at"])
     audit_log(actor=actor, action="finance_report.edit", obj=report, request=request,
@@ -234,9 +237,11 @@ def report_section_edit(*, report: Report, kind: str, text: str, actor, request=
     return version
 
 
-def _version_add(*, section, report, text, author, author_user=None, job_id=None, data=None) -> ReportSectionVersion:
+def _version_add(
+    *, section, report, text, author, author_user=None, job_id=None, data=None, ground: bool | None = None
+) -> ReportSectionVersion:
     checks, flags = ([], [])
-    if section_spec(section.kind).grounded:
+    if section_spec(section.kind).grounded if ground is None else ground:
         checks, flags = grounding_store.ground(text, report.facts)
     last = section.versions.order_by("-number").values_list("number", flat=True).first() or 0
     return ReportSectionVersion.objects.create(

@@ -219,3 +219,17 @@ def test_failed_run_marks_the_report_failed_with_the_error(analyst, company):
     assert report.status == "failed" and "prompt too long" in report.error
     assert job.status == "failed" and "prompt too long" in job.error
     assert ReportSection.objects.get(report=report, kind="rating").status == "failed"
+
+
+def test_disclosure_cannot_be_edited_and_a_typed_price_target_is_checked(analyst, company):
+    report, _ = _start(analyst, company)
+    write_all_sections(report)
+    with pytest.raises(ApplicationError, match="fixed text"):
+        services.report_section_edit(report=report, kind="disclosure", text="Buy now!", actor=analyst)
+    dcf = next(f for f in report.facts if f["key"] == "dcf.value_per_share")
+    ok = services.report_section_edit(report=report, kind="rating", actor=analyst,
+                                      text=f"Rating: BUY. Price target: {dcf['display']} per share.")
+    assert ok.flags == [] and ok.data.get("edited") is True
+    bad = services.report_section_edit(report=report, kind="rating", actor=analyst,
+                                       text="Rating: BUY. Price target: 87.65 per share.")
+    assert len(bad.flags) == 1 and "87.65" in bad.flags[0]
