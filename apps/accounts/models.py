@@ -9,8 +9,23 @@ from django.utils.functional import cached_property
 from apps.accounts.roles import ROLES
 
 
+class Team(models.Model):
+    """A group of analysts who share companies, statements and reports. Analysts see only their team's data."""
+
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class User(AbstractUser):
     """The platform's user. Its role is its one group among ROLES."""
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
 
     @cached_property
     def role(self) -> str | None:
