@@ -1,0 +1,142 @@
+"""Numeric grounding of report prose against the computed facts."""
+from __future__ import annotations
+
+import pytest
+
+from apps.finance.analytics import DcfInputs, FactSet, compute_facts, make_fact
+from apps.finance.grounding import annotate, check_numbers, summary
+from tests.apps.finance.finance_examples import roundco
+
+# Roundco 2024 (hand-computed in test_analytics): revenue 1,210m (+21.0% on 1,000m), CAGR 2022-2024 23.0%,
+# gross margin 40.0%, operating margin 16.5%, net margin 11.2%, EPS 3.00, ROE 21.1%, net debt/EBITDA 0.8x,
+# P/E 12.0x at 36.00; 2023 gross margin 40.0%, 2022-2023 revenue growth 25.0%.
+PARAGRAPH = (
+    "Revenue grew 21.0% to $1.2bn in FY2024 (2023: $1,000.0m), a 23.0% CAGR over 2022-2024. "
+    "Gross margin was 40.0% in 2024, while operating margin reached 16.5% and net margin 11.2%. "
+    "At a share price of $36.00 the stock trades on 12.0x earnings (P/E); EPS rose to 3.00 and ROE was 21.1%, "
+    "with net debt/EBITDA of 0.8x and a WACC of 9.0%."
+)
+
+
+@pytest.fixture(scope="module")
+def facts():
+    return compute_facts(roundco(), price_per_share=36.0, dcf=DcfInputs())
+
+
+def test_a_paragraph_of_true_numbers_passes(facts):
+    checks = check_numbers(PARAGRAPH, facts)
+    assert [c.text for c in checks] == ["21.0%", "$1.2bn", "$1,000.0m", "23.0%", "40.0%", "16.5%", "11.2%",
+                                        "$36.00", "12.0x", "3.00", "21.1%", "0.8x", "9.0%"]
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    keys = {c.text: c.matched_key for c in checks}
+    assert keys["21.0%"] == "revenue_growth_yoy.2024"
+    assert keys["$1.2bn"] == "revenue.2024"
+    assert keys["$1,000.0m"] == "revenue.2023"
+    assert keys["23.0%"] == "revenue_cagr.2022_2024"
+    assert keys["40.0%"] == "gross_margin.2024"
+    assert keys["12.0x"] == "pe.2024"
+    assert keys["0.8x"] == "net_debt_to_ebitda.2024"
+    assert annotate(PARAGRAPH, checks) == PARAGRAPH
+    assert summary(checks) == {"numbers": 13, "matched": 13, "unverified": 0}
+
+
+def test_a_planted_wrong_number_is_caught_with_the_fact_it_should_use(facts):
+    planted = PARAGRAPH.replace("Gross margin was 40.0%", "Gross margin was 43.0%")
+    checks = check_numbers(planted, facts)
+    bad = [c for c in checks if not c.ok]
+    assert len(bad) == 1
+    assert bad[0].text == "43.0%" and planted[bad[0].start:bad[0].end] == "43.0%"
+    assert bad[0].value == pytest.approx(0.43)
+    assert bad[0].expected.key == "gross_margin.2024"
+    marked = annotate(planted, checks)
+    assert "Gross margin was 43.0% [[unverified: 43.0% \u2014 fact gross_margin.2024 is 40.0%]] in 2024" in marked
+
+
+def test_a_true_number_of_another_metric_is_still_flagged(facts):
+    # 16.5% is the operating margin, not the gross margin
+    checks = check_numbers("In 2024 gross margin was 16.5%.", facts)
+    assert [(c.ok, c.expected.key) for c in checks] == [(False, "gross_margin.2024")]
+    # and a true number of another year: 2022 revenue growth is n/a, 2023's is 25.0%; 21.0% is 2024's
+    checks = check_numbers("Revenue grew 21.0% in 2023.", facts)
+    assert [(c.ok, c.expected.key) for c in checks] == [(False, "revenue_growth_yoy.2023")]
+    assert check_numbers("Revenue grew 25.0% in 2023.", facts)[0].ok
+
+
+@pytest.fixture
+def precise():
+    return FactSet([
+        make_fact("revenue.2024", "Revenue", 1_234_000_000, "currency", period=2024, currency="EUR"),
+        make_fact("gross_margin.2024", "Gross margin", 0.1234, "ratio", period=2024),
+        make_fact("revenue_growth_yoy.2024", "Revenue growth (YoY)", -0.032, "ratio", period=2024),
+        make_fact("net_income.2024", "Net income", -1_500_000, "currency", period=2024, currency="EUR"),
+        make_fact("pe.2024", "P/E", 14.04, "multiple", period=2024),
+    ])
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("Revenue was 1.2bn.", True),  # 1.234bn shown to 1 decimal: 1.15..1.25 -> ok
+    ("Revenue was 1.23 billion.", True),
+    ("Revenue was 1,234m.", True),
+    ("Revenue was 1,234,000,000.", True),
+    ("Revenue was €1.2bn.", True),
+    ("Revenue was EUR 1.2 billion.", True),
+    ("Revenue was US$1.2bn.", True),
+    ("Revenue was £1,234 million.", True),
+    ("Revenue was 1.3bn.", False),
+    ("Revenue was 1.26bn.", False),  # 1.234bn to 2 decimals is 1.23; 1.26 is 2.1% off, beyond rel_tol 0.5%
+    ("Gross margin was 12%.", True),  # 12.34% at 0 decimals
+    ("Gross margin was 12.3%.", True),
+    ("Gross margin was 12.34 percent.", True),
+    ("Gross margin was 12.5%.", False),
+    ("Gross margin was 13%.", False),
+    ("The P/E is 14.0x.", True),
+    ("The P/E is 14x.", True),
+    ("The P/E is 14.2x.", False),
+])
+def test_rounded_forms(precise, text, ok):
+    checks = check_numbers(text, precise)
+    assert len(checks) == 1, checks
+    assert checks[0].ok is ok, checks[0]
+
+
+def test_relative_tolerance_covers_numbers_written_to_the_unit(precise):
+    # 1,235,000,000 is not 1,234,000,000 rounded to the unit, but within 0.5% of it
+    assert check_numbers("Revenue was 1,235,000,000.", precise)[0].ok
+    assert not check_numbers("Revenue was 1,235,000,000.", precise, rel_tol=0)[0].ok
+    assert not check_numbers("Revenue was 1,250,000,000.", precise)[0].ok  # 1.3% off
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("Revenue growth was (3.2)%.", True),
+    ("Revenue growth was -3.2%.", True),
+    ("Revenue growth was \u22123.2%.", True),  # unicode minus
+    ("Revenue fell 3.2%.", True),
+    ("Revenue declined by 3.2%.", True),
+    ("Revenue grew 3.2%.", False),  # the fact is a decline
+    ("Revenue growth was +3.2%.", False),
+    ("Revenue growth was 3.2% (a decline).", True),  # unsigned: the words carry the sign
+    ("It made a net loss of $(1.5)m.", True),
+    ("It made a net loss of EUR 1.5 million.", True),
+    ("It made a net loss of -€1.5m.", True),
+    ("It made a net loss of €2.0m.", False),
+])
+def test_negative_and_parenthesised_numbers_and_currencies(precise, text, ok):
+    checks = check_numbers(text, precise)
+    assert len(checks) == 1, checks
+    assert checks[0].ok is ok, checks[0]
+
+
+def test_years_ordinals_sections_and_counts_are_not_claims(precise):
+    text = ("1. Summary\n2.1 Margins\n## 3 Valuation\n"
+            "In 2024 and FY2023, over 2022-2024 and FY24, Q3 2024 was the 3rd quarter; see Section 12, "
+            "table 14 and note 15, filed on 31 December 2024. There are 3 risks.")
+    assert check_numbers(text, precise) == []
+
+
+def test_numbers_with_no_fact_at_all(precise):
+    checks = check_numbers("Headcount reached 5,400 and the dividend yield is 2.5%.", precise)
+    assert [c.ok for c in checks] == [False, False]
+    assert checks[0].expected is not None  # nearest fact of a compatible unit
+    assert checks[1].expected.key == "revenue_growth_yoy.2024" or checks[1].expected.unit == "ratio"
+    marked = annotate("Headcount reached 5,400.", check_numbers("Headcount reached 5,400.", FactSet()))
+    assert marked == "Headcount reached 5,400 [[unverified: 5,400 \u2014 no computed fact matches]]."
