@@ -182,13 +182,13 @@ class ReportExportApi(APIView):
 
 
 def export_response(*, report: Report, fmt: str, user, request) -> HttpResponse:
-    from apps.finance.export import render_markdown, render_pdf
-
     if fmt not in EXPORT_FORMATS:
         raise ApplicationError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", field="format")
     if report.status not in (Report.Status.READY, Report.Status.APPROVED):
         raise ApplicationError(f"report {report.pk} is {report.status}; export needs a ready or approved report",
                                status=409, code="not_ready")
+    from apps.finance.export import render_markdown, render_pdf
+
     doc = selectors.report_document(report)
     services.report_export_audit(report=report, actor=user, fmt=fmt, request=request)
     slug = "".join(c if c.isalnum() else "-" for c in report.company.name.lower()).strip("-") or "report"

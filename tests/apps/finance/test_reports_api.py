@@ -134,7 +134,11 @@ def test_regenerate_is_202_with_a_new_job(setup):
     resp = a.post(f"{URL}{report_id}/sections/risks/regenerate/")
     assert resp.status_code == 202 and resp.json()["status"] == "generating"
     assert GenerationJob.objects.count() == 2 and resp.json()["job"]["status"] == "queued"
-    assert a.post(f"{URL}{report_id}/sections/disclosure/regenerate/").status_code == 409  # busy first
+    busy = a.post(f"{URL}{report_id}/sections/summary/regenerate/")
+    assert busy.status_code == 409 and "still generating" in busy.json()["detail"]
+    fixed = a.post(f"{URL}{report_id}/sections/disclosure/regenerate/")
+    assert fixed.status_code == 400 and "fixed text" in fixed.json()["detail"]
+    assert GenerationJob.objects.count() == 2
 
 
 def test_export_markdown_and_pdf(setup):
