@@ -9,9 +9,19 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ANALYST: (
         "generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion",
         "finance.view_report", "finance.add_report", "finance.change_report",  # research reports
+        "finance.view_company", "finance.add_company", "finance.add_financialstatement",  # companies, statements
     ),
-    CLINICIAN: ("generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion"),
-    REVIEWER: ("generation.view_generationjob", "adapters.view_adapterversion"),
+    CLINICIAN: (
+        "generation.add_generationjob", "generation.view_generationjob", "adapters.view_adapterversion",
+        # medicine: encounters, triage, drafts (request, edit = new version)
+        "medical.view_encounter", "medical.add_encounter", "medical.add_triageassessment", "medical.view_draft",
+        "medical.add_draft",
+    ),
+    REVIEWER: (
+        "generation.view_generationjob", "adapters.view_adapterversion",
+        # medicine: read encounters and drafts, edit (a new version), review
+        "medical.view_encounter", "medical.view_draft", "medical.add_draft", "medical.add_review",
+    ),
     ADMIN: (
         "generation.add_generationjob",
         "generation.view_generationjob",
@@ -21,6 +31,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "adapters.add_adapterversion",  # upload
         "adapters.change_adapterversion",  # activate, roll back
         "finance.view_report", "finance.add_report", "finance.change_report",  # research reports
+        "finance.view_company", "finance.add_company", "finance.add_financialstatement",  # companies, statements
+        "accounts.view_team", "accounts.add_team", "accounts.change_team",  # teams (Django admin)
+        "accounts.change_user",  # assign a team (the admin's User page shows only the team field)
     ),
 }
 
