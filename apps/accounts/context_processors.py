@@ -4,13 +4,17 @@ from django.urls import reverse
 from apps.accounts.roles import ADMIN, ANALYST, CLINICIAN, REVIEWER
 
 _NAV: dict[str, list[tuple[str, str]]] = {
-    ANALYST: [("Dashboard", "dashboard"), ("Generate", "generation:job-new"), ("Jobs", "generation:job-list")],
+    ANALYST: [
+        ("Dashboard", "dashboard"), ("Companies", "finance:company-list"), ("Generate", "generation:job-new"),
+        ("Jobs", "generation:job-list"),
+    ],
     CLINICIAN: [("Dashboard", "dashboard"), ("Generate", "generation:job-new"), ("Jobs", "generation:job-list")],
     REVIEWER: [("Dashboard", "dashboard"), ("Jobs", "generation:job-list")],
     ADMIN: [
         ("Dashboard", "dashboard"),
         ("Generate", "generation:job-new"),
         ("Jobs", "generation:job-list"),
+        ("Companies", "finance:company-list"),
         ("Adapters", "adapters:list"),
         ("Audit log", "audit-log"),
     ],
