@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.audit import audit_log
-from apps.accounts.models import ApiToken, User
+from apps.accounts.models import ApiToken, Team, User
 from apps.accounts.roles import ADMIN, ROLES, roles_sync
 from apps.core.exceptions import ApplicationError
 
@@ -76,3 +76,24 @@ def api_token_revoke(*, token: ApiToken, actor: User, request=None) -> ApiToken:
         token.save(update_fields=["revoked_at"])
         audit_log(actor=actor, action="api_token.revoke", obj=token, request=request)
     return token
+
+
+# --- teams (analysts see only their team's finance data) ---------------------------------------------
+@transaction.atomic
+def team_get_or_create(*, name: str) -> Team:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ApplicationError("team name must be 1 to 100 characters", field="name")
+    team, _ = Team.objects.get_or_create(name=name)
+    return team
+
+
+@transaction.atomic
+def user_set_team(*, user, team: Team | None, actor=None, request=None) -> None:
+    """Put the user in the team (None: in no team). Audited."""
+    before = user.team_id
+    user.team = team
+    user.save(update_fields=["team"])
+    if before != user.team_id:
+        audit_log(actor=actor, action="user.set_team", obj=user, request=request,
+                  detail={"from_team": before, "to_team": user.team_id})

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from apps.accounts.audit import audit_log
 from apps.accounts.models import Team
+from apps.accounts.services import team_get_or_create, user_set_team  # noqa: F401  (re-exported)
 from apps.core.exceptions import ApplicationError
 from apps.finance import importers
 from apps.finance.importers import CellError, ImportFailed, ParsedPeriod
@@ -28,27 +29,6 @@ class ImportResult:
     @property
     def years(self) -> list[int]:
         return sorted(self.created_years + self.replaced_years)
-
-
-# --- teams -----------------------------------------------------------------------------------------------
-@transaction.atomic
-def team_get_or_create(*, name: str) -> Team:
-    name = (name or "").strip()
-    if not name or len(name) > 100:
-        raise ApplicationError("team name must be 1 to 100 characters", field="name")
-    team, _ = Team.objects.get_or_create(name=name)
-    return team
-
-
-@transaction.atomic
-def user_set_team(*, user, team: Team | None, actor=None, request=None) -> None:
-    """Put the user in the team (None: in no team). Audited."""
-    before = user.team_id
-    user.team = team
-    user.save(update_fields=["team"])
-    if before != user.team_id:
-        audit_log(actor=actor, action="user.set_team", obj=user, request=request,
-                  detail={"from_team": before, "to_team": user.team_id})
 
 
 def _require_team(user) -> Team:
