@@ -8,8 +8,14 @@ _NAV: dict[str, list[tuple[str, str]]] = {
         ("Dashboard", "dashboard"), ("Companies", "finance:company-list"), ("Generate", "generation:job-new"),
         ("Jobs", "generation:job-list"),
     ],
-    CLINICIAN: [("Dashboard", "dashboard"), ("Generate", "generation:job-new"), ("Jobs", "generation:job-list")],
-    REVIEWER: [("Dashboard", "dashboard"), ("Jobs", "generation:job-list")],
+    CLINICIAN: [
+        ("Dashboard", "dashboard"), ("Encounters", "medical:encounter-list"), ("Generate", "generation:job-new"),
+        ("Jobs", "generation:job-list"),
+    ],
+    REVIEWER: [
+        ("Dashboard", "dashboard"), ("Review queue", "medical:review-queue"), ("Encounters", "medical:encounter-list"),
+        ("Jobs", "generation:job-list"),
+    ],
     ADMIN: [
         ("Dashboard", "dashboard"),
         ("Generate", "generation:job-new"),

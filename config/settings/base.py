@@ -160,6 +160,9 @@ CELERY_TASK_ROUTES = {
     "apps.generation.tasks.*": {"queue": "gpu"},
     "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
     "apps.finance.reports.tasks.*": {"queue": "gpu"},  # report sections: runs the model
+    "apps.medical.tasks.run_triage": {"queue": "gpu"},  # runs the model
+    "apps.medical.tasks.generate_draft": {"queue": "gpu"},  # runs the model
+    "apps.medical.tasks.verify_draft_version": {"queue": "default"},  # knowledge-base checks, CPU only
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -190,3 +193,9 @@ PLUMBLINE_REPORT_MAX_SECTION_CHARS = env_int("PLUMBLINE_REPORT_MAX_SECTION_CHARS
 PLUMBLINE_REPORT_DEFAULT_WACC = float(os.environ.get("PLUMBLINE_REPORT_DEFAULT_WACC", "0.09"))
 PLUMBLINE_REPORT_DEFAULT_TERMINAL_GROWTH = float(os.environ.get("PLUMBLINE_REPORT_DEFAULT_TERMINAL_GROWTH", "0.025"))
 PLUMBLINE_REPORT_DEFAULT_FORECAST_YEARS = env_int("PLUMBLINE_REPORT_DEFAULT_FORECAST_YEARS", 5)
+
+# Medicine: tokens the model may write for the triage JSON, each SOAP prose section, and the coded JSON
+# (ICD codes, medications) of a draft.
+PLUMBLINE_MEDICAL_TRIAGE_TOKENS = env_int("PLUMBLINE_MEDICAL_TRIAGE_TOKENS", 64)
+PLUMBLINE_MEDICAL_SECTION_TOKENS = env_int("PLUMBLINE_MEDICAL_SECTION_TOKENS", 96)
+PLUMBLINE_MEDICAL_CODES_TOKENS = env_int("PLUMBLINE_MEDICAL_CODES_TOKENS", 160)

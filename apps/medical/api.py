@@ -1,0 +1,140 @@
+"""REST API of the medical app (mounted at /api/v1/medical/). Thin: services write, selectors read;
+every read and write of encounter or draft data is audited."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.permissions import requires
+from apps.medical import selectors, services
+from apps.medical.serializers import (
+    DraftEditInput,
+    EncounterInput,
+    ReviewInput,
+    draft_json,
+    encounter_json,
+    triage_json,
+)
+
+VIEW_ENCOUNTER, ADD_ENCOUNTER = "medical.view_encounter", "medical.add_encounter"
+ADD_TRIAGE = "medical.add_triageassessment"
+VIEW_DRAFT, ADD_DRAFT, ADD_REVIEW = "medical.view_draft", "medical.add_draft", "medical.add_review"
+
+
+class EncounterListCreateApi(APIView):
+    def get_permissions(self):
+        return [requires(ADD_ENCOUNTER if self.request.method == "POST" else VIEW_ENCOUNTER)()]
+
+    @extend_schema(responses=None)
+    def get(self, request):
+        encounters = list(selectors.encounters_for_user(user=request.user)[:200])
+        services.encounters_list_audit(encounter_ids=[e.pk for e in encounters], user=request.user, request=request)
+        return Response([encounter_json(e, detail=False) for e in encounters])
+
+    @extend_schema(request=EncounterInput, responses=None)
+    def post(self, request):
+        data = EncounterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        encounter = services.encounter_create(created_by=request.user, data=dict(data.validated_data),
+                                              request=request)
+        return Response(encounter_json(encounter), status=status.HTTP_201_CREATED,
+                        headers={"Location": f"/api/v1/medical/encounters/{encounter.pk}/"})
+
+
+class EncounterDetailApi(APIView):
+    permission_classes = [requires(VIEW_ENCOUNTER)]
+
+    @extend_schema(responses=None)
+    def get(self, request, encounter_id: int):
+        encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
+        services.encounter_read_audit(encounter=encounter, user=request.user, request=request)
+        return Response(encounter_json(encounter))
+
+
+class TriageStartApi(APIView):
+    permission_classes = [requires(ADD_TRIAGE)]
+
+    @extend_schema(request=None, responses=None)
+    def post(self, request, encounter_id: int):
+        encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
+        triage = services.triage_request(encounter=encounter, actor=request.user, request=request)
+        return Response(triage_json(triage), status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/v1/jobs/{triage.job_id}/"})
+
+
+class DraftStartApi(APIView):
+    permission_classes = [requires(ADD_DRAFT, ADD_TRIAGE)]  # clinicians ask for model drafts
+
+    @extend_schema(request=None, responses=None)
+    def post(self, request, encounter_id: int):
+        encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
+        draft = services.draft_request(encounter=encounter, actor=request.user, request=request)
+        return Response(draft_json(draft), status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/v1/medical/drafts/{draft.pk}/"})
+
+
+class DraftDetailApi(APIView):
+    permission_classes = [requires(VIEW_DRAFT)]
+
+    @extend_schema(responses=None)
+    def get(self, request, draft_id: int):
+        draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+        services.draft_read_audit(draft=draft, user=request.user, request=request)
+        return Response(draft_json(draft))
+
+
+class DraftEditApi(APIView):
+    """POST a full edited content: a new version (201), verified and reviewed again."""
+
+    permission_classes = [requires(ADD_DRAFT)]
+
+    @extend_schema(request=DraftEditInput, responses=None)
+    def post(self, request, draft_id: int):
+        draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+        data = DraftEditInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        content = {k: ([dict(i) for i in v] if isinstance(v, list) else v) for k, v in data.validated_data.items()}
+        new = services.draft_edit(draft=draft, actor=request.user, content=content, request=request)
+        return Response(draft_json(new), status=status.HTTP_201_CREATED,
+                        headers={"Location": f"/api/v1/medical/drafts/{new.pk}/"})
+
+
+class ReviewCreateApi(APIView):
+    permission_classes = [requires(ADD_REVIEW)]
+
+    @extend_schema(request=ReviewInput, responses=None)
+    def post(self, request, draft_id: int):
+        draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+        data = ReviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.review_submit(draft=draft, reviewer=request.user, request=request, **data.validated_data)
+        draft.refresh_from_db()
+        return Response(draft_json(draft), status=status.HTTP_201_CREATED)
+
+
+class ReviewQueueApi(APIView):
+    permission_classes = [requires(ADD_REVIEW)]
+
+    @extend_schema(responses=None)
+    def get(self, request):
+        from apps.medical.serializers import draft_summary_json
+
+        drafts = list(selectors.review_queue(user=request.user)[:200])
+        services.encounters_list_audit(encounter_ids=[d.encounter_id for d in drafts], user=request.user,
+                                       request=request)
+        return Response([{**draft_summary_json(d), "encounter": d.encounter_id} for d in drafts])
+
+
+class EncounterStatusApi(APIView):
+    """Only the states of an encounter's triage and drafts (no clinical data): what the live page polls."""
+
+    permission_classes = [requires(VIEW_ENCOUNTER)]
+
+    @extend_schema(responses=None)
+    def get(self, request, encounter_id: int):
+        encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
+        triage = selectors.latest_triage(encounter)
+        drafts = encounter.drafts.order_by("-version").values("id", "version", "status", "verification")
+        return Response({"triage": triage.status if triage else None, "drafts": list(drafts)})

@@ -1,0 +1,136 @@
+"""What the medical model is asked: the triage proposal (structured) and the SOAP draft (prose + coded JSON).
+
+Prompts carry the encounter's clinical facts but never its pseudonymous patient id. Every structured
+output is bounded (maxLength / maxItems) so the JSON can close within a small token budget.
+"""
+from __future__ import annotations
+
+import json
+
+SYSTEM = (
+    "You are an emergency department clinical assistant. Be brief and factual. Use only the facts given. "
+    "Your output is a draft for a clinician and is checked before use."
+)
+
+DEPARTMENTS = (
+    "resuscitation", "majors", "minors", "cardiology", "respiratory", "surgery", "orthopaedics", "paediatrics",
+    "obstetrics", "psychiatry", "neurology", "general_medicine",
+)
+
+TRIAGE_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "esi_level": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
+        "department": {"type": "string", "enum": list(DEPARTMENTS)},
+        "rationale": {"type": "string", "maxLength": 160},
+    },
+    "required": ["esi_level", "department", "rationale"],
+    "additionalProperties": False,
+}
+
+CODES_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "icd_codes": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "pattern": "^[A-Z][0-9]{2}(\\.[0-9A-Z]{1,4})?$"},
+                    "description": {"type": "string", "maxLength": 60},
+                },
+                "required": ["code", "description"],
+                "additionalProperties": False,
+            },
+        },
+        "medications": {
+            "type": "array",
+            "maxItems": 2,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "maxLength": 30},
+                    "dose_mg": {"type": "number"},
+                    "route": {"type": "string", "enum": ["oral", "iv", "im", "sc", "inhaled", "topical", "pr"]},
+                    "frequency": {"type": "string", "maxLength": 20},
+                    "times_per_day": {"type": "integer", "minimum": 1, "maximum": 24},
+                },
+                "required": ["name", "dose_mg", "route", "frequency", "times_per_day"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["icd_codes", "medications"],
+    "additionalProperties": False,
+}
+
+SOAP_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("subjective", "Write the Subjective section: the patient's complaint and history in two sentences."),
+    ("objective", "Write the Objective section: the recorded vital signs and observations, with their numbers."),
+    ("assessment", "Write the Assessment section: the most likely diagnosis and its severity, in one sentence."),
+    ("plan", "Write the Plan section: investigations, treatment with drug doses, and disposition, briefly."),
+)
+
+
+def _vitals_line(vitals) -> str:
+    parts = []
+    labels = (
+        ("heart_rate", "HR", "/min"), ("systolic_bp", "SBP", " mmHg"), ("diastolic_bp", "DBP", " mmHg"),
+        ("respiratory_rate", "RR", "/min"), ("spo2", "SpO2", "%"), ("temperature_c", "Temp", " C"),
+        ("pain_score", "Pain", "/10"),
+    )
+    for name, label, unit in labels:
+        value = getattr(vitals, name)
+        if value is not None:
+            parts.append(f"{label} {value}{unit}")
+    if vitals.consciousness:
+        parts.append(f"AVPU/confusion: {vitals.consciousness.replace('_', ' ')}")
+    return ", ".join(parts) or "not recorded"
+
+
+def encounter_facts_text(encounter) -> str:
+    """The clinical facts of an encounter as the model sees them (no patient id)."""
+    lines = [
+        f"Age {encounter.age}, sex {encounter.sex}.",
+        f"Chief complaint: {encounter.chief_complaint}",
+        f"Vital signs: {_vitals_line(encounter.vitals)}",
+    ]
+    if encounter.history:
+        lines.append(f"History: {encounter.history[:600]}")
+    lines.append(f"Allergies: {', '.join(encounter.allergies) or 'none known'}")
+    lines.append(f"Current medications: {', '.join(encounter.current_medications) or 'none'}")
+    if encounter.notes:
+        lines.append(f"Notes: {encounter.notes[:800]}")
+    return "\n".join(lines)
+
+
+def triage_prompt(encounter) -> str:
+    return (
+        f"{encounter_facts_text(encounter)}\n\n"
+        "Assign an Emergency Severity Index level (1 = immediate life-saving intervention, 2 = high risk or "
+        "danger-zone vitals, 3 = many resources, 4 = one resource, 5 = none), the department, and a one-sentence "
+        "rationale. Answer in JSON."
+    )
+
+
+def section_prompt(encounter, instruction: str, *, triage_level: int | None) -> str:
+    level = f"\nTriage level: ESI {triage_level}." if triage_level else ""
+    return f"{encounter_facts_text(encounter)}{level}\n\n{instruction}"
+
+
+def codes_prompt(encounter, *, assessment: str, plan: str) -> str:
+    return (
+        f"{encounter_facts_text(encounter)}\n\nAssessment: {assessment[:400]}\nPlan: {plan[:400]}\n\n"
+        "List the ICD-10-CM codes of the assessment and the medications of the plan (dose in mg, route, "
+        "frequency, times per day). Answer in JSON."
+    )
+
+
+def parse_json_object(text: str) -> dict | None:
+    """The JSON object the model wrote, or None when it is not one (cut off, malformed)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -1,0 +1,106 @@
+"""Reads of the medical app. Callers write the audit event of a read (services.*_read_audit)."""
+from __future__ import annotations
+
+from django.http import Http404
+
+from apps.accounts.roles import CLINICIAN
+from apps.medical.models import Draft, Encounter, Finding, TriageAssessment
+from apps.medical.prompts import SOAP_SECTIONS
+
+SECTION_TITLES = {"subjective": "Subjective", "objective": "Objective", "assessment": "Assessment", "plan": "Plan"}
+
+
+def encounters_for_user(*, user):
+    """A clinician sees the encounters they created; a reviewer sees all."""
+    qs = Encounter.objects.select_related("created_by")
+    if user.role == CLINICIAN:
+        qs = qs.filter(created_by=user)
+    return qs
+
+
+def encounter_for_user(*, user, encounter_id: int) -> Encounter:
+    encounter = encounters_for_user(user=user).filter(pk=encounter_id).first()
+    if encounter is None:
+        raise Http404(f"no encounter {encounter_id}")
+    return encounter
+
+
+def drafts_for_user(*, user):
+    qs = Draft.objects.select_related("encounter", "author", "finalized_by", "job")
+    if user.role == CLINICIAN:
+        qs = qs.filter(encounter__created_by=user)
+    return qs
+
+
+def draft_for_user(*, user, draft_id: int) -> Draft:
+    draft = drafts_for_user(user=user).filter(pk=draft_id).first()
+    if draft is None:
+        raise Http404(f"no draft {draft_id}")
+    return draft
+
+
+def latest_triage(encounter: Encounter) -> TriageAssessment | None:
+    return encounter.triages.select_related("job").first()
+
+
+def review_queue(*, user):
+    """Versions verified and waiting for review, oldest first; a reviewer's own versions are not theirs to review."""
+    return (Draft.objects.filter(status=Draft.Status.IN_REVIEW).exclude(author=user)
+            .select_related("encounter", "author").order_by("verified_at", "id"))
+
+
+def _segments(text: str, findings: list[Finding]) -> list[dict]:
+    """The text cut at the findings' spans: [{"text", "finding" or None}], overlapping spans merged into the first."""
+    spans = sorted(((f.start, f.end, f) for f in findings if 0 <= f.start < f.end <= len(text)),
+                   key=lambda s: (s[0], -s[1]))
+    out, pos = [], 0
+    for start, end, finding in spans:
+        if start < pos:
+            continue
+        if start > pos:
+            out.append({"text": text[pos:start], "finding": None})
+        out.append({"text": text[start:end], "finding": finding})
+        pos = end
+    if pos < len(text) or not out:
+        out.append({"text": text[pos:], "finding": None})
+    return out
+
+
+def code_line(code: dict) -> str:
+    return f"{code.get('code', '')} {code.get('description', '')}".strip()
+
+
+def medication_line(m: dict) -> str:
+    dose = m.get("dose_text") or (f"{m['dose_mg']:g} mg" if m.get("dose_mg") is not None else "")
+    parts = [m.get("name", ""), dose, m.get("route", ""), m.get("frequency", "")]
+    return " ".join(p for p in parts if p)
+
+
+def draft_view(draft: Draft) -> dict:
+    """Sections and coded lines with their findings at their spans, for the review page and the API."""
+    findings = list(draft.findings.all())
+    by_section: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_section.setdefault(f.section, []).append(f)
+    sections = [
+        {"name": name, "title": SECTION_TITLES[name], "text": getattr(draft, name),
+         "segments": _segments(getattr(draft, name), by_section.get(name, [])), "findings": by_section.get(name, [])}
+        for name, _ in SOAP_SECTIONS
+    ]
+    codes = [{"line": code_line(c), **c} for c in draft.icd_codes]
+    meds = [{"line": medication_line(m), **m} for m in draft.medications]
+    for items, section in ((codes, "icd_codes"), (meds, "medications")):
+        for item in items:
+            mine = [f for f in by_section.get(section, []) if f.evidence and (
+                f.evidence in item["line"] or item.get("code", item.get("name", "")).lower() in f.evidence.lower())]
+            item["findings"] = mine
+            item["segments"] = _segments(item["line"], mine)
+    return {
+        "sections": sections, "codes": codes, "medications": meds, "findings": findings,
+        "errors": sum(f.severity == "error" for f in findings),
+        "warnings": sum(f.severity == "warning" for f in findings),
+    }
+
+
+def draft_versions(draft: Draft):
+    return draft.encounter.drafts.select_related("author", "finalized_by").order_by("-version")

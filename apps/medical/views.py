@@ -1,0 +1,171 @@
+"""Web pages of the medical app: encounters (new, detail with live triage and drafts), the review queue, the
+review page (draft beside the encounter, findings at their spans), edits (new versions). Thin: services write,
+selectors read, and every page that shows encounter or draft data writes an audit event."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core.exceptions import ApplicationError
+from apps.medical import selectors, services
+from apps.medical.forms import DraftEditForm, EncounterForm, ReviewForm
+from apps.medical.models import Draft
+
+VIEW_ENCOUNTER, ADD_ENCOUNTER = "medical.view_encounter", "medical.add_encounter"
+ADD_TRIAGE = "medical.add_triageassessment"
+VIEW_DRAFT, ADD_DRAFT, ADD_REVIEW = "medical.view_draft", "medical.add_draft", "medical.add_review"
+
+RUBRIC = (
+    ("0.9-1.0", "Accurate, complete and safe; sign as written or with trivial wording changes."),
+    ("0.81-0.89", "Safe and correct; minor omissions that do not change care."),
+    ("0.5-0.8", "Usable only after edits: missing or unclear findings, doses or plan. Not approvable."),
+    ("0-0.49", "Unsafe or wrong: wrong diagnosis, dose, allergy or interaction problem. Send back."),
+)
+
+
+def _form_errors(form, exc: ValidationError | ApplicationError) -> None:
+    if isinstance(exc, ApplicationError):
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        return
+    for field, msgs in exc.message_dict.items():
+        for msg in msgs:
+            form.add_error(field if field in form.fields else None, msg)
+
+
+@login_required
+@permission_required(VIEW_ENCOUNTER, raise_exception=True)
+def encounter_list(request):
+    encounters = list(selectors.encounters_for_user(user=request.user)[:200])
+    services.encounters_list_audit(encounter_ids=[e.pk for e in encounters], user=request.user, request=request)
+    return render(request, "medical/encounter_list.html", {"encounters": encounters})
+
+
+@login_required
+@permission_required(ADD_ENCOUNTER, raise_exception=True)
+def encounter_new(request):
+    form = EncounterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        values = dict(form.cleaned_data)
+        start_work = values.pop("start_work")
+        try:
+            encounter = services.encounter_create(created_by=request.user, data=values, request=request)
+        except (ValidationError, ApplicationError) as exc:
+            _form_errors(form, exc)
+        else:
+            if start_work:
+                services.triage_request(encounter=encounter, actor=request.user, request=request)
+                services.draft_request(encounter=encounter, actor=request.user, request=request)
+            return redirect("medical:encounter-detail", encounter_id=encounter.pk)
+    return render(request, "medical/encounter_new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@permission_required(VIEW_ENCOUNTER, raise_exception=True)
+def encounter_detail(request, encounter_id: int):
+    encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
+    services.encounter_read_audit(encounter=encounter, user=request.user, request=request)
+    drafts = list(encounter.drafts.select_related("author", "job").order_by("-version"))
+    triage = selectors.latest_triage(encounter)
+    busy = (triage is not None and triage.status == "pending") or any(
+        d.status in (Draft.Status.GENERATING, Draft.Status.VERIFYING) for d in drafts)
+    return render(request, "medical/encounter_detail.html", {
+        "encounter": encounter, "triage": triage, "drafts": drafts, "busy": busy,
+        "can_start": request.user.has_perm(ADD_TRIAGE),
+    })
+
+
+@login_required
+@require_POST
+@permission_required(ADD_TRIAGE, raise_exception=True)
+def triage_start(request, encounter_id: int):
+    encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
+    services.triage_request(encounter=encounter, actor=request.user, request=request)
+    messages.success(request, "Triage started.")
+    return redirect("medical:encounter-detail", encounter_id=encounter.pk)
+
+
+@login_required
+@require_POST
+@permission_required(ADD_TRIAGE, raise_exception=True)
+def draft_start(request, encounter_id: int):
+    encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
+    services.draft_request(encounter=encounter, actor=request.user, request=request)
+    messages.success(request, "Draft note started.")
+    return redirect("medical:encounter-detail", encounter_id=encounter.pk)
+
+
+@login_required
+@permission_required(ADD_REVIEW, raise_exception=True)
+def review_queue(request):
+    drafts = list(selectors.review_queue(user=request.user)[:200])
+    services.encounters_list_audit(encounter_ids=[d.encounter_id for d in drafts], user=request.user,
+                                   request=request)
+    return render(request, "medical/review_queue.html", {"drafts": drafts})
+
+
+def _draft_page(request, draft: Draft, *, form=None, status: int = 200):
+    services.draft_read_audit(draft=draft, user=request.user, request=request)
+    encounter = draft.encounter
+    can_review = (request.user.has_perm(ADD_REVIEW) and draft.status == Draft.Status.IN_REVIEW)
+    return render(request, "medical/draft_detail.html", {
+        "draft": draft, "encounter": encounter, "view": selectors.draft_view(draft),
+        "versions": selectors.draft_versions(draft), "reviews": draft.reviews.select_related("reviewer"),
+        "triage": selectors.latest_triage(encounter), "rubric": RUBRIC,
+        "form": form or (ReviewForm() if can_review else None), "can_review": can_review,
+        "is_author": draft.author_id == request.user.pk,
+        "can_edit": request.user.has_perm(ADD_DRAFT) and draft.status not in (
+            Draft.Status.GENERATING, Draft.Status.VERIFYING, Draft.Status.SUPERSEDED),
+        "busy": draft.status in (Draft.Status.GENERATING, Draft.Status.VERIFYING),
+    }, status=status)
+
+
+@login_required
+@permission_required(VIEW_DRAFT, raise_exception=True)
+def draft_detail(request, draft_id: int):
+    return _draft_page(request, selectors.draft_for_user(user=request.user, draft_id=draft_id))
+
+
+@login_required
+@require_POST
+@permission_required(ADD_REVIEW, raise_exception=True)
+def review_submit(request, draft_id: int):
+    draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            review = services.review_submit(draft=draft, reviewer=request.user, request=request, **form.cleaned_data)
+        except ApplicationError as exc:
+            _form_errors(form, exc)
+        else:
+            final = review.decision == "approve"
+            messages.success(request, "Approved: the draft is final." if final else "Sent back to the author.")
+            return redirect("medical:draft-detail", draft_id=draft.pk)
+    draft.refresh_from_db()
+    return _draft_page(request, draft, form=form, status=400)
+
+
+@login_required
+@permission_required(ADD_DRAFT, raise_exception=True)
+def draft_edit(request, draft_id: int):
+    draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+    initial = {n: getattr(draft, n) for n in ("subjective", "objective", "assessment", "plan")}
+    initial["icd_codes"] = json.dumps(draft.icd_codes, indent=1)
+    initial["medications"] = json.dumps(draft.medications, indent=1)
+    form = DraftEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = services.draft_edit(draft=draft, actor=request.user, content=form.cleaned_data, request=request)
+        except (ValidationError, ApplicationError) as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Saved as version {new.version}; it is being verified.")
+            return redirect("medical:draft-detail", draft_id=new.pk)
+    if request.method == "GET":
+        services.draft_read_audit(draft=draft, user=request.user, request=request)
+    return render(request, "medical/draft_edit.html", {"draft": draft, "form": form},
+                  status=400 if form.errors else 200)
