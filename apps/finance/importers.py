@@ -59,7 +59,7 @@ class ImportFailed(ApplicationError):
     """The file had problems; `errors` lists every one. Nothing was imported."""
 
     def __init__(self, errors: list[CellError]):
-        self.errors = list(errors)
+        self.errors = sorted(errors, key=lambda e: (e.row is not None, e.row or 0))  # file-level first, then rows
         n = len(self.errors)
         super().__init__(f"import refused: {n} problem{'s' if n != 1 else ''} found, nothing was imported",
                          field="file", code="invalid_import")
