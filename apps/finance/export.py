@@ -129,6 +129,7 @@ class _Pdf(FPDF):
 
     def t(self, text: str) -> str:
         """Text the current fonts can print."""
+        text = text.replace("\t", "    ")
         if self.unicode:
             return text
         return text.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")

@@ -7,7 +7,8 @@ How a number is read: its currency ($, EUR ...), sign (-3.2, (3.2)%, "fell 3.2%"
 thousand, million, billion) and unit (%, pp, bps, x, years). It matches a fact of a compatible unit when it
 equals the fact's value rounded the way the number is written (12.3% matches 12.25%..12.35%; 1.2bn matches
 1.15bn..1.25bn), or lies within `rel_tol` of it. A number written without a sign matches by magnitude (the
-words carry the sign: "a loss of 3.0m"); "fell 3.2%" and "-3.2%" must match a negative fact.
+words carry the sign: "a loss of 3.0m"); "fell 3.2%" and "-3.2%" must match a negative fact. A written
+currency must be the facts' currency ("$" stands for any dollar; "€1.2bn" never matches a USD fact).
 
 Which facts a number is compared with: the metric named just before it in the same sentence ("gross margin
 of 40.0%") or right after it ("40.0% gross margin"), narrowed to the fiscal year named nearest to it ("in
@@ -123,6 +124,7 @@ class _Claim:
     kind: str  # percent | multiple | amount | money | years | bare
     scale: float  # amount: 1e9 for bn; percent: 1 for %, 0.01 for bps
     signed: bool
+    currencies: frozenset[str] = frozenset()  # ISO codes the written currency may stand for; empty: none written
 
 
 def _parse(text: str) -> list[_Claim]:
@@ -132,8 +134,8 @@ def _parse(text: str) -> list[_Claim]:
         unit = (m.group("unit") or "").strip().lower()
         currency = m.group("cur") or m.group("cur2")
         after = text[m.end():m.end() + 1]
-        if not unit and after.isalpha():
-            continue  # 3rd, 10K, 2Q24: identifiers, not amounts
+        if not unit and (after.isalpha() or re.match(r"-[A-Za-z]", text[m.end():m.end() + 2])):
+            continue  # 3rd, 10K, 2Q24, 12-month, 10-K: identifiers and compound words, not amounts
         value = float(num.replace(",", ""))
         decimals = len(num.split(".")[1]) if "." in num else 0
         plain_int = decimals == 0 and "," not in num and not unit and not currency
@@ -180,8 +182,21 @@ def _parse(text: str) -> list[_Claim]:
             start += 1
         if m.group("close2") or (m.group("close") and not m.group("open") and not unit):
             end -= 1  # a closing parenthesis of the prose, not of the number
-        claims.append(_Claim(start, end, text[start:end], number, decimals, kind, scale, signed))
+        claims.append(_Claim(start, end, text[start:end], number, decimals, kind, scale, signed,
+                             _currencies(currency)))
     return claims
+
+
+_SYMBOLS = {"$": frozenset({"USD", "CAD", "AUD", "NZD", "HKD", "SGD"}), "US$": frozenset({"USD"}),
+            "C$": frozenset({"CAD"}), "A$": frozenset({"AUD"}), "€": frozenset({"EUR"}), "£": frozenset({"GBP"}),
+            "¥": frozenset({"JPY", "CNY"})}
+
+
+def _currencies(written: str | None) -> frozenset[str]:
+    if not written:
+        return frozenset()
+    written = written.strip()
+    return _SYMBOLS.get(written, frozenset({written.upper()}))
 
 
 def _written(fact_value: float, claim: _Claim, fact: Fact) -> float:
@@ -293,7 +308,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     checks = []
     for claim in claims:
         units = _COMPATIBLE[claim.kind]
-        compatible = [f for f in available if f.unit in units]
+        compatible = [f for f in available if f.unit in units
+                      and not (claim.currencies and f.unit in ("shares", "years", "multiple"))]
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
         year = _year_near(text, claim, lo, hi, claims)
         pool = compatible
@@ -307,10 +323,11 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         best_ok: tuple[tuple[float, int], Fact] | None = None
         nearest: tuple[tuple[float, int], Fact] | None = None
         for fact in pool:
+            same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
             for written in _candidates_written(claim, fact):
                 within, rel = _distance(claim, written)
                 rank = (rel, -(fact.period or 0))  # on a tie, the latest year
-                if (within or rel <= rel_tol) and (best_ok is None or rank < best_ok[0]):
+                if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
                     best_ok = (rank, fact)
                 if nearest is None or rank < nearest[0]:
                     nearest = (rank, fact)

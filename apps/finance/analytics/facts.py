@@ -24,6 +24,11 @@ def format_amount(value: float) -> str:
 
 
 def format_value(value: float | None, unit: str) -> str:
+    text = _format(value, unit)
+    return text[1:] if text.startswith("-") and not re.search(r"[1-9]", text) else text  # no "-0.0%"
+
+
+def _format(value: float | None, unit: str) -> str:
     if value is None:
         return NA
     if unit == "ratio":

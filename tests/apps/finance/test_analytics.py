@@ -208,3 +208,18 @@ def test_factset_json_round_trip_and_queries():
     columns, rows = facts.table(["revenue", "gross_margin", "not_a_metric"])
     assert columns == ["Metric", "FY2022", "FY2023", "FY2024"]
     assert rows == [["Revenue", "800.0m", "1,000.0m", "1,210.0m"], ["Gross margin", "40.0%", "40.0%", "40.0%"]]
+
+
+def test_display_strings():
+    from apps.finance.analytics import format_value
+
+    assert format_value(0.1234, "ratio") == "12.3%"
+    assert format_value(-0.0004, "ratio") == "0.0%"  # never "-0.0%"
+    assert format_value(-0.032, "ratio") == "-3.2%"
+    assert format_value(1_234_500_000, "currency") == "1,234.5m"
+    assert format_value(-12_300_000, "currency") == "-12.3m"
+    assert format_value(950_000, "currency") == "950,000"
+    assert format_value(2.14, "multiple") == "2.1x"
+    assert format_value(3.456, "per_share") == "3.46"
+    assert format_value(5, "years") == "5 years"
+    assert format_value(None, "ratio") == "n/a"
