@@ -100,3 +100,16 @@ def test_both_charts_render_through_fpdf2():
 def test_nice_ticks():
     assert nice_ticks(0, 1210) == [0, 250, 500, 750, 1000, 1250]
     assert nice_ticks(-0.05, 0.4)[0] <= -0.05 and nice_ticks(-0.05, 0.4)[-1] >= 0.4
+
+
+def test_sensitivity_chart_of_a_grid_stored_as_json():
+    """The report app stores the grid as JSON and rebuilds it without the base inputs."""
+    from apps.finance.analytics import SensitivityGrid
+
+    grid = SensitivityGrid(wacc_values=[0.08, 0.09], growth_values=[0.02, 0.03],
+                           values=[[12.0, 14.0], [10.0, None]], reasons={"1,1": "no"})
+    root = parse(sensitivity_chart(grid))
+    assert by_id(root, "base-cell") is None
+    assert texts(root).count("n/a") == 1 and "14.00" in texts(root)
+    # the median value (12.00) is the colour scale's middle
+    assert by_id(root, "cell-0-0").get("fill") == "#ffffff"
