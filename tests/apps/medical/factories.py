@@ -23,7 +23,7 @@ ENCOUNTER = {
 # Danger-zone vitals but a complaint a model may under-triage.
 DANGER = {
     **ENCOUNTER, "patient_ref": "PT-TEST-0002", "age": 40, "chief_complaint": "cough",
-    "heart_rate": 138, "respiratory_rate": 30, "spo2": 88, "pain_score": 2, "history": "", "notes": "",
+    "heart_rate": 138, "respiratory_rate": 30, "spo2": 91, "pain_score": 2, "history": "", "notes": "",
     "allergies": [], "current_medications": [],
 }
 
