@@ -82,14 +82,20 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "cash_conversion": ("cash conversion",),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "shares at"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
-    "dcf.value_per_share": ("dcf value", "intrinsic value", "fair value", "value per share", "dcf", "worth"),
+    "dcf.value_per_share": ("dcf value", "dcf"),
     "dcf.wacc": ("wacc", "discount rate", "cost of capital"),
     "dcf.terminal_growth": ("terminal growth", "perpetual growth", "long-term growth"),
     "dcf.upside": ("upside", "downside"),
     "peers.median_pe": ("peer median p/e", "peers trade at", "peer p/e", "median p/e"),
-    "peers.implied_value_per_share": ("implied value",),
+    "peers": ("peers", "peer group", "peer median", "peers' median", "comparables", "comparable companies", "comps"),
     "market_cap": ("market cap", "market capitalisation", "market capitalization"),
     "enterprise_value": ("enterprise value",),
+}
+# phrases that name any of several valuations
+_SHARED: dict[str, tuple[str, ...]] = {
+    phrase: ("dcf.value_per_share", "peers.implied_value_per_share")
+    for phrase in ("value per share", "intrinsic value", "fair value", "worth", "price target", "target price",
+                   "valuation", "valued at", "implied value", "implies", "imply", "implying")
 }
 _GENERIC = {"margin": "_margin", "growth": "_growth_yoy", "cagr": "_cagr"}
 
@@ -242,6 +248,8 @@ class _Vocabulary:
         for metric, group in self.metrics.items():
             label = group[0].label.lower()
             names = {re.sub(r"\s*\(.*?\)", "", label).strip()} | set(re.findall(r"\((.*?)\)", label))
+            if metric.startswith("peers.") and not metric.startswith(("peers.median", "peers.implied")):
+                names = set()  # "<peer name> P/E": a short peer name would make ordinary words a metric
             for base, aliases in _ALIASES.items():
                 if metric == base or metric.startswith(base + "_") or metric.startswith(base + "."):
                     names.update(aliases)
@@ -251,6 +259,9 @@ class _Vocabulary:
             for name in names:
                 if len(name) >= 2 and name not in ("yoy",):
                     phrases.setdefault(name, set()).add(metric)
+            for phrase, bases in _SHARED.items():
+                if any(metric == b or metric.startswith(b + "_") for b in bases):
+                    phrases.setdefault(phrase, set()).add(metric)
         self.phrases = phrases
         self._re = re.compile(
             r"(?<![\w/])(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")(?![\w/])",

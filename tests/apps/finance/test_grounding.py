@@ -150,3 +150,21 @@ def test_numbers_with_no_fact_at_all(precise):
     assert checks[1].expected.key == "revenue_growth_yoy.2024" or checks[1].expected.unit == "ratio"
     marked = annotate("Headcount reached 5,400.", check_numbers("Headcount reached 5,400.", FactSet()))
     assert marked == "Headcount reached 5,400 [[unverified: 5,400 \u2014 no computed fact matches]]."
+
+
+def test_valuation_prose_with_peers():
+    from apps.finance.analytics import Peer
+
+    def peer(name, price):
+        return Peer(name=name, price_per_share=price, period=roundco((2024,))[0])
+
+    # peers with Roundco 2024's statements at 30 and 60: P/E 45 x 30 / 135 = 10.0x and 20.0x, median 15.0x;
+    # implied value 15.0 x EPS 3.00 = 45.00. A one-letter peer name must not turn "a P/E" into its P/E.
+    facts = compute_facts(roundco(), price_per_share=36.0, dcf=DcfInputs(), peers=[peer("A", 30), peer("B", 60)])
+    text = ("The stock trades at a P/E of 12.0x versus the peer median of 15.0x, and peers imply 45.00 per share. "
+            "At a P/E of 15.0x the shares would be worth 45.00.")
+    checks = check_numbers(text, facts)
+    assert [(c.text, c.matched_key) for c in checks] == [
+        ("12.0x", "pe.2024"), ("15.0x", "peers.median_pe"), ("45.00", "peers.implied_value_per_share"),
+        ("15.0x", None), ("45.00", "peers.implied_value_per_share")]
+    assert checks[3].expected.key == "pe.2024"  # the company's own P/E is 12.0x
