@@ -172,6 +172,8 @@ class Finding(models.Model):
     section = models.CharField(max_length=16)
     start = models.PositiveIntegerField(default=0)
     end = models.PositiveIntegerField(default=0)
+    # For section "icd_codes" / "medications": which item; the span is into that item's rendered line.
+    item = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

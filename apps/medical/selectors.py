@@ -90,9 +90,8 @@ def draft_view(draft: Draft) -> dict:
     codes = [{"line": code_line(c), **c} for c in draft.icd_codes]
     meds = [{"line": medication_line(m), **m} for m in draft.medications]
     for items, section in ((codes, "icd_codes"), (meds, "medications")):
-        for item in items:
-            mine = [f for f in by_section.get(section, []) if f.evidence and (
-                f.evidence in item["line"] or item.get("code", item.get("name", "")).lower() in f.evidence.lower())]
+        for i, item in enumerate(items):
+            mine = [f for f in by_section.get(section, []) if f.item == i]
             item["findings"] = mine
             item["segments"] = _segments(item["line"], mine)
     return {

@@ -103,7 +103,7 @@ def encounter_json(e: Encounter, *, detail: bool = True) -> dict:
 
 def finding_json(f) -> dict:
     return {"check": f.check_name, "severity": f.severity, "message": f.message, "evidence": f.evidence,
-            "section": f.section, "start": f.start, "end": f.end}
+            "section": f.section, "start": f.start, "end": f.end, "item": f.item}
 
 
 def draft_json(d: Draft) -> dict:

@@ -372,7 +372,8 @@ def draft_verify(*, draft_id: int) -> Draft | None:
     Finding.objects.filter(draft=draft).delete()
     Finding.objects.bulk_create(
         Finding(draft=draft, check_name=f.check[:32], severity=f.severity, message=f.message[:500],
-                evidence=(f.evidence or "")[:500], section=f.section[:16], start=max(0, f.start), end=max(0, f.end))
+                evidence=(f.evidence or "")[:500], section=f.section[:16], start=max(0, f.start), end=max(0, f.end),
+                item=getattr(f, "item", None))
         for f in findings
     )
     draft.verification = Verification.PASSED if verified(findings) else Verification.FAILED
