@@ -34,11 +34,11 @@ class Drivers:
 
 
 DEMO_COMPANIES = (
-    Drivers("Northwind Instruments (Fictional)", "NWFI", "48.20", 820e6, (0.08, 0.11, 0.09, 0.10), 0.46,
+    Drivers("Northwind Instruments (Fictional)", "NWFI", "26.40", 820e6, (0.08, 0.11, 0.09, 0.10), 0.46,
             (0.30, 0.29, 0.285, 0.28, 0.275), 120e6, 900e6, (400e6, 380e6, 360e6, 340e6, 320e6), 0.30),
-    Drivers("Bluecrest Tools (Fictional)", "BCFT", "31.75", 1450e6, (0.03, 0.04, 0.02, 0.03), 0.38,
+    Drivers("Bluecrest Tools (Fictional)", "BCFT", "11.85", 1450e6, (0.03, 0.04, 0.02, 0.03), 0.38,
             (0.24, 0.24, 0.235, 0.235, 0.23), 210e6, 1600e6, (900e6, 880e6, 870e6, 850e6, 820e6), 0.55),
-    Drivers("Redfield Devices (Fictional)", "RFFD", "12.40", 210e6, (0.35, 0.28, 0.22, 0.18), 0.52,
+    Drivers("Redfield Devices (Fictional)", "RFFD", "16.90", 210e6, (0.35, 0.28, 0.22, 0.18), 0.52,
             (0.58, 0.50, 0.44, 0.40, 0.37), 95e6, 260e6, (150e6, 170e6, 190e6, 185e6, 175e6), 0.0),
 )
 
