@@ -165,6 +165,8 @@ CELERY_TASK_ROUTES = {
     "apps.medical.tasks.verify_draft_version": {"queue": "default"},  # knowledge-base checks, CPU only
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Task modules that autodiscovery (<app>/tasks.py) does not find.
+CELERY_IMPORTS = ("apps.finance.reports.tasks",)
 
 LOGGING = {
     "version": 1,
