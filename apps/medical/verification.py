@@ -102,7 +102,21 @@ def medication_line(m: MedicationOrder) -> str:
 
 
 def _dose_label(m: MedicationOrder) -> str:
-    return m.dose_text or (f"{m.dose_mg:g} mg" if m.dose_mg is not None else "")
+    if m.dose_text:
+        return str(m.dose_text)
+    mg = _number(m.dose_mg)
+    return f"{mg:g} mg" if mg is not None else ("" if m.dose_mg is None else str(m.dose_mg))
+
+
+def _number(value) -> float | None:
+    """A float from model output that may be a number, a numeric string, or junk (None)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
 
 
 def finding_text(draft: DraftContent, f: Finding) -> str:
@@ -186,8 +200,8 @@ def dose_in_mg(m: MedicationOrder) -> tuple[float | None, tuple[int, int] | None
     label = _dose_label(m)
     at = line.find(label, len(m.name)) if label else -1
     span = (at, at + len(label)) if at >= 0 else None
-    if m.dose_mg is not None:
-        return float(m.dose_mg), span
+    if _number(m.dose_mg) is not None:
+        return _number(m.dose_mg), span
     hit = _DOSE.search(m.dose_text or "")
     if not hit:
         return None, span
@@ -196,8 +210,9 @@ def dose_in_mg(m: MedicationOrder) -> tuple[float | None, tuple[int, int] | None
 
 def times_per_day(m: MedicationOrder) -> int | None:
     """times_per_day, else from the frequency ("every 4-6 hours" counts the most frequent: 6)."""
-    if m.times_per_day is not None:
-        return m.times_per_day
+    given = _number(m.times_per_day)
+    if given is not None and given >= 1:
+        return int(given)
     text = m.frequency or ""
     hit = _EVERY_HOURS.search(text) or _HOURLY.search(text)
     if hit:
@@ -245,6 +260,9 @@ def _dose_findings(i, m: MedicationOrder, drug: Drug, facts: EncounterFacts, lin
         return [Finding("dose_range", "warning", f"{m.name}: dose not stated", evidence, "medications",
                         0, len(line), i)]
     start, end = span or (0, len(line))
+    if dose <= 0:
+        return [Finding("dose_range", "error", f"{m.name}: dose {_fmt(dose)} is not a positive amount", evidence,
+                        "medications", start, end, i)]
     child = facts.age < 16
     if dose > high:
         out.append(Finding("dose_range", "error",

@@ -201,3 +201,21 @@ def test_triage_words_in_assessment_and_level_disagreement():
 def test_medication_line_matches_the_review_pages_rendering():
     assert medication_line(MedicationOrder("ibuprofen", 400, "", "oral", "tds")) == "ibuprofen 400 mg oral tds"
     assert medication_line(MedicationOrder("ibuprofen", 400, "400mg", "", "")) == "ibuprofen 400mg"
+
+
+def test_malformed_model_output_gives_findings_not_crashes():
+    draft = replace(CLEAN, icd_codes=[CodedDiagnosis(""), CodedDiagnosis("i21.4")], medications=[
+        MedicationOrder("ibuprofen", "400", "", "oral", "", times_per_day="3"),   # numeric strings
+        MedicationOrder("paracetamol", "lots", "", "oral", "qds"),                # junk dose, no text
+        MedicationOrder("naproxen", 0, "", "oral", "bd"),
+        MedicationOrder("", None),
+    ], triage_level=2)
+    findings = verify_draft(draft, replace(FACTS, triage_level=2))
+    by = {(f.check, f.severity, f.item) for f in findings}
+    assert ("icd_exists", "error", 0) in by                    # empty code
+    assert not any(f.item == 1 and f.section == "icd_codes" and f.check.startswith("icd") for f in findings)
+    assert not any(f.item == 0 and f.section == "medications" and f.severity == "error" for f in findings)
+    assert ("dose_range", "warning", 1) in by                  # dose not stated
+    assert ("dose_range", "error", 2) in by                    # zero dose
+    assert ("drug_known", "warning", 3) in by
+    assert all(0 <= f.start <= f.end for f in findings)
