@@ -7,6 +7,7 @@ minus net debt (total debt - cash, latest year) is equity value; divided by dilu
 """
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections.abc import Sequence
@@ -38,13 +39,19 @@ def multiples(s: Statements, year: int, price: float) -> Multiples:
     shares, shares_reason = s.item(year, "shares_diluted")
     values: dict[str, float | None] = {}
     reasons: dict[str, str] = {}
-    market_cap = price * shares if shares is not None and shares > 0 else None
-    net_debt, nd_reason = s.item(year, "net_debt")
-    ev = market_cap + net_debt if market_cap is not None and net_debt is not None else None
-    base_reason = shares_reason if shares is None else (f"diluted shares not positive in {year}" if shares <= 0 else "")
     if price <= 0:
         base_reason = "share price is not positive"
+    elif shares is None:
+        base_reason = shares_reason
+    elif shares <= 0:
+        base_reason = f"diluted shares not positive in {year}"
+    else:
+        base_reason = ""
+    market_cap = price * shares if not base_reason else None
+    net_debt, nd_reason = s.item(year, "net_debt")
+    ev = market_cap + net_debt if market_cap is not None and net_debt is not None else None
     ev_reason = base_reason or nd_reason
+    reasons["market_cap"], reasons["enterprise_value"] = base_reason, ev_reason
 
     def put(key: str, value: float | None, reason: str) -> None:
         values[key], reasons[key] = (value, "") if value is not None else (None, reason)
@@ -71,8 +78,6 @@ def multiples(s: Statements, year: int, price: float) -> Multiples:
         put("pb", None, f"{'negative' if equity < 0 else 'zero'} equity in {year}")
     else:
         put("pb", market_cap / equity, "")
-    if price <= 0:
-        market_cap = ev = None
     return Multiples(values=values, reasons=reasons, market_cap=market_cap, enterprise_value=ev)
 
 
@@ -85,10 +90,10 @@ def add_market(b: FactBuilder, s: Statements, price: float | None) -> Multiples 
     m = multiples(s, year, price)
     shares = s.item(year, "shares_diluted")[0]
     b.add(f"market_cap.{year}", "Market capitalisation", m.market_cap, "currency", period=year,
-          reason=m.reasons["pe"] if m.market_cap is None else "",
+          reason=m.reasons["market_cap"],
           formula=f"price x diluted shares {year} = {fmt(price, 'per_share')} x {fmt(shares, 'shares')}")
     b.add(f"enterprise_value.{year}", "Enterprise value", m.enterprise_value, "currency", period=year,
-          reason=m.reasons["ev_to_sales"] if m.enterprise_value is None else "",
+          reason=m.reasons["enterprise_value"],
           formula=f"market cap + net debt {year} = {fmt(m.market_cap)} + {fmt(s.item(year, 'net_debt')[0])}")
     for key, title in MULTIPLES:
         basis = {"pe": "market cap / net income", "ev_to_ebitda": "enterprise value / EBITDA",
@@ -102,7 +107,7 @@ def add_market(b: FactBuilder, s: Statements, price: float | None) -> Multiples 
                                               "dividends paid")):
         value = amount / m.market_cap if amount is not None and m.market_cap else None
         b.add(f"{key}.{year}", title, value, "ratio", period=year,
-              reason="" if value is not None else (reason or m.reasons["pe"]),
+              reason="" if value is not None else (reason or m.reasons["market_cap"]),
               formula=f"{name} / market cap = {fmt(amount)} / {fmt(m.market_cap)}")
     return m
 
@@ -257,16 +262,25 @@ def dcf(s: Statements, inputs: DcfInputs) -> DcfResult:
             return r
     wacc, g = inputs.wacc, inputs.terminal_growth
     pv_sum, fcf = 0.0, 0.0
-    for t in range(1, inputs.forecast_years + 1):
-        rev_t = revenue * (1 + r.growth) ** t
-        fcf = rev_t * r.margin
-        pv = fcf / (1 + wacc) ** t
-        pv_sum += pv
-        r.projections.append((year + t, rev_t, fcf, pv))
-    r.pv_fcf = pv_sum
-    r.terminal_value = fcf * (1 + g) / (wacc - g)
-    r.pv_terminal = r.terminal_value / (1 + wacc) ** inputs.forecast_years
-    r.enterprise_value = pv_sum + r.pv_terminal
+    try:
+        for t in range(1, inputs.forecast_years + 1):
+            rev_t = revenue * (1 + r.growth) ** t
+            fcf = rev_t * r.margin
+            pv = fcf / (1 + wacc) ** t
+            pv_sum += pv
+            r.projections.append((year + t, rev_t, fcf, pv))
+        terminal = fcf * (1 + g) / (wacc - g)
+        pv_terminal = terminal / (1 + wacc) ** inputs.forecast_years
+        ev = pv_sum + pv_terminal
+        per_share = (ev - net_debt) / shares
+    except (OverflowError, ZeroDivisionError):
+        terminal = pv_terminal = ev = per_share = math.inf
+    if not all(math.isfinite(x) for x in (pv_sum, terminal, pv_terminal, ev, per_share,
+                                         *(v for p in r.projections for v in p[1:]))):
+        r.projections = []
+        r.reason = "the projection does not give finite numbers; check revenue growth and FCF margin"
+        return r
+    r.pv_fcf, r.terminal_value, r.pv_terminal, r.enterprise_value = pv_sum, terminal, pv_terminal, ev
     r.equity_value = r.enterprise_value - net_debt
     if r.enterprise_value <= 0:
         r.reason = "enterprise value is not positive (forecast free cash flow is negative)"

@@ -113,3 +113,21 @@ def test_sensitivity_chart_of_a_grid_stored_as_json():
     assert texts(root).count("n/a") == 1 and "14.00" in texts(root)
     # the median value (12.00) is the colour scale's middle
     assert by_id(root, "cell-0-0").get("fill") == "#ffffff"
+
+
+def test_random_statements_chart_to_finite_svg():
+    import random
+
+    from apps.finance.analytics import FinancialPeriod
+    from apps.finance.analytics.statements import LINE_ITEMS
+
+    rng = random.Random(11)
+    choices = [None, 0, -1e6, 1e6, 5e8, -3e9, 1e15, 1e-3, 1e300]
+    for _ in range(100):
+        periods = [FinancialPeriod(y, "EUR", {k: rng.choice(choices) for k in LINE_ITEMS})
+                   for y in rng.sample(range(2015, 2026), rng.randint(0, 6))]
+        for svg in (revenue_margin_chart(compute_facts(periods)),
+                    sensitivity_chart(dcf_sensitivity(periods, DcfInputs(revenue_growth=0.05, fcf_margin=0.1),
+                                                      wacc_values=[0.05, 0.09], growth_values=[0.0, 0.03]))):
+            parse(svg)
+            assert "nan" not in svg.lower().replace("margin", "") and "inf" not in svg.lower()

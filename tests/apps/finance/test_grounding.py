@@ -168,3 +168,19 @@ def test_valuation_prose_with_peers():
         ("12.0x", "pe.2024"), ("15.0x", "peers.median_pe"), ("45.00", "peers.implied_value_per_share"),
         ("15.0x", None), ("45.00", "peers.implied_value_per_share")]
     assert checks[3].expected.key == "pe.2024"  # the company's own P/E is 12.0x
+
+
+def test_random_text_never_crashes_and_spans_point_at_the_numbers():
+    import random
+
+    rng = random.Random(7)
+    pieces = list("0123456789.,%$€£()-\u2212+ xmbk") + [
+        "bn", " million", "FY", "2024", " gross margin ", " revenue ", "\n", "bps", "x", " years", "Q3", ". "]
+    facts = compute_facts(roundco(), price_per_share=36.0, dcf=DcfInputs())
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
+        checks = check_numbers(text, facts)
+        for c in checks:
+            assert c.text and text[c.start:c.end] == c.text and c.text == c.text.strip()
+            assert c.ok == (c.matched_key is not None) and (c.ok or c.expected is None or c.expected.value is not None)
+        annotate(text, checks)
