@@ -75,8 +75,29 @@ class CompanyListCreateApi(APIView):
                         headers={"Location": f"/api/v1/finance/companies/{company.pk}/"})
 
 
+class CompanyUpdateInput(StrictInputSerializer):
+    ticker = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    price_per_share = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, allow_null=True,
+                                               min_value=0)
+    peers = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+
+
 class CompanyDetailApi(APIView):
-    permission_classes = [requires(VIEW_COMPANY)]
+    """GET a company with its statements; PATCH its ticker, price_per_share or peers."""
+
+    parser_classes = [JSONParser]
+
+    def get_permissions(self):
+        return [requires(ADD_COMPANY if self.request.method == "PATCH" else VIEW_COMPANY)()]
+
+    @extend_schema(request=CompanyUpdateInput, responses=CompanyOutput)
+    def patch(self, request, company_id: int):
+        company = selectors.company_for_user(request.user, company_id)
+        data = CompanyUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        company = services.company_update(user=request.user, company=company, request=request,
+                                          **data.validated_data)
+        return Response(CompanyOutput(company).data)
 
     @extend_schema(responses=CompanyOutput)
     def get(self, request, company_id: int):

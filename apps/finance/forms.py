@@ -21,6 +21,17 @@ class CompanyForm(forms.Form):
         self.fields["peers"].queryset = companies
 
 
+class CompanyEditForm(forms.Form):
+    ticker = forms.CharField(max_length=16, required=False)
+    price_per_share = forms.DecimalField(max_digits=18, decimal_places=4, min_value=0, required=False,
+                                         label="Price per share (blank: none)")
+    peers = forms.ModelMultipleChoiceField(queryset=None, required=False, label="Peers (your team's companies)")
+
+    def __init__(self, *args, companies, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["peers"].queryset = companies
+
+
 class StatementForm(forms.Form):
     """One fiscal year; a line item left blank is stored as missing."""
 

@@ -94,6 +94,40 @@ def company_create(*, user, name: str, currency: str = "USD", ticker: str = "", 
     return company
 
 
+_UNSET = object()
+
+
+@transaction.atomic
+def company_update(*, user, company: Company, ticker=_UNSET, price_per_share=_UNSET, peers=_UNSET,
+                   request=None) -> Company:
+    """Change a company's ticker, share price (None clears it) or peers. Name, team and currency stay
+    (statements are in that currency). Audited with the names of the changed fields."""
+    changed = []
+    if ticker is not _UNSET:
+        ticker = (ticker or "").strip().upper()
+        if len(ticker) > 16:
+            raise ApplicationError("ticker must be at most 16 characters", field="ticker")
+        company.ticker = ticker
+        changed.append("ticker")
+    if price_per_share is not _UNSET:
+        if price_per_share is not None:
+            price_per_share = Decimal(str(price_per_share))
+            if not price_per_share.is_finite() or price_per_share <= 0:
+                raise ApplicationError("price per share must be a positive number", field="price_per_share")
+        company.price_per_share = price_per_share
+        changed.append("price_per_share")
+    peer_list = None
+    if peers is not _UNSET:
+        peer_list = _clean_peers(team_id=company.team_id, peers=peers, company=company)
+        changed.append("peers")
+    company.save()
+    if peer_list is not None:
+        company.peers.set(peer_list)
+    audit_log(actor=user, action="finance.company_update", obj=company, request=request,
+              detail={"fields": changed})
+    return company
+
+
 @transaction.atomic
 def company_set_peers(*, user, company: Company, peers, request=None) -> None:
     peer_list = _clean_peers(team_id=company.team_id, peers=peers, company=company)

@@ -8,6 +8,7 @@ urlpatterns: list = [
     path("companies/", views.company_list, name="company-list"),
     path("companies/new/", views.company_new, name="company-new"),
     path("companies/<int:company_id>/", views.company_detail, name="company-detail"),
+    path("companies/<int:company_id>/edit/", views.company_edit, name="company-edit"),
     path("companies/<int:company_id>/statements/new/", views.statement_new, name="statement-new"),
     path("companies/<int:company_id>/import/", views.statement_import, name="statement-import"),
 ]

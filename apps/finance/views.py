@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.core.exceptions import ApplicationError
 from apps.finance import selectors, services
-from apps.finance.forms import CompanyForm, ImportForm, StatementForm
+from apps.finance.forms import CompanyEditForm, CompanyForm, ImportForm, StatementForm
 from apps.finance.importers import MAX_IMPORT_BYTES, CellError, ImportFailed
 from apps.finance.line_items import LINE_ITEM_KEYS
 
@@ -42,8 +42,32 @@ def company_new(request):
                 messages.success(request, f"Created {company.name}.")
                 return redirect("finance:company-detail", company_id=company.pk)
         status = 403 if request.user.team_id is None else 400
-    return render(request, "finance/company_form.html", {"form": form, "no_team": request.user.team_id is None},
+    return render(request, "finance/company_form.html", {"form": form, "no_team": request.user.team_id is None,
+                                                         "heading": "Add a company", "submit": "Create"},
                   status=status)
+
+
+@login_required
+@permission_required(ADD_COMPANY, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def company_edit(request, company_id: int):
+    company = selectors.company_for_user(request.user, company_id)
+    companies = selectors.companies_for_user(request.user).filter(team_id=company.team_id).exclude(pk=company.pk)
+    initial = {"ticker": company.ticker, "price_per_share": company.price_per_share, "peers": company.peers.all()}
+    form = CompanyEditForm(request.POST or None, companies=companies, initial=initial)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.company_update(user=request.user, company=company, request=request, **form.cleaned_data)
+            except ApplicationError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, f"Updated {company.name}.")
+                return redirect("finance:company-detail", company_id=company.pk)
+        status = 400
+    return render(request, "finance/company_form.html", {"form": form, "heading": f"Edit {company.name}",
+                                                         "submit": "Save", "company": company}, status=status)
 
 
 @login_required

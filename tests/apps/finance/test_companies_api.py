@@ -91,3 +91,24 @@ def test_roles_without_finance_permissions_are_refused(make_user):
         assert client.get(LIST).status_code == 403
         assert client.post(LIST, {"name": "X"}, format="json").status_code == 403
     assert not Company.objects.exists()
+
+
+def test_patch_price_and_peers(make_user):
+    t = team()
+    user = analyst(make_user, t)
+    c, p1, p2 = company(user, name="Main"), company(user, name="P1"), company(user, name="P2")
+    client = token_client(user)
+    r = client.patch(f"{LIST}{c.pk}/", {"price_per_share": "17.5", "peers": [p1.pk, p2.pk]}, format="json")
+    assert r.status_code == 200 and r.json()["price_per_share"] == 17.5
+    assert [p["name"] for p in r.json()["peers"]] == ["P1", "P2"]
+    event = AuditEvent.objects.get(action="finance.company_update", object_id=str(c.pk))
+    assert event.detail == {"fields": ["price_per_share", "peers"]}
+    r = client.patch(f"{LIST}{c.pk}/", {"price_per_share": None, "peers": [c.pk]}, format="json")
+    assert r.status_code == 400 and "own peer" in r.json()["detail"]
+    c.refresh_from_db()
+    assert c.price_per_share == 17.5  # the refused change left everything as it was
+    assert client.patch(f"{LIST}{c.pk}/", {"name": "Renamed"}, format="json").status_code == 400
+    outsider = token_client(analyst(make_user, team()))
+    assert outsider.patch(f"{LIST}{c.pk}/", {"price_per_share": "1"}, format="json").status_code == 404
+    c.refresh_from_db()
+    assert c.price_per_share == 17.5 and c.name == "Main"

@@ -99,3 +99,17 @@ def test_pages_of_another_team_are_404(make_user):
     assert r.status_code == 404 and statement_rows(c) == {}
     assert c.name not in web.get("/finance/companies/").content.decode()
     assert client_for(make_user("clinician")).get("/finance/companies/").status_code == 403
+
+
+def test_edit_price_and_peers_by_form(make_user):
+    user = analyst(make_user, team())
+    c, peer = company(user, name="Edited Co", price_per_share=5), company(user, name="Its Peer")
+    web = client_for(user)
+    detail = web.get(f"/finance/companies/{c.pk}/").content.decode()
+    assert f"/finance/companies/{c.pk}/edit/" in detail
+    r = web.post(f"/finance/companies/{c.pk}/edit/", {"ticker": "edt", "price_per_share": "-3"})
+    assert r.status_code == 400
+    r = web.post(f"/finance/companies/{c.pk}/edit/", {"ticker": "edt", "price_per_share": "", "peers": [peer.pk]})
+    assert r.status_code == 302
+    c.refresh_from_db()
+    assert c.ticker == "EDT" and c.price_per_share is None and list(c.peers.all()) == [peer]
