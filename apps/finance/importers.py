@@ -281,7 +281,8 @@ def parse_sec_companyfacts(data, *, company_currency: str) -> list[ParsedPeriod]
 
     Taken: facts["us-gaap"][tag]["units"]["USD" | "shares"] entries with form 10-K or 10-K/A and fp "FY".
     A 10-K also repeats earlier years as comparatives under the same "fy", so each fiscal year's end is the
-    latest "end" among its entries, and the value taken is the one whose end is that date (for income and
+    latest "end" among its ~1-year duration entries (among its instants when it has none; so a later instant,
+    e.g. a subsequent-event balance, does not move it), and the value taken is the one whose end is that date (for income and
     cash-flow items also a ~1-year duration); among amendments the latest filed wins. Tags are tried in the
     order of LINE_ITEMS us_gaap; the first with a value for the year is used.
     """
@@ -293,7 +294,8 @@ def parse_sec_companyfacts(data, *, company_currency: str) -> list[ParsedPeriod]
     units_seen: set[str] = set()
     # (item key, tag) -> annual 10-K entries
     candidates: dict[tuple[str, str], list[dict]] = {}
-    fy_end: dict[int, str] = {}
+    fy_end: dict[int, str] = {}  # latest end of a ~1-year duration entry of the fy (instants only if none)
+    fy_instant_end: dict[int, str] = {}
     for item in LINE_ITEMS:
         unit = "shares" if item.unit == "shares" else company_currency
         for tag in item.us_gaap:
@@ -305,8 +307,11 @@ def parse_sec_companyfacts(data, *, company_currency: str) -> list[ParsedPeriod]
                        and isinstance(e.get("fy"), int) and isinstance(e.get("end"), str) and "val" in e]
             candidates[(item.key, tag)] = entries
             for e in entries:
-                if e["end"] > fy_end.get(e["fy"], ""):
-                    fy_end[e["fy"]] = e["end"]
+                ends = fy_end if e.get("start") and _annual_duration(e) else fy_instant_end if not e.get("start") else {}
+                if e["end"] > ends.get(e["fy"], ""):
+                    ends[e["fy"]] = e["end"]
+    for fy, end in fy_instant_end.items():
+        fy_end.setdefault(fy, end)
     if units_seen and company_currency not in units_seen:
         raise ImportFailed([CellError(None, "currency", f"currency mismatch: the facts are in "
                                                         f"{', '.join(sorted(units_seen))} but the company "

@@ -168,3 +168,14 @@ def test_sec_companyfacts_refusals():
     with pytest.raises(ImportFailed) as info:
         importers.parse_data({"facts": {"dei": {}}}, company_currency="USD")
     assert "no us-gaap facts" in info.value.errors[0].message
+
+
+def test_sec_a_later_instant_does_not_move_the_fiscal_year_end():
+    data = sec_sample()
+    data["facts"]["us-gaap"]["LongTermDebt"]["units"]["USD"].append(
+        {"end": "2024-02-10", "val": 999, "accn": "0009999001-24-000005", "fy": 2023, "fp": "FY", "form": "10-K",
+         "filed": "2024-02-14"})  # a subsequent-event balance reported in the FY2023 10-K
+    _, periods = importers.parse_data(data, company_currency="USD")
+    p2023 = periods[-1]
+    assert p2023.period_end == datetime.date(2023, 12, 31)
+    assert p2023.values["total_debt"] == Decimal("450000000") and p2023.values["revenue"] == Decimal("1100000000")
