@@ -30,7 +30,7 @@ from apps.finance.analytics import Fact, FactSet
 _NUMBER_RE = re.compile(
     r"""
     (?<![\w.,/])
-    (?P<cur>US\$|C\$|A\$|\$|€|£|¥|(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|SEK|NOK|DKK)\s?)?
+    (?P<cur>(?:US\$|C\$|A\$|\$|€|£|¥|USD|EUR|GBP|JPY|CHF|CAD|AUD|SEK|NOK|DKK)\s?)?
     (?P<open>\()?
     (?P<sign>[-−–+])?
     (?P<cur2>\$|€|£)?
@@ -42,6 +42,7 @@ _NUMBER_RE = re.compile(
         |tn\b|trillion\b|bn\b|billion\b|b\b|mn\b|mm\b|million\b|m\b|k\b|thousand\b
         |-?years?\b
     ))?
+    (?P<cur3>\s(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|SEK|NOK|DKK)\b)?
     (?P<close2>\))?
     """,
     re.VERBOSE | re.IGNORECASE,
@@ -138,7 +139,7 @@ def _parse(text: str) -> list[_Claim]:
     for m in _NUMBER_RE.finditer(text):
         num = m.group("num")
         unit = (m.group("unit") or "").strip().lower()
-        currency = m.group("cur") or m.group("cur2")
+        currency = m.group("cur") or m.group("cur2") or m.group("cur3")
         after = text[m.end():m.end() + 1]
         if not unit and (after.isalpha() or re.match(r"-[A-Za-z]", text[m.end():m.end() + 2])):
             continue  # 3rd, 10K, 2Q24, 12-month, 10-K: identifiers and compound words, not amounts

@@ -81,6 +81,8 @@ def precise():
     ("Revenue was €1.2bn.", True),
     ("Revenue was EUR 1.2 billion.", True),
     ("Revenue was EUR1,234 million.", True),
+    ("Revenue was 1.2bn EUR.", True),
+    ("Revenue was € 1.2bn.", True),
     ("Revenue was 1.3bn.", False),
     ("Revenue was 1.26bn.", False),  # 1.234bn to 2 decimals is 1.23; 1.26 is 2.1% off, beyond rel_tol 0.5%
     ("Gross margin was 12%.", True),  # 12.34% at 0 decimals
@@ -126,7 +128,7 @@ def test_negative_and_parenthesised_numbers_and_currencies(precise, text, ok):
 
 
 def test_a_written_currency_must_be_the_facts_currency(precise):
-    for text in ("Revenue was US$1.2bn.", "Revenue was $1.2bn.", "Revenue was £1,234 million."):
+    for text in ("Revenue was US$1.2bn.", "Revenue was $1.2bn.", "Revenue was £1,234 million.", "Revenue was 1.2bn USD."):
         (check,) = check_numbers(text, precise)
         assert not check.ok and check.expected.key == "revenue.2024", text
     usd = compute_facts(roundco(), price_per_share=36.0)  # USD facts: any dollar sign may stand for them
