@@ -1,6 +1,7 @@
 """REST API of companies and their statements (mounted under /api/v1/finance/)."""
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -10,7 +11,7 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import requires
 from apps.core.serializers import StrictInputSerializer
 from apps.finance import selectors, services
-from apps.finance.importers import FORMATS, MAX_IMPORT_BYTES, ImportFailed
+from apps.finance.importers import FORMATS, MAX_IMPORT_BYTES, CellError, ImportFailed
 from apps.finance.line_items import LINE_ITEM_KEYS
 from apps.finance.models import Company, FinancialStatement
 
@@ -137,12 +138,17 @@ class StatementListImportApi(APIView):
                 data.is_valid(raise_exception=True)
                 upload = data.validated_data["file"]
                 if upload.size > MAX_IMPORT_BYTES:
-                    raise ImportFailed([services.CellError(None, None, f"the file is too large: {upload.size} "
-                                                                       f"bytes (at most {MAX_IMPORT_BYTES})")])
+                    raise ImportFailed([CellError(None, None, f"the file is too large: {upload.size} "
+                                                              f"bytes (at most {MAX_IMPORT_BYTES})")])
                 result = services.statements_import_file(
                     user=request.user, company=company, content=upload.read(), filename=upload.name,
                     fmt=data.validated_data.get("format"), request=request)
             else:
+                length, limit = int(request.META.get("CONTENT_LENGTH") or 0), settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+                if limit is not None and length > limit:  # Django would refuse it with a bare HTML 400
+                    raise ImportFailed([CellError(None, None, f"the JSON body is too large: {length} bytes; bodies "
+                                                              f"over {limit} bytes must be uploaded as a multipart "
+                                                              f"file (up to {MAX_IMPORT_BYTES} bytes)")])
                 result = services.statements_import_data(user=request.user, company=company, data=request.data,
                                                          request=request)
         except ImportFailed as exc:

@@ -146,3 +146,16 @@ def test_other_team_cannot_import_or_read(make_user):
     assert clinician.post(url(c), {"periods": [{"fiscal_year": 2023, "revenue": 1}]}, format="json").status_code == 403
     admin = token_client(make_user("admin"))  # admins see every team's companies
     assert admin.get(url(c)).status_code == 200
+
+
+def test_a_json_body_over_djangos_limit_gets_a_clear_answer_and_the_file_route_works(setup, settings):
+    client, c = setup
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2000
+    content = (FIXTURES / "sec_companyfacts_sample.json").read_bytes()
+    assert len(content) > 2000
+    r = client.post(url(c), json.loads(content), format="json")
+    assert r.status_code == 400 and r.json()["code"] == "invalid_import"
+    assert "must be uploaded as a multipart file" in r.json()["cells"][0]["message"]
+    assert statement_rows(c) == {}
+    r = client.post(url(c), {"file": upload("facts.json", content)}, format="multipart")
+    assert r.status_code == 201 and r.json()["created_years"] == [2022, 2023]
