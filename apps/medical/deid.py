@@ -11,7 +11,8 @@
              town, US state + ZIP), "Town, ST 12345", UK postcodes;
   [NAME]     a capitalised name after a title (Mr, Mrs, Ms, Miss, Mx, Dr, Prof: the title stays), after a
              relation or role word ("son Peter", "seen by Anna Kowalski", "Patient name: ..."), a first name
-             from ``FIRST_NAMES`` with the capitalised surname after it, and "J. Smith" initials.
+             from ``FIRST_NAMES`` with the capitalised surname after it, "J. Smith" initials, and
+             "SMITH, John" (an upper-case surname before a recognised first name).
 Ages of 90 and over become "90+" (HIPAA Safe Harbor aggregates them).
 
 Kept on purpose: ages under 90 ("54-year-old"), vital signs ("BP 120/80", "HR 112", "SpO2 94%", "T 38.5"),
@@ -102,6 +103,8 @@ Giovanni Francesca Pierre Claire Hans Ingrid Lars Sven Siobhan Sean Niamh Aoife 
 """.split())
 FIRST_NAME = re.compile(r"\b(" + "|".join(sorted(FIRST_NAMES, key=len, reverse=True)) + r")\b(?:\s+(?:"
                         + _INITIAL + r"\s+)?" + _NAME_WORD + r")?")
+# "SMITH, John" headers: an upper-case word before a comma and a name already replaced
+UPPER_SURNAME = re.compile(r"\b[A-Z]{2,}(?:[-'][A-Z]{2,})?,\s*\[NAME\]")
 OLD_AGE = re.compile(r"\b(?:9\d|1[0-2]\d)(?=\s?-?\s?(?:years?|yrs?|y/?o\b|yo\b))", re.I)
 
 
@@ -153,5 +156,6 @@ def deidentify(text: str) -> str:
     out = ROLE_NAME.sub(_role_name, out)
     out = FIRST_NAME.sub(_first_name, out)
     out = INITIAL_SURNAME.sub("[NAME]", out)
+    out = UPPER_SURNAME.sub("[NAME]", out)
     out = OLD_AGE.sub("90+", out)
     return out

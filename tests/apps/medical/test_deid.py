@@ -54,6 +54,7 @@ def test_placeholders_and_clinical_content(clean, kept):
     ("seen by Anna Kowalski RN", "seen by [NAME] RN"),
     ("Patient name: Olu Adeyemi", "Patient name: [NAME]"),
     ("A 93-year-old and a 101 yo.", "A 90+-year-old and a 90+ yo."),
+    ("Patient: SMITH, John. COPD, HTN.", "Patient: [NAME]. COPD, HTN."),
 ])
 def test_formats(text, expected):
     assert deidentify(text) == expected
