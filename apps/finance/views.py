@@ -85,7 +85,14 @@ def company_detail(request, company_id: int):
 @require_http_methods(["GET", "POST"])
 def statement_new(request, company_id: int):
     company = selectors.company_for_user(request.user, company_id)
-    form = StatementForm(request.POST or None)
+    initial = None
+    year = request.GET.get("year", "")
+    if request.method == "GET" and year.isdigit():  # edit an existing year: the form starts from its values
+        existing = selectors.statements_for_company(company).filter(fiscal_year=int(year)).first()
+        if existing is not None:
+            initial = {"fiscal_year": existing.fiscal_year, "period_end": existing.period_end,
+                       **{k: "" if v is None else f"{v.normalize():f}" for k, v in existing.values().items()}}
+    form = StatementForm(request.POST or None, initial=initial)
     errors: list[CellError] = []
     status = 200
     if request.method == "POST":

@@ -113,3 +113,15 @@ def test_edit_price_and_peers_by_form(make_user):
     assert r.status_code == 302
     c.refresh_from_db()
     assert c.ticker == "EDT" and c.price_per_share is None and list(c.peers.all()) == [peer]
+
+
+def test_edit_an_existing_year_starts_from_its_values(make_user):
+    user = analyst(make_user, team())
+    c = company(user)
+    web = client_for(user)
+    web.post(f"/finance/companies/{c.pk}/statements/new/", {"fiscal_year": "2023", "revenue": "1500.25", "cash": "7"})
+    page = web.get(f"/finance/companies/{c.pk}/statements/new/?year=2023").content.decode()
+    assert 'name="revenue" value="1500.25"' in page and 'name="cash" value="7"' in page
+    r = web.post(f"/finance/companies/{c.pk}/statements/new/", {"fiscal_year": "2023", "revenue": "1600"}, follow=True)
+    assert "Replaced fiscal year 2023." in r.content.decode()
+    assert statement_rows(c)[2023]["revenue"] == Decimal("1600") and statement_rows(c)[2023]["cash"] is None
