@@ -83,7 +83,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "cash_conversion": ("cash conversion",),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "shares at"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
-    "dcf.value_per_share": ("dcf value", "dcf"),
+    "dcf.value_per_share": ("dcf value",),
+    "dcf": ("dcf", "discounted cash flow", "forecast", "forecasts", "projected", "projection", "projections"),
     "dcf.wacc": ("wacc", "discount rate", "cost of capital"),
     "dcf.terminal_growth": ("terminal growth", "perpetual growth", "long-term growth"),
     "dcf.upside": ("upside", "downside"),
@@ -269,25 +270,25 @@ class _Vocabulary:
             re.IGNORECASE) if phrases else None
 
     def mentioned(self, text: str, claim: _Claim, lo: int, hi: int) -> list[set[str]]:
-        """Sets of metrics the number is about, most likely first: the metric named right after it
-        ("40.0% gross margin") when nothing is named right before it, then the one named nearest before it
-        in its sentence, then the one named after it."""
+        """Sets of metrics the number may be about, most likely first: the metric named nearest before it
+        in its sentence (or right after it, "40.0% gross margin", when nothing is named right before it),
+        then the one named after it, then the others named before it, nearest first."""
         if self._re is None:
             return []
-        best: tuple[int, int, str] | None = None
-        for m in self._re.finditer(text, max(lo, claim.start - 120), claim.start):
-            if best is None or (m.end(), len(m.group(1))) > best[:2]:
-                best = (m.end(), len(m.group(1)), m.group(1).lower())
+        before = sorted(((m.end(), len(m.group(1)), m.group(1).lower())
+                         for m in self._re.finditer(text, max(lo, claim.start - 160), claim.start)), reverse=True)
         after = None
         gap = re.match(r"[ \t]*(?:of |in )?", text[claim.end:hi])
         start_after = claim.end + (gap.end() if gap else 0)
         if start_after < hi:
             after = self._re.match(text, start_after, hi)
-        before_set = set(self.phrases.get(best[2], ())) if best else set()
+        before_sets = [set(self.phrases.get(phrase, ())) for _, _, phrase in before]
         after_set = set(self.phrases.get(after.group(1).lower(), ())) if after else set()
-        adjacent_before = best is not None and not text[best[0]:claim.start].strip(" :=")
-        order = [before_set, after_set] if adjacent_before or after is None or \
-            after.start() - claim.end > 1 else [after_set, before_set]
+        adjacent_before = bool(before) and not text[before[0][0]:claim.start].strip(" :=")
+        if adjacent_before or after is None or after.start() - claim.end > 1:
+            order = before_sets[:1] + [after_set] + before_sets[1:]
+        else:
+            order = [after_set] + before_sets
         return [m for m in order if m]
 
 
@@ -324,14 +325,16 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))]
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
         year = _year_near(text, claim, lo, hi, claims)
-        pool = compatible
-        for metrics in vocabulary.mentioned(text, claim, lo, hi):
-            named = [f for f in compatible if f.metric in metrics]
-            if named:
-                pool = named
-                break
+        named = [n for metrics in vocabulary.mentioned(text, claim, lo, hi)
+                 if (n := [f for f in compatible if f.metric in metrics])]
+        # the nearest named metric in the named year; else another named metric in that year ("revenue is
+        # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
+        options = [[f for f in n if year in f.years] for n in named] if year is not None else []
+        options += named[:1]
         if year is not None:
-            pool = [f for f in pool if year in f.years] or pool
+            options.append([f for f in compatible if year in f.years])
+        options.append(compatible)
+        pool = next((o for o in options if o), [])
         best_ok: tuple[tuple[float, int], Fact] | None = None
         nearest: tuple[tuple[float, int], Fact] | None = None
         for fact in pool:

@@ -4,6 +4,27 @@
     facts.get("gross_margin.2024").display  -> "40.0%"
 
 Every fact is a number with its formula, or None with the reason ("revenue is zero in 2023").
+
+Fact keys (<year> is the fiscal year; units in brackets):
+- statements: every line item of apps.finance.line_items as "<item>.<year>" [currency | shares]
+  (gross profit = revenue - cost of revenue when not reported), ebitda (operating income + D&A),
+  fcf (operating cash flow - capex), net_debt (total debt - cash) [currency]
+- margins: gross_margin, operating_margin, ebitda_margin, net_margin, fcf_margin, effective_tax_rate [ratio]
+- returns: roe and roa (on the average of this and last year's balance, else the ending one), roic
+  (NOPAT / (debt + equity - cash), tax = effective rate clamped to [0, 50%], else 25%) [ratio]
+- leverage, liquidity: debt_to_equity, net_debt_to_ebitda, current_ratio, quick_ratio, interest_cover [multiple]
+- cash flow: cash_conversion (FCF / net income), payout_ratio [ratio]
+- per share: eps_diluted, fcf_per_share, book_value_per_share, dividends_per_share [per_share]
+- growth: <m>_growth_yoy.<year> for revenue, ebitda, net_income, eps_diluted, fcf (from the second year);
+  <m>_cagr.<first>_<last> for revenue, net_income, eps_diluted over the years that report it [ratio]
+- with a share price (latest year): price_per_share, market_cap, enterprise_value, pe, ev_to_ebitda,
+  ev_to_sales, pb, fcf_yield, dividend_yield
+- with DCF inputs: dcf.wacc, dcf.terminal_growth, dcf.forecast_years, dcf.revenue_growth, dcf.fcf_margin,
+  dcf.revenue.<year>, dcf.fcf.<year> (forecast), dcf.pv_fcf, dcf.terminal_value, dcf.pv_terminal_value,
+  dcf.enterprise_value, dcf.terminal_value_share, dcf.net_debt, dcf.equity_value, dcf.value_per_share,
+  dcf.upside (with a price)
+- with peers: peers.<peer slug>.{pe,ev_to_ebitda,ev_to_sales,pb}, peers.median_{pe,ev_to_ebitda,ev_to_sales,pb},
+  peers.implied_value_per_share (median P/E x EPS), peers.implied_value_per_share_ev_ebitda
 """
 from __future__ import annotations
 

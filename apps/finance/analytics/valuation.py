@@ -84,9 +84,9 @@ def multiples(s: Statements, year: int, price: float) -> Multiples:
 def add_market(b: FactBuilder, s: Statements, price: float | None) -> Multiples | None:
     year = s.latest
     if price is None:
-        b.add("price_per_share", "Share price", None, "per_share", period=year, reason="no share price set")
+        b.add("price_per_share", "Share price", None, "per_share", period=None, reason="no share price set")
         return None
-    b.add("price_per_share", "Share price", price, "per_share", period=year, formula="as entered")
+    b.add("price_per_share", "Share price", price, "per_share", period=None, formula="as entered")
     m = multiples(s, year, price)
     shares = s.item(year, "shares_diluted")[0]
     b.add(f"market_cap.{year}", "Market capitalisation", m.market_cap, "currency", period=year,
@@ -154,7 +154,7 @@ def add_peers(b: FactBuilder, s: Statements, peers: Sequence[Peer]) -> None:
     else:
         value, reason = medians["pe"] * eps, ""
     b.add("peers.implied_value_per_share", "Implied value per share (peer median P/E)", value, "per_share",
-          period=year, reason=reason,
+          period=None, reason=reason,
           formula=f"peer median P/E x diluted EPS {year} = {fmt(medians['pe'], 'multiple')} x {fmt(eps, 'per_share')}")
     ebitda, e_reason = s.item(year, "ebitda")
     net_debt, nd_reason = s.item(year, "net_debt")
@@ -172,7 +172,7 @@ def add_peers(b: FactBuilder, s: Statements, peers: Sequence[Peer]) -> None:
         equity = medians["ev_to_ebitda"] * ebitda - net_debt
         value, reason = (equity / shares, "") if equity > 0 else (None, "implied equity value is negative")
     b.add("peers.implied_value_per_share_ev_ebitda", "Implied value per share (peer median EV/EBITDA)", value,
-          "per_share", period=year, reason=reason,
+          "per_share", period=None, reason=reason,
           formula=f"(peer median EV/EBITDA x EBITDA - net debt) / diluted shares, {year}")
 
 
@@ -325,14 +325,14 @@ def add_dcf(b: FactBuilder, s: Statements, inputs: DcfInputs, price: float | Non
             ("dcf.equity_value", "DCF equity value", r.equity_value, "currency", "enterprise value - net debt"),
         ]
         for key, title, value, unit, formula in rows:
-            b.add(key, title, value, unit, period=year, formula=formula,
+            b.add(key, title, value, unit, period=None, formula=formula,
                   reason="" if value is not None else "enterprise value is not positive")
-    b.add("dcf.value_per_share", "DCF value per share", r.value_per_share, "per_share", period=year,
+    b.add("dcf.value_per_share", "DCF value per share", r.value_per_share, "per_share", period=None,
           reason=r.reason, formula=(f"equity value / diluted shares {year} = {fmt(r.equity_value)} / "
                                     f"{fmt(r.shares, 'shares')}" if done else ""))
     if price is not None:
         upside = r.value_per_share / price - 1 if r.value_per_share is not None and price > 0 else None
-        b.add("dcf.upside", "DCF upside to share price", upside, "ratio", period=year,
+        b.add("dcf.upside", "DCF upside to share price", upside, "ratio", period=None,
               reason=r.reason or ("share price is not positive" if upside is None else ""),
               formula=f"DCF value per share / share price - 1 = {fmt(r.value_per_share, 'per_share')} / "
                       f"{fmt(price, 'per_share')} - 1")

@@ -186,3 +186,14 @@ def test_random_text_never_crashes_and_spans_point_at_the_numbers():
             assert c.text and text[c.start:c.end] == c.text and c.text == c.text.strip()
             assert c.ok == (c.matched_key is not None) and (c.ok or c.expected is None or c.expected.value is not None)
         annotate(text, checks)
+
+
+def test_forecast_numbers_match_the_dcf_forecast():
+    # growth 10%, margin 10% on 2024 revenue 1,210m: 2025 revenue 1,331.0m, 2029 1,210 x 1.1^5 = 1,948.7m
+    facts = compute_facts(roundco(), dcf=DcfInputs(revenue_growth=0.10, fcf_margin=0.10))
+    checks = check_numbers("Revenue is forecast to reach 1,331.0m in 2025 and 1,948.7m in 2029, "
+                           "after 1,210.0m in 2024. Forecast FCF is 133.1m in 2025.", facts)
+    assert [c.matched_key for c in checks] == ["dcf.revenue.2025", "dcf.revenue.2029", "revenue.2024",
+                                               "dcf.fcf.2025"]
+    wrong = check_numbers("Revenue is forecast to reach 1,400.0m in 2025.", facts)[0]
+    assert not wrong.ok and wrong.expected.key == "dcf.revenue.2025"
