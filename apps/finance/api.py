@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -114,6 +115,13 @@ class StatementImportInput(StrictInputSerializer):
     format = serializers.ChoiceField(choices=FORMATS, required=False, help_text="default: from the file")
 
 
+class ImportOutput(serializers.Serializer):
+    format = serializers.ChoiceField(choices=FORMATS)
+    created_years = serializers.ListField(child=serializers.IntegerField())
+    replaced_years = serializers.ListField(child=serializers.IntegerField())
+    statements = serializers.ListField(child=serializers.DictField())
+
+
 class StatementListImportApi(APIView):
     """GET the company's statements; POST imports periods: a multipart `file` (CSV, JSON or SEC companyfacts)
     or a JSON body (the JSON import format, or an SEC companyfacts document). A year already stored is replaced.
@@ -129,7 +137,8 @@ class StatementListImportApi(APIView):
         company = selectors.company_for_user(request.user, company_id)
         return Response([StatementOutput(s).data for s in selectors.statements_for_company(company)])
 
-    @extend_schema(request={"multipart/form-data": StatementImportInput, "application/json": dict})
+    @extend_schema(request={"multipart/form-data": StatementImportInput, "application/json": OpenApiTypes.OBJECT},
+                   responses={201: ImportOutput, 400: OpenApiTypes.OBJECT})
     def post(self, request, company_id: int):
         company = selectors.company_for_user(request.user, company_id)
         try:

@@ -112,3 +112,11 @@ def test_patch_price_and_peers(make_user):
     assert outsider.patch(f"{LIST}{c.pk}/", {"price_per_share": "1"}, format="json").status_code == 404
     c.refresh_from_db()
     assert c.price_per_share == 17.5 and c.name == "Main"
+
+
+def test_openapi_schema_lists_the_company_endpoints(client):
+    text = client.get("/api/schema/").content.decode()
+    for path in ("/api/v1/finance/companies/:", "/api/v1/finance/companies/{company_id}/:",
+                 "/api/v1/finance/companies/{company_id}/statements/:"):
+        assert path in text
+    assert "created_years" in text and "replaced_years" in text  # the import answer is described
