@@ -79,3 +79,11 @@ def test_admin_sets_a_team_in_the_admin_site_and_it_is_audited(make_user):
     web.force_login(analyst(make_user, t))
     assert web.get(f"/admin/accounts/user/{target.pk}/change/").status_code == 302  # to the admin login
     assert User.objects.get(pk=target.pk).team == t
+
+
+def test_admin_dashboard_links_to_users_and_teams(make_user):
+    web = Client()
+    web.force_login(make_user("admin"))
+    assert 'href="/admin/accounts/user/"' in web.get("/").content.decode()
+    assert web.get("/admin/accounts/user/").status_code == 200
+    assert web.get("/admin/accounts/team/add/").status_code == 200
