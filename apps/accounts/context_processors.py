@@ -5,8 +5,8 @@ from apps.accounts.roles import ADMIN, ANALYST, CLINICIAN, REVIEWER
 
 _NAV: dict[str, list[tuple[str, str]]] = {
     ANALYST: [
-        ("Dashboard", "dashboard"), ("Companies", "finance:company-list"), ("Generate", "generation:job-new"),
-        ("Jobs", "generation:job-list"),
+        ("Dashboard", "dashboard"), ("Companies", "finance:company-list"), ("Reports", "finance:report-list"),
+        ("Generate", "generation:job-new"), ("Jobs", "generation:job-list"),
     ],
     CLINICIAN: [
         ("Dashboard", "dashboard"), ("Encounters", "medical:encounter-list"), ("Generate", "generation:job-new"),
@@ -21,6 +21,7 @@ _NAV: dict[str, list[tuple[str, str]]] = {
         ("Generate", "generation:job-new"),
         ("Jobs", "generation:job-list"),
         ("Companies", "finance:company-list"),
+        ("Reports", "finance:report-list"),
         ("Adapters", "adapters:list"),
         ("Audit log", "audit-log"),
     ],

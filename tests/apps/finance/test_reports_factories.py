@@ -69,7 +69,8 @@ def write_all_sections(report, texts: dict[str, str] | None = None):
     texts = texts or {}
     for kind in SECTION_KINDS:
         assert services.section_begin(report_id=report.pk, kind=kind, job_id=job.pk, attempt=attempt) == "go"
-        text = texts.get(kind, f"The {kind} of the company is steady.")
+        default = services.disclosure_text() if kind == "disclosure" else f"The {kind} of the company is steady."
+        text = texts.get(kind, default)
         services.section_store(report_id=report.pk, kind=kind, job_id=job.pk, attempt=attempt, text=text)
     services.report_run_end(job_id=job.pk, attempt=attempt)
     report.refresh_from_db()
