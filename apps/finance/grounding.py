@@ -4,8 +4,8 @@
     annotate(text, checks)  # each mismatch marked inline with the fact it should have used
 
 How a number is read: its currency ($, EUR ...), sign (-3.2, (3.2)%, "fell 3.2%"), scale (k, m, bn,
-thousand, million, billion) and unit (%, pp, bps, x, years). It matches a fact of a compatible unit when it
-equals the fact's value rounded the way the number is written (12.3% matches 12.25%..12.35%; 1.2bn matches
+thousand, million, billion) and unit (%, x, years; pp and bps are changes of a ratio and match only the
+<margin>_change facts). It matches a fact of a compatible unit when it equals the fact's value rounded the way the number is written (12.3% matches 12.25%..12.35%; 1.2bn matches
 1.15bn..1.25bn), or lies within `rel_tol` of it. A number written without a sign matches by magnitude (the
 words carry the sign: "a loss of 3.0m"); "fell 3.2%" and "-3.2%" must match a negative fact. A written
 currency must be the facts' currency ("$" stands for any dollar; "€1.2bn" never matches a USD fact).
@@ -54,9 +54,9 @@ _LABEL_WORDS_BEFORE = re.compile(
     r"\b(?:section|table|figure|fig\.|chart|note|page|step|item|part|chapter|appendix|exhibit|no\.|number|#)\s*$",
     re.IGNORECASE)
 _DECLINE = re.compile(r"\b(?:fell|fall|falls|falling|declined?|declining|decreased?|dropped|drop|shrank|shrunk|"
-                      r"contracted|down)\s+(?:by\s+)?$", re.IGNORECASE)
-_RISE = re.compile(r"\b(?:grew|grow|grows|growing|rose|rise|rises|increased?|expanded|climbed|up)\s+(?:by\s+)?$",
-                   re.IGNORECASE)
+                      r"contracted|compressed|narrowed|slipped|deteriorated|down)\s+(?:by\s+)?$", re.IGNORECASE)
+_RISE = re.compile(r"\b(?:grew|grow|grows|growing|rose|rise|rises|increased?|expanded|climbed|improved|widened|up)"
+                   r"\s+(?:by\s+)?$", re.IGNORECASE)
 _YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w])FY\s?(\d\d)(?!\d)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
 
@@ -103,6 +103,7 @@ _GENERIC = {"margin": "_margin", "growth": "_growth_yoy", "cagr": "_cagr"}
 
 _COMPATIBLE = {
     "percent": ("ratio",),
+    "points": ("ratio",),
     "multiple": ("multiple",),
     "amount": ("currency", "shares"),
     "money": ("per_share", "currency"),
@@ -129,8 +130,8 @@ class _Claim:
     text: str
     number: float  # as written, in its own scale ("1.2" of "1.2bn", "12.3" of "12.3%")
     decimals: int
-    kind: str  # percent | multiple | amount | money | years | bare
-    scale: float  # amount: 1e9 for bn; percent: 1 for %, 0.01 for bps
+    kind: str  # percent | points (pp, bps) | multiple | amount | money | years | bare
+    scale: float  # amount: 1e9 for bn; percent and points: 1 for % and pp, 0.01 for bps
     signed: bool
     currencies: frozenset[str] = frozenset()  # ISO codes the written currency may stand for; empty: none written
 
@@ -171,10 +172,12 @@ def _parse(text: str) -> list[_Claim]:
             signed = True
         number = -value if negative else value
         scale = 1.0
-        if unit in ("%", "percent") or unit.startswith(("per", "pp")):
+        if unit in ("%", "percent") or unit.startswith("per "):
             kind = "percent"
+        elif unit.startswith(("pp", "percentage")):
+            kind = "points"
         elif unit in ("bps", "bp") or unit.startswith("basis"):
-            kind, scale = "percent", 0.01
+            kind, scale = "points", 0.01
         elif unit in ("x", "×", "times"):
             kind = "multiple"
         elif unit in _SCALES:
@@ -209,7 +212,7 @@ def _currencies(written: str | None) -> frozenset[str]:
 
 def _written(fact_value: float, claim: _Claim, fact: Fact) -> float:
     """The fact's value in the claim's written scale."""
-    if claim.kind == "percent":
+    if claim.kind in ("percent", "points"):
         return fact_value * 100 / claim.scale
     if claim.kind == "amount":
         return fact_value / claim.scale
@@ -250,6 +253,8 @@ class _Vocabulary:
         for metric, group in self.metrics.items():
             label = group[0].label.lower()
             names = {re.sub(r"\s*\(.*?\)", "", label).strip()} | set(re.findall(r"\((.*?)\)", label))
+            if metric.endswith("_change"):
+                names.add(label.removesuffix(" change"))  # "gross margin expanded 120bps"
             if metric.startswith("peers.") and not metric.startswith(("peers.median", "peers.implied")):
                 names = set()  # "<peer name> P/E": a short peer name would make ordinary words a metric
             for base, aliases in _ALIASES.items():
@@ -322,7 +327,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     for claim in claims:
         units = _COMPATIBLE[claim.kind]
         compatible = [f for f in available if f.unit in units
-                      and not (claim.currencies and f.unit in ("shares", "years", "multiple"))]
+                      and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
+                      and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
         year = _year_near(text, claim, lo, hi, claims)
         named = [n for metrics in vocabulary.mentioned(text, claim, lo, hi)
@@ -346,7 +352,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                     best_ok = (rank, fact)
                 if nearest is None or rank < nearest[0]:
                     nearest = (rank, fact)
-        value = claim.number * (claim.scale / 100 if claim.kind == "percent" else claim.scale)
+        value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
         if best_ok is not None:
             checks.append(NumberCheck(claim.start, claim.end, claim.text, value, best_ok[1].key, True, None))
         else:

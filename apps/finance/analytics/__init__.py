@@ -9,7 +9,8 @@ Fact keys (<year> is the fiscal year; units in brackets):
 - statements: every line item of apps.finance.line_items as "<item>.<year>" [currency | shares]
   (gross profit = revenue - cost of revenue when not reported), ebitda (operating income + D&A),
   fcf (operating cash flow - capex), net_debt (total debt - cash) [currency]
-- margins: gross_margin, operating_margin, ebitda_margin, net_margin, fcf_margin, effective_tax_rate [ratio]
+- margins: gross_margin, operating_margin, ebitda_margin, net_margin, fcf_margin, effective_tax_rate [ratio];
+  <margin>_change.<year>: the change on last year in percentage points [ratio, displayed "+1.2pp"]
 - returns: roe and roa (on the average of this and last year's balance, else the ending one), roic
   (NOPAT / (debt + equity - cash), tax = effective rate clamped to [0, 50%], else 25%) [ratio]
 - leverage, liquidity: debt_to_equity, net_debt_to_ebitda, current_ratio, quick_ratio, interest_cover [multiple]
@@ -31,7 +32,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from apps.finance.analytics.facts import NA, Fact, FactSet, format_value, make_fact
-from apps.finance.analytics.metrics import FactBuilder, add_growth, add_line_items, add_year_metrics
+from apps.finance.analytics.metrics import (
+    FactBuilder,
+    add_growth,
+    add_line_items,
+    add_margin_changes,
+    add_year_metrics,
+)
 from apps.finance.analytics.statements import Statements
 from apps.finance.analytics.types import DcfInputs, FinancialPeriod, Peer
 from apps.finance.analytics.valuation import (
@@ -62,6 +69,7 @@ def compute_facts(periods: Sequence[FinancialPeriod], *, price_per_share: float 
     add_line_items(b, s)
     series = add_year_metrics(b, s)
     add_growth(b, s, series)
+    add_margin_changes(b, s)
     if s.years:
         add_market(b, s, price_per_share)
         if dcf is not None:

@@ -77,9 +77,18 @@ class Fact:
         return asdict(self)
 
 
+def format_points(value: float | None) -> str:
+    """A change of a ratio in percentage points: 0.012 -> "+1.2pp"."""
+    if value is None:
+        return NA
+    text = f"{value * 100:+,.1f}pp"
+    return text[1:] if not re.search(r"[1-9]", text) else text
+
+
 def make_fact(key: str, label: str, value: float | None, unit: Unit, *, formula: str = "", reason: str = "",
-              period: int | None = None, currency: str | None = None) -> Fact:
-    """A Fact with its display string; a non-finite value becomes None rather than reaching a report."""
+              period: int | None = None, currency: str | None = None, points: bool = False) -> Fact:
+    """A Fact with its display string; a non-finite value becomes None rather than reaching a report.
+    points: a ratio that is a change in percentage points, displayed "+1.2pp"."""
     if value is not None:
         value = float(value)
         if not math.isfinite(value):
@@ -88,7 +97,8 @@ def make_fact(key: str, label: str, value: float | None, unit: Unit, *, formula:
             value = 0.0  # no "-0.0%"
     if value is None and not reason:
         raise ValueError(f"fact {key}: a missing value needs a reason")
-    return Fact(key=key, label=label, value=value, unit=unit, display=format_value(value, unit),
+    display = format_points(value) if points and unit == "ratio" else format_value(value, unit)
+    return Fact(key=key, label=label, value=value, unit=unit, display=display,
                 reason="" if value is not None else reason, formula=formula, period=period,
                 currency=currency if unit in ("currency", "per_share") else None)
 

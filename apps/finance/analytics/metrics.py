@@ -18,11 +18,14 @@ class FactBuilder:
         self.facts: list[Fact] = []
 
     def add(self, key: str, label: str, value: float | None, unit: Unit, *, formula: str = "", reason: str = "",
-            period: int | None = None) -> Fact:
+            period: int | None = None, points: bool = False) -> Fact:
         fact = make_fact(key, label, value, unit, formula=formula, reason=reason, period=period,
-                         currency=self.currency)
+                         currency=self.currency, points=points)
         self.facts.append(fact)
         return fact
+
+    def get(self, key: str) -> Fact | None:
+        return next((f for f in reversed(self.facts) if f.key == key), None)
 
 
 def fmt(value: float | None, unit: str = "currency") -> str:
@@ -225,3 +228,24 @@ def add_year_metrics(b: FactBuilder, s: Statements) -> dict[str, dict[int, tuple
         add("book_value_per_share", "Book value per share", "total_equity", "shares_diluted", "per_share")
         add("dividends_per_share", "Dividends per share", "dividends_paid", "shares_diluted", "per_share")
     return series
+
+
+MARGINS = ("gross_margin", "operating_margin", "ebitda_margin", "net_margin", "fcf_margin")
+
+
+def add_margin_changes(b: FactBuilder, s: Statements) -> None:
+    """<margin>_change.<year>: this year's margin minus last year's, in percentage points (+1.2pp)."""
+    for metric in MARGINS:
+        for year in s.years[1:]:
+            cur, prev = b.get(f"{metric}.{year}"), b.get(f"{metric}.{year - 1}")
+            title = cur.label
+            if prev is None:
+                value, reason = None, f"{year - 1} missing"
+            elif cur.value is None or prev.value is None:
+                value = None
+                reason = cur.reason if cur.value is None else f"{title.lower()} n/a in {year - 1}: {prev.reason}"
+            else:
+                value, reason = cur.value - prev.value, ""
+            b.add(f"{metric}_change.{year}", f"{title} change", value, "ratio", period=year, reason=reason,
+                  points=True, formula=f"{title.lower()} {year} - {title.lower()} {year - 1} = "
+                                       f"{cur.display} - {prev.display if prev else 'n/a'}")

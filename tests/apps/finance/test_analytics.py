@@ -251,3 +251,20 @@ def test_random_statements_never_crash_or_give_non_finite_numbers():
         for i, row in enumerate(grid.values):
             for j, v in enumerate(row):
                 assert (v is not None and math.isfinite(v)) or grid.reasons[f"{i},{j}"]
+
+
+def test_margin_changes_in_percentage_points():
+    # 2024 cost 711.48 -> gross margin (1210 - 711.48) / 1210 = 41.2%; 2023 40.0% -> +1.2pp
+    facts = compute_facts(roundco(overrides={("cost_of_revenue", 2024): 711.48}))
+    change = facts.get("gross_margin_change.2024")
+    assert change.value == pytest.approx(0.412 - 0.40)
+    assert change.display == "+1.2pp" and change.unit == "ratio"
+    # net margin 135 / 1210 - 108 / 1000 = 11.157% - 10.8% = +0.357pp
+    assert facts.get("net_margin_change.2024").value == pytest.approx(135 / 1210 - 0.108)
+    assert facts.get("net_margin_change.2024").display == "+0.4pp"
+    assert "gross_margin_change.2022" not in facts
+    gap = compute_facts(roundco((2022, 2024)))
+    assert gap.get("gross_margin_change.2024").reason == "2023 missing"
+    zero = compute_facts(roundco(overrides={("revenue", 2023): 0}))
+    assert zero.get("gross_margin_change.2024").reason == "gross margin n/a in 2023: revenue is zero in 2023"
+    assert zero.get("gross_margin_change.2023").reason == "revenue is zero in 2023"

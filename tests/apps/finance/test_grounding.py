@@ -197,3 +197,17 @@ def test_forecast_numbers_match_the_dcf_forecast():
                                                "dcf.fcf.2025"]
     wrong = check_numbers("Revenue is forecast to reach 1,400.0m in 2025.", facts)[0]
     assert not wrong.ok and wrong.expected.key == "dcf.revenue.2025"
+
+
+def test_margin_changes_in_points_and_basis_points():
+    facts = compute_facts(roundco(overrides={("cost_of_revenue", 2024): 711.48}))  # gross margin 40.0% -> 41.2%
+    checks = check_numbers("Gross margin expanded 120bps to 41.2% in 2024, up 1.2 percentage points; "
+                           "net margin widened 0.4pp.", facts)
+    assert [(c.text, c.matched_key) for c in checks] == [
+        ("120bps", "gross_margin_change.2024"), ("41.2%", "gross_margin.2024"),
+        ("1.2 percentage points", "gross_margin_change.2024"), ("0.4pp", "net_margin_change.2024")]
+    # a contraction of a margin that rose; and a level written as a change
+    (shrank,) = check_numbers("Net margin contracted 40bps in 2024.", facts)
+    assert not shrank.ok and shrank.expected.key == "net_margin_change.2024"
+    (level,) = check_numbers("Gross margin was 41.2pp in 2024.", facts)
+    assert not level.ok and level.expected.key == "gross_margin_change.2024"
