@@ -74,10 +74,12 @@ def revenue_margin_chart(facts: FactSet, *, width: int = 640, height: int = 360)
                                                  size=13, anchor="middle", id="empty")])
     left, right, top, bottom = 72, 60, 56, 44
     plot_w, plot_h = width - left - right, height - top - bottom
-    r_ticks = nice_ticks(min(0.0, *revenue.values()) if revenue else 0.0, max(1.0, *revenue.values()) if revenue else 1.0)
+    # headroom above the tallest bar and the highest margin for the value labels
+    r_ticks = nice_ticks(min(0.0, *revenue.values()) * 1.1 if revenue else 0.0,
+                         max(1.0, *revenue.values()) * 1.12 if revenue else 1.0)
     r_lo, r_hi = r_ticks[0], r_ticks[-1]
     all_m = [v for series in margins.values() for v in series.values()]
-    m_ticks = nice_ticks(min(0.0, *all_m) if all_m else 0.0, max(0.01, *all_m) if all_m else 0.01)
+    m_ticks = nice_ticks(min(0.0, *all_m) * 1.1 if all_m else 0.0, max(0.01, *all_m) * 1.1 if all_m else 0.01)
     m_lo, m_hi = m_ticks[0], m_ticks[-1]
 
     def ry(v: float) -> float:

@@ -215,11 +215,14 @@ class _Pdf(FPDF):
         width = max(1, len(table.columns))
         rows = [list(table.columns)] + [[str(c) for c in list(r)[:width]] + [""] * max(0, width - len(r))
                                         for r in table.rows]
-        first = 2.0 if width > 2 else 1.3
+        # columns as wide as their longest text (within limits), so short figures leave room for prose
+        widths = tuple(max(8, min(60, max(len(r[i]) for r in rows) + 2)) for i in range(width))
         self.font("", 8.5)
+        self.set_fill_color(246, 247, 250)  # not the colour of a flag drawn before
         style = FontFace(emphasis="BOLD", fill_color=(225, 230, 240), color=INK)
-        with self.table(col_widths=(first,) + (1.0,) * (width - 1), text_align="LEFT", headings_style=style,
-                        line_height=4.6, padding=1.2, borders_layout="HORIZONTAL_LINES") as pdf_table:
+        with self.table(col_widths=widths, text_align="LEFT", headings_style=style, line_height=4.6, padding=1.2,
+                        borders_layout="HORIZONTAL_LINES", cell_fill_color=(246, 247, 250),
+                        cell_fill_mode="ROWS") as pdf_table:
             for row in rows:
                 pdf_row = pdf_table.row()
                 for value in row:
