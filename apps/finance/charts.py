@@ -57,6 +57,34 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     return ticks
 
 
+def _nice_up(x: float) -> float:
+    """The smallest round step (1, 2, 2.5 or 5 x 10^k) at least x."""
+    power = 10 ** math.floor(math.log10(x))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= x * (1 - 1e-12))
+
+
+def dual_ticks(a: tuple[float, float], b: tuple[float, float]) -> tuple[list[float], list[float]]:
+    """Ticks for two axes side by side, each covering its (lo, hi) with round steps, with zero and every grid
+    line at the same height on both: the same number of steps below and above zero on each axis (4 to 7 steps,
+    whichever wastes least height)."""
+    need_below = any(lo < 0 for lo, _ in (a, b))
+    need_above = any(hi > 0 for _, hi in (a, b))
+    best: tuple[float, list[float], list[float]] | None = None
+    for intervals, below in ((n, k) for n in range(4, 8) for k in range(0, n + 1)):
+        above = intervals - below
+        if (need_below and below == 0) or (need_above and above == 0):
+            continue
+        ticks, waste = [], 0.0
+        for lo, hi in (a, b):
+            step = _nice_up(max(hi / above if above else 0.0, -lo / below if below else 0.0, 1e-300))
+            ticks.append([round(step * k, 12) for k in range(-below, above + 1)])
+            waste += step * intervals / max(hi - lo, 1e-300) + 0.02 * intervals  # fewer lines on a tie
+        if best is None or waste < best[0]:
+            best = (waste, ticks[0], ticks[1])
+    assert best is not None
+    return best[1], best[2]
+
+
 def _amount_tick(value: float, top: float) -> str:
     if top >= 1e6:
         return f"{value / 1e6:,.0f}m" if top >= 1e7 else f"{value / 1e6:,.1f}m"
@@ -75,11 +103,11 @@ def revenue_margin_chart(facts: FactSet, *, width: int = 640, height: int = 360)
     left, right, top, bottom = 72, 60, 56, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     # headroom above the tallest bar and the highest margin for the value labels
-    r_ticks = nice_ticks(min(0.0, *revenue.values()) * 1.1 if revenue else 0.0,
-                         max(1.0, *revenue.values()) * 1.12 if revenue else 1.0)
-    r_lo, r_hi = r_ticks[0], r_ticks[-1]
     all_m = [v for series in margins.values() for v in series.values()]
-    m_ticks = nice_ticks(min(0.0, *all_m) * 1.1 if all_m else 0.0, max(0.01, *all_m) * 1.1 if all_m else 0.01)
+    r_ticks, m_ticks = dual_ticks(
+        (min(0.0, *revenue.values()) * 1.1 if revenue else 0.0, max(1.0, *revenue.values()) * 1.12 if revenue else 1.0),
+        (min(0.0, *all_m) * 1.1 if all_m else 0.0, max(0.01, *all_m) * 1.1 if all_m else 0.01))
+    r_lo, r_hi = r_ticks[0], r_ticks[-1]
     m_lo, m_hi = m_ticks[0], m_ticks[-1]
 
     def ry(v: float) -> float:
@@ -106,8 +134,10 @@ def revenue_margin_chart(facts: FactSet, *, width: int = 640, height: int = 360)
         body.append(f'<line x1="{left}" y1="{_num(y)}" x2="{left + plot_w}" y2="{_num(y)}" stroke="#e0e0e0" '
                     f'stroke-width="1"/>')
         body.append(_text(left - 6, y + 4, _amount_tick(t, r_hi), size=10, anchor="end", fill="#555555"))
+    m_step = (m_ticks[1] - m_ticks[0]) * 100 if len(m_ticks) > 1 else 1.0
+    m_decimals = max(0, -math.floor(math.log10(m_step) + 1e-9)) if 0 < m_step < 1 else 0
     for t in m_ticks:
-        body.append(_text(left + plot_w + 6, my(t) + 4, f"{t * 100:.0f}%", size=10, fill="#555555"))
+        body.append(_text(left + plot_w + 6, my(t) + 4, f"{t * 100:.{m_decimals}f}%", size=10, fill="#555555"))
     body.append(f'<line x1="{left}" y1="{_num(ry(0))}" x2="{left + plot_w}" y2="{_num(ry(0))}" stroke="#555555" '
                 f'stroke-width="1"/>')
     body.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#555555" stroke-width="1"/>')

@@ -131,3 +131,26 @@ def test_random_statements_chart_to_finite_svg():
                                                       wacc_values=[0.05, 0.09], growth_values=[0.0, 0.03]))):
             parse(svg)
             assert "nan" not in svg.lower().replace("margin", "") and "inf" not in svg.lower()
+
+
+def test_dual_axes_share_zero_and_grid_lines():
+    from apps.finance.charts import dual_ticks
+
+    for revenue, margins in (((0, 1355), (0, 0.44)), ((0, 1355), (-0.385, 0.44)), ((-100, 1000), (0, 0.44)),
+                             ((0, 5e9), (-2.0, 0.1)), ((-5, -1), (-0.2, -0.1))):
+        r, m = dual_ticks(revenue, margins)
+        assert len(r) == len(m) and r.index(0) == m.index(0)  # zero at the same height
+        assert r[0] <= revenue[0] and r[-1] >= revenue[1] and m[0] <= margins[0] and m[-1] >= margins[1]
+        assert r[-1] <= 2.5 * max(abs(revenue[0]), abs(revenue[1]))  # not squashed
+    assert dual_ticks((0, 1355), (0, 0.44)) == ([0, 250, 500, 750, 1000, 1250, 1500],
+                                               [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+
+
+def test_margin_axis_below_zero_lines_up_with_revenue_zero():
+    facts = compute_facts(roundco(overrides={("operating_income", 2023): -300, ("net_income", 2023): -350}))
+    root = parse(revenue_margin_chart(facts))
+    labels = texts(root)
+    assert "0m" in labels and "0%" in labels and any(t.startswith("-") and t.endswith("%") for t in labels)
+    zero_r = next(t for t in root.iter("{http://www.w3.org/2000/svg}text") if t.text == "0m")
+    zero_m = next(t for t in root.iter("{http://www.w3.org/2000/svg}text") if t.text == "0%")
+    assert zero_r.get("y") == zero_m.get("y")
