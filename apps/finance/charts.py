@@ -42,21 +42,6 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> str:
     ])
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi] (steps of 1, 2, 2.5 or 5 x 10^k)."""
-    if hi <= lo:
-        hi = lo + 1
-    raw = (hi - lo) / count
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    start = math.floor(lo / step) * step
-    ticks, t = [], start
-    while t < hi + step * 0.999:
-        ticks.append(round(t, 12))
-        t += step
-    return ticks
-
-
 def _nice_up(x: float) -> float:
     """The smallest round step (1, 2, 2.5 or 5 x 10^k) at least x."""
     power = 10 ** math.floor(math.log10(x))

@@ -8,7 +8,7 @@ from fpdf import FPDF
 from pypdf import PdfReader
 
 from apps.finance.analytics import DcfInputs, FactSet, compute_facts, dcf_sensitivity
-from apps.finance.charts import nice_ticks, revenue_margin_chart, sensitivity_chart
+from apps.finance.charts import revenue_margin_chart, sensitivity_chart
 from tests.apps.finance.finance_examples import roundco
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
@@ -95,11 +95,6 @@ def test_both_charts_render_through_fpdf2():
     assert "FY2024" in text and "Operating margin" in text and "1,210.0m" in text and "Terminal growth" in text
     content = reader.pages[0].get_contents().get_data().decode("latin-1")
     assert content.count(" re") >= 3 + 4  # the bars and the cells are drawn as rectangles
-
-
-def test_nice_ticks():
-    assert nice_ticks(0, 1210) == [0, 250, 500, 750, 1000, 1250]
-    assert nice_ticks(-0.05, 0.4)[0] <= -0.05 and nice_ticks(-0.05, 0.4)[-1] >= 0.4
 
 
 def test_sensitivity_chart_of_a_grid_stored_as_json():
