@@ -134,6 +134,9 @@ class Draft(models.Model):
     icd_codes = models.JSONField(default=list, blank=True)  # [{"code", "description"}]
     medications = models.JSONField(default=list, blank=True)  # [{"name", "dose_mg", "dose_text", "route", ...}]
     triage_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Token budgets of a model draft, fixed when it is requested: each prose section, and the coded JSON.
+    section_tokens = models.PositiveSmallIntegerField(default=0)
+    codes_tokens = models.PositiveSmallIntegerField(default=0)
     generation_note = models.CharField(max_length=300, blank=True)  # e.g. the coded part was unusable
     error = models.TextField(blank=True)
     adapter_label = models.CharField(max_length=120, blank=True)

@@ -22,7 +22,7 @@ TRIAGE_SCHEMA: dict = {
     "properties": {
         "esi_level": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
         "department": {"type": "string", "enum": list(DEPARTMENTS)},
-        "rationale": {"type": "string", "maxLength": 160},
+        "rationale": {"type": "string", "maxLength": 80},
     },
     "required": ["esi_level", "department", "rationale"],
     "additionalProperties": False,
@@ -38,7 +38,7 @@ CODES_SCHEMA: dict = {
                 "type": "object",
                 "properties": {
                     "code": {"type": "string", "pattern": "^[A-Z][0-9]{2}(\\.[0-9A-Z]{1,4})?$"},
-                    "description": {"type": "string", "maxLength": 60},
+                    "description": {"type": "string", "maxLength": 40},
                 },
                 "required": ["code", "description"],
                 "additionalProperties": False,
@@ -50,10 +50,10 @@ CODES_SCHEMA: dict = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "name": {"type": "string", "maxLength": 30},
+                    "name": {"type": "string", "maxLength": 20},
                     "dose_mg": {"type": "number"},
                     "route": {"type": "string", "enum": ["oral", "iv", "im", "sc", "inhaled", "topical", "pr"]},
-                    "frequency": {"type": "string", "maxLength": 20},
+                    "frequency": {"type": "string", "maxLength": 16},
                     "times_per_day": {"type": "integer", "minimum": 1, "maximum": 24},
                 },
                 "required": ["name", "dose_mg", "route", "frequency", "times_per_day"],

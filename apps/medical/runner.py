@@ -36,7 +36,7 @@ def triage_run(*, job_id: int) -> None:
     deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT
     result = generate_text(
         prompt=make_triage_prompt(triage.encounter), adapter=job.adapter, system=SYSTEM,
-        max_tokens=settings.PLUMBLINE_MEDICAL_TRIAGE_TOKENS, json_schema=TRIAGE_SCHEMA, deadline=deadline,
+        max_tokens=job.max_tokens, json_schema=TRIAGE_SCHEMA, deadline=deadline,
     )
     services.triage_record(
         job_id=job_id, attempt=attempt, text=result.text, finish_reason=result.finish_reason, error=result.error,
@@ -90,11 +90,11 @@ def draft_run(*, job_id: int) -> None:
         for name, instruction in SOAP_SECTIONS:
             sections[name] = ask(
                 name, section_prompt(encounter, instruction, triage_level=draft.triage_level),
-                settings.PLUMBLINE_MEDICAL_SECTION_TOKENS,
+                draft.section_tokens,
             )
         codes_text = ask(
             "codes", codes_prompt(encounter, assessment=sections["assessment"], plan=sections["plan"]),
-            settings.PLUMBLINE_MEDICAL_CODES_TOKENS, CODES_SCHEMA,
+            draft.codes_tokens, CODES_SCHEMA,
         )
     except _Stale:
         log.info("draft job %s attempt %s is stale; stopping", job_id, attempt)

@@ -112,7 +112,7 @@ def draft_json(d: Draft) -> dict:
         "encounter": d.encounter_id, "parent": d.parent_id, "job": job_json(d.job),
         "subjective": d.subjective, "objective": d.objective, "assessment": d.assessment, "plan": d.plan,
         "icd_codes": d.icd_codes, "medications": d.medications, "triage_level": d.triage_level,
-        "generation_note": d.generation_note, "error": d.error, "adapter": d.adapter_label,
+        "generation_note": d.generation_note, "token_budgets": {"section": d.section_tokens, "codes": d.codes_tokens}, "error": d.error, "adapter": d.adapter_label,
         "verified": d.verification == Draft.Verification.PASSED, "verified_at": d.verified_at,
         "findings": [finding_json(f) for f in d.findings.all()],
         "reviews": [{"reviewer": r.reviewer.username, "score": str(r.score), "decision": r.decision,

@@ -239,12 +239,13 @@ def draft_request(*, encounter: Encounter, actor, request=None) -> Draft:
     from apps.medical.tasks import generate_draft
 
     _require_medical(actor)
-    budget = max(settings.PLUMBLINE_MEDICAL_SECTION_TOKENS, settings.PLUMBLINE_MEDICAL_CODES_TOKENS)
-    job = _new_job(owner=actor, encounter=encounter, what="draft", max_tokens=budget)
+    section_tokens, codes_tokens = settings.PLUMBLINE_MEDICAL_SECTION_TOKENS, settings.PLUMBLINE_MEDICAL_CODES_TOKENS
+    job = _new_job(owner=actor, encounter=encounter, what="draft", max_tokens=4 * section_tokens + codes_tokens)
     triage = encounter.triages.filter(status=TriageAssessment.Status.DONE).first()
     draft = Draft.objects.create(
         encounter=encounter, version=_next_version(encounter), job=job, author=actor, source="model",
-        triage_level=triage.final_level if triage else None,
+        triage_level=triage.final_level if triage else None, section_tokens=section_tokens,
+        codes_tokens=codes_tokens,
     )
     audit_log(actor=actor, action="medical_draft.request", obj=draft, request=request,
               detail={"encounter": encounter.pk, "job": job.pk, "version": draft.version})

@@ -86,8 +86,9 @@ def test_a_failed_task_keeps_the_rules_level(make_user):
 
 @pytest.mark.worker
 @pytest.mark.slow
-def test_triage_on_a_real_worker_with_the_real_model(start_worker, api_client_for, transactional_db):
-    worker = start_worker(PLUMBLINE_MEDICAL_TRIAGE_TOKENS="64")
+def test_triage_on_a_real_worker_with_the_real_model(celery_worker, api_client_for, transactional_db, settings):
+    settings.PLUMBLINE_MEDICAL_TRIAGE_TOKENS = 48  # the budget travels with the job
+    worker = celery_worker
     client = api_client_for("clinician")
     e = client.post("/api/v1/medical/encounters/", DANGER, format="json").json()
     resp = client.post(f"/api/v1/medical/encounters/{e['id']}/triage/")
@@ -102,4 +103,4 @@ def test_triage_on_a_real_worker_with_the_real_model(start_worker, api_client_fo
         assert t["raised_by_rules"] == (t["model_level"] > 2)
     else:  # the record says why the model's proposal was not used, and the rules' level stands
         assert t["model_error"] and t["final_level"] == 2
-    assert job.completion_tokens <= 64
+    assert job.max_tokens == 48 and job.completion_tokens <= 48
