@@ -210,6 +210,7 @@ def sensitivity_chart(grid: SensitivityGrid, *, currency: str = "") -> str:
     if base_i is not None and base_j is not None:
         body.append(f'<rect id="base-cell" x="{head_w + cell_w * base_j + 1}" y="{top + head_h + cell_h * base_i + 1}" '
                     f'width="{cell_w - 2}" height="{cell_h - 2}" fill="none" stroke="#222222" stroke-width="2"/>')
-    note = "Bold: the report's inputs. n/a: WACC not above terminal growth, or no positive equity value."
+    note = ("Bold: the report's inputs. " if base_i is not None and base_j is not None else "") + \
+        "n/a: WACC not above terminal growth, or no positive equity value."
     body.append(_text(10, height - 12, note, size=10, fill="#555555"))
     return _svg(width, height, title, body)
