@@ -124,6 +124,3 @@ class Statements:
         if key == "gross_profit" and self.raw(year, key) is None:
             return "revenue - cost of revenue (gross profit not reported)"
         return "reported"
-
-    def prior_year(self, year: int) -> int:
-        return year - 1
