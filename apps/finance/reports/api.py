@@ -103,9 +103,13 @@ class ReportListCreateApi(APIView):
 class ReportDetailApi(APIView):
     permission_classes = [requires(VIEW)]
 
-    @extend_schema(responses=ReportOutput)
+    @extend_schema(responses=ReportOutput, parameters=[
+        OpenApiParameter("facts", str, description="0: leave out the facts and sensitivity grid (for polling)")])
     def get(self, request, report_id: int):
-        return Response(ReportOutput(selectors.report_for_user(user=request.user, report_id=report_id)).data)
+        data = ReportOutput(selectors.report_for_user(user=request.user, report_id=report_id)).data
+        if request.query_params.get("facts") == "0":
+            data.pop("facts"), data.pop("sensitivity")
+        return Response(data)
 
 
 class ReportApproveApi(APIView):
