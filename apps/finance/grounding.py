@@ -58,6 +58,9 @@ _DECLINE = re.compile(r"\b(?:fell|fall|falls|falling|declined?|declining|decreas
 _RISE = re.compile(r"\b(?:grew|grow|grows|growing|rose|rise|rises|increased?|expanded|climbed|improved|widened|up)"
                    r"\s+(?:by\s+)?$", re.IGNORECASE)
 _YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w])FY\s?(\d\d)(?!\d)", re.IGNORECASE)
+_RANGE_RE = re.compile(
+    r"\s?(?:-|–|to|and)\s?(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
+    r"pp\b|bps\b))", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
 
 # words people use for a metric besides its label; a metric also owns the facts whose key extends it
@@ -142,6 +145,11 @@ def _parse(text: str) -> list[_Claim]:
         num = m.group("num")
         unit = (m.group("unit") or "").strip().lower()
         currency = m.group("cur") or m.group("cur2") or m.group("cur3")
+        if not unit and not m.group("close"):
+            # the first end of a range takes the unit of the second: "10-12%", "8.0% to 10.0%", "1.1-1.3bn"
+            ahead = _RANGE_RE.match(text, m.end())
+            if ahead:
+                unit = ahead.group("unit").strip().lower()
         after = text[m.end():m.end() + 1]
         if not unit and (after.isalpha() or re.match(r"-[A-Za-z]", text[m.end():m.end() + 2])):
             continue  # 3rd, 10K, 2Q24, 12-month, 10-K: identifiers and compound words, not amounts
@@ -297,24 +305,40 @@ class _Vocabulary:
         return [m for m in order if m]
 
 
-def _year_near(text: str, claim: _Claim, lo: int, hi: int, claims: list[_Claim]) -> int | None:
-    """The fiscal year named nearest to the number in its sentence, not past another number."""
+def _year_tokens(text: str, lo: int, hi: int) -> list[tuple[int, int, frozenset[int]]]:
+    """(start, end, years) of the fiscal years named in text[lo:hi]; a span "2022-2024" names all of them."""
+    found = [(m.start(), m.end(), int(m.group(1)) if m.group(1) else 2000 + int(m.group(2)))
+             for m in _YEAR_RE.finditer(text, lo, hi)]
+    tokens, i = [], 0
+    while i < len(found):
+        start, end, year = found[i]
+        if i + 1 < len(found) and re.fullmatch(r"\s?(?:-|–|to|through)\s?", text[end:found[i + 1][0]]) \
+                and found[i + 1][2] > year:
+            tokens.append((start, found[i + 1][1], frozenset(range(year, found[i + 1][2] + 1))))
+            i += 2
+        else:
+            tokens.append((start, end, frozenset({year})))
+            i += 1
+    return tokens
+
+
+def _years_near(text: str, claim: _Claim, lo: int, hi: int, claims: list[_Claim]) -> frozenset[int] | None:
+    """The fiscal year (or span of years) named nearest to the number in its sentence, not past another number."""
     others = [c for c in claims if c is not claim and lo <= c.start < hi]
-    best: tuple[int, int, int] | None = None  # (distance, after-first tiebreak, year)
-    for m in _YEAR_RE.finditer(text, lo, hi):
-        year = int(m.group(1)) if m.group(1) else 2000 + int(m.group(2))
-        if m.start() >= claim.end:
-            if any(claim.end <= c.start < m.start() for c in others):
+    best: tuple[int, int, frozenset[int]] | None = None  # (distance, after-first tiebreak, years)
+    for start, end, years in _year_tokens(text, lo, hi):
+        if start >= claim.end:
+            if any(claim.end <= c.start < start for c in others):
                 continue
-            dist, order = m.start() - claim.end, 0
-        elif m.end() <= claim.start:
-            if any(m.end() <= c.start < claim.start for c in others):
+            dist, order = start - claim.end, 0
+        elif end <= claim.start:
+            if any(end <= c.start < claim.start for c in others):
                 continue
-            dist, order = claim.start - m.end(), 1
+            dist, order = claim.start - end, 1
         else:
             continue
         if best is None or (dist, order) < best[:2]:
-            best = (dist, order, year)
+            best = (dist, order, years)
     return best[2] if best else None
 
 
@@ -330,15 +354,15 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
-        year = _year_near(text, claim, lo, hi, claims)
+        years = _years_near(text, claim, lo, hi, claims)
         named = [n for metrics in vocabulary.mentioned(text, claim, lo, hi)
                  if (n := [f for f in compatible if f.metric in metrics])]
         # the nearest named metric in the named year; else another named metric in that year ("revenue is
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
-        options = [[f for f in n if year in f.years] for n in named] if year is not None else []
+        options = [[f for f in n if years.intersection(f.years)] for n in named] if years else []
         options += named[:1]
-        if year is not None:
-            options.append([f for f in compatible if year in f.years])
+        if years:
+            options.append([f for f in compatible if years.intersection(f.years)])
         options.append(compatible)
         pool = next((o for o in options if o), [])
         best_ok: tuple[tuple[float, int], Fact] | None = None
