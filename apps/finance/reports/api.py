@@ -121,6 +121,24 @@ class ReportApproveApi(APIView):
         return Response(ReportOutput(services.report_approve(report=report, actor=request.user, request=request)).data)
 
 
+class DcfInput(StrictInputSerializer):
+    wacc = serializers.FloatField(help_text="a fraction, e.g. 0.09")
+    terminal_growth = serializers.FloatField(help_text="a fraction, e.g. 0.025")
+    forecast_years = serializers.IntegerField(min_value=1, max_value=30)
+
+
+class ReportDcfApi(APIView):
+    permission_classes = [requires(CHANGE)]
+
+    @extend_schema(request=DcfInput, responses=ReportOutput)
+    def post(self, request, report_id: int):
+        report = selectors.report_for_user(user=request.user, report_id=report_id)
+        data = DcfInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = services.report_dcf_update(report=report, actor=request.user, request=request, **data.validated_data)
+        return Response(ReportOutput(report).data)
+
+
 class SectionEditApi(APIView):
     permission_classes = [requires(CHANGE)]
 

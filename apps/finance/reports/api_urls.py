@@ -7,6 +7,7 @@ urlpatterns = [
     path("", api.ReportListCreateApi.as_view(), name="api-finance-report-list"),
     path("<int:report_id>/", api.ReportDetailApi.as_view(), name="api-finance-report-detail"),
     path("<int:report_id>/approve/", api.ReportApproveApi.as_view(), name="api-finance-report-approve"),
+    path("<int:report_id>/dcf/", api.ReportDcfApi.as_view(), name="api-finance-report-dcf"),
     path("<int:report_id>/export", api.ReportExportApi.as_view(), name="api-finance-report-export"),
     path("<int:report_id>/export/", api.ReportExportApi.as_view()),
     path("<int:report_id>/sections/<str:kind>/", api.SectionEditApi.as_view(), name="api-finance-report-section"),

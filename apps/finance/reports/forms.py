@@ -22,3 +22,9 @@ class ReportNewForm(forms.Form):
 
 class SectionEditForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), max_length=settings.PLUMBLINE_REPORT_MAX_SECTION_CHARS)
+
+
+class DcfForm(forms.Form):
+    wacc = forms.FloatField(min_value=0.001, max_value=0.499, label="WACC")
+    terminal_growth = forms.FloatField(min_value=-0.05, max_value=0.199)
+    forecast_years = forms.IntegerField(min_value=1, max_value=30)

@@ -251,6 +251,47 @@ def _version_add(
 
 
 @transaction.atomic
+def report_dcf_update(
+    *, report: Report, wacc: float, terminal_growth: float, forecast_years: int, actor, request=None
+) -> Report:
+    """New DCF inputs: the facts and sensitivity grid are computed again (from the company's current
+    statements), every current version is grounded again against them, and the rating's price target is checked
+    again (a new "system" version of the rating when the model wrote it). The prose is not rewritten: numbers it
+    states that the new facts do not hold are flagged, and the analyst edits or regenerates those sections."""
+    from apps.finance.analytics import FactSet
+    from apps.finance.reports.rating import rating_resolve
+
+    report = _lock_unfrozen(report, doing="revalued")
+    if report.status == Status.GENERATING:
+        raise ApplicationError(f"report {report.pk} is still generating; wait until it ends", status=409, code="busy")
+    wacc, terminal_growth, forecast_years = float(wacc), float(terminal_growth), int(forecast_years)
+    _validate_dcf(wacc=wacc, terminal_growth=terminal_growth, forecast_years=forecast_years)
+    report.facts, report.sensitivity = facts_compute(
+        company=report.company, wacc=wacc, terminal_growth=terminal_growth, forecast_years=forecast_years
+    )
+    report.wacc, report.terminal_growth, report.forecast_years = wacc, terminal_growth, forecast_years
+    report.save(update_fields=["facts", "sensitivity", "wacc", "terminal_growth", "forecast_years", "updated_at"])
+    for section in ReportSection.objects.select_for_update().filter(report=report):
+        current = section.current
+        if current is None:
+            continue
+        by_person = current.author not in (ReportSectionVersion.MODEL_AUTHOR, ReportSectionVersion.SYSTEM_AUTHOR)
+        if section.kind == "rating" and not by_person and "model_output" in current.data:
+            text, data = rating_resolve(current.data["model_output"], FactSet.from_json(report.facts),
+                                        price=report.price_per_share, currency=report.currency,
+                                        rel_tol=TARGET_PRICE_REL_TOL)
+            if text != current.text:
+                _version_add(section=section, report=report, text=text, author=ReportSectionVersion.SYSTEM_AUTHOR,
+                             data={**data, "revalued": True})
+        elif section_spec(section.kind).grounded or (section.kind == "rating" and by_person):
+            current.checks, current.flags = grounding_store.ground(current.text, report.facts)
+            current.save(update_fields=["checks", "flags"])
+    audit_log(actor=actor, action="finance_report.revalue", obj=report, request=request,
+              detail={"wacc": wacc, "terminal_growth": terminal_growth, "forecast_years": forecast_years})
+    return report
+
+
+@transaction.atomic
 def report_approve(*, report: Report, actor, request=None) -> Report:
     report = _lock_unfrozen(report, doing="approved again")
     if report.status != Status.READY:

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.report_list, name="report-list"),
     path("new/", views.report_new, name="report-new"),
     path("<int:report_id>/", views.report_detail, name="report-detail"),
+    path("<int:report_id>/dcf/", views.report_dcf, name="report-dcf"),
     path("<int:report_id>/approve/", views.report_approve, name="report-approve"),
     path("<int:report_id>/export/<str:fmt>/", views.report_export, name="report-export"),
     path("<int:report_id>/sections/<str:kind>/", views.section_history, name="report-section-history"),

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from apps.core.exceptions import ApplicationError
 from apps.finance.reports import selectors, services
 from apps.finance.reports.api import export_response
-from apps.finance.reports.forms import ReportNewForm, SectionEditForm
+from apps.finance.reports.forms import DcfForm, ReportNewForm, SectionEditForm
 from apps.finance.reports.prompts import SECTION_KINDS, section_spec
 
 VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change_report"
@@ -56,6 +56,8 @@ def report_detail(request, report_id: int):
         "job": selectors.report_current_job(report),
         "facts": [f for f in selectors.report_facts(report).facts.values()],
         "provenance": selectors.report_provenance(report),
+        "dcf_form": DcfForm(initial={"wacc": report.wacc, "terminal_growth": report.terminal_growth,
+                                     "forecast_years": report.forecast_years}),
     })
 
 
@@ -112,6 +114,25 @@ def section_regenerate(request, report_id: int, kind: str):
         services.report_section_regenerate(report=report, kind=_kind_or_404(kind), actor=request.user, request=request)
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    return redirect("finance:report-detail", report_id=report.pk)
+
+
+@login_required
+@permission_required(CHANGE, raise_exception=True)
+@require_POST
+def report_dcf(request, report_id: int):
+    report = selectors.report_for_user(user=request.user, report_id=report_id)
+    form = DcfForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect("finance:report-detail", report_id=report.pk)
+    try:
+        services.report_dcf_update(report=report, actor=request.user, request=request, **form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "DCF inputs changed: facts, valuation tables and checks recomputed.")
     return redirect("finance:report-detail", report_id=report.pk)
 
 

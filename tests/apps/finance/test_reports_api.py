@@ -87,6 +87,7 @@ def test_other_team_gets_404_everywhere(setup):
         ("post", f"{URL}{report_id}/sections/summary/"),
         ("post", f"{URL}{report_id}/sections/summary/regenerate/"),
         ("get", f"{URL}{report_id}/sections/summary/versions/"),
+        ("post", f"{URL}{report_id}/dcf/"),
     ]:
         resp = getattr(b, method)(path, {"text": "Hijack."} if method == "post" else None, format="json")
         assert resp.status_code == 404, (path, resp.status_code)
@@ -165,3 +166,21 @@ def test_export_markdown_and_pdf(setup):
     bad = a.get(f"{URL}{report_id}/export?format=docx")
     assert bad.status_code == 400 and "format" in bad.json()["errors"]
     assert AuditEvent.objects.filter(action="finance_report.export", object_id=str(report_id)).count() == 2
+
+
+def test_dcf_inputs_can_be_changed_until_approval(setup):
+    a, _, company = setup
+    report_id = a.post(URL, {"company": company.pk}, format="json").json()["id"]
+    write_all_sections(Report.objects.get(pk=report_id))
+    bad = a.post(f"{URL}{report_id}/dcf/", {"wacc": 0.1, "terminal_growth": 0.02}, format="json")
+    assert bad.status_code == 400 and "forecast_years" in bad.json()["errors"]
+    resp = a.post(f"{URL}{report_id}/dcf/", {"wacc": 0.11, "terminal_growth": 0.02, "forecast_years": 7},
+                  format="json")
+    assert resp.status_code == 200
+    assert resp.json()["dcf_inputs"] == {"wacc": 0.11, "terminal_growth": 0.02, "forecast_years": 7}
+    assert next(f for f in resp.json()["facts"] if f["key"] == "dcf.wacc")["value"] == 0.11
+    assert "facts" not in a.get(f"{URL}{report_id}/?facts=0").json()
+    a.post(f"{URL}{report_id}/approve/")
+    frozen = a.post(f"{URL}{report_id}/dcf/", {"wacc": 0.1, "terminal_growth": 0.02, "forecast_years": 5},
+                    format="json")
+    assert frozen.status_code == 409 and "frozen" in frozen.json()["detail"]

@@ -233,3 +233,35 @@ def test_disclosure_cannot_be_edited_and_a_typed_price_target_is_checked(analyst
     bad = services.report_section_edit(report=report, kind="rating", actor=analyst,
                                        text="Rating: BUY. Price target: 87.65 per share.")
     assert len(bad.flags) == 1 and "87.65" in bad.flags[0]
+
+
+def test_new_dcf_inputs_recompute_facts_recheck_prose_and_the_rating(analyst, company):
+    import json
+
+    report, _ = _start(analyst, company)
+    old_dcf = next(f for f in report.facts if f["key"] == "dcf.value_per_share")
+    model_answer = json.dumps({"rating": "buy", "target_price": old_dcf["value"], "basis": "DCF"})
+    from apps.finance.analytics import FactSet
+    from apps.finance.reports.rating import rating_resolve
+
+    text, data = rating_resolve(model_answer, FactSet.from_json(report.facts), price=25.0, currency="USD",
+                                rel_tol=services.TARGET_PRICE_REL_TOL)
+    assert data["target_check"] == "grounded"
+    write_all_sections(report, {"valuation": f"The DCF value per share is {old_dcf['display']}."})
+    rating = ReportSection.objects.get(report=report, kind="rating")
+    rating.versions.update(text=text, data=data)
+    assert ReportSection.objects.get(report=report, kind="valuation").current.flags == []
+
+    with pytest.raises(ApplicationError) as err:
+        services.report_dcf_update(report=report, wacc=0.02, terminal_growth=0.03, forecast_years=5, actor=analyst)
+    assert err.value.field == "terminal_growth"
+    report = services.report_dcf_update(report=report, wacc=0.12, terminal_growth=0.02, forecast_years=5,
+                                        actor=analyst)
+    new_dcf = next(f for f in report.facts if f["key"] == "dcf.value_per_share")
+    assert (report.wacc, report.sensitivity["base_wacc"]) == (0.12, 0.12) and new_dcf["value"] < old_dcf["value"]
+    valuation = ReportSection.objects.get(report=report, kind="valuation").current
+    assert valuation.number == 1 and len(valuation.flags) == 1 and old_dcf["display"] in valuation.flags[0]
+    rating = ReportSection.objects.get(report=report, kind="rating").current
+    assert rating.number == 2 and rating.author == "system" and rating.data["target_check"] == "replaced"
+    assert rating.data["target_price"] == pytest.approx(new_dcf["value"])
+    assert AuditEvent.objects.filter(action="finance_report.revalue", object_id=str(report.pk)).count() == 1
