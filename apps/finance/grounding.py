@@ -59,7 +59,7 @@ _RISE = re.compile(r"\b(?:grew|grow|grows|growing|rose|rise|rises|increased?|exp
                    r"\s+(?:by\s+)?$", re.IGNORECASE)
 _YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w])FY\s?(\d\d)(?!\d)", re.IGNORECASE)
 _RANGE_RE = re.compile(
-    r"\s?(?:-|–|to|and)\s?(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
+    r"(?P<sep>\s?(?:-|–|to|and)\s?)(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
     r"pp\b|bps\b))", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
 
@@ -145,10 +145,12 @@ def _parse(text: str) -> list[_Claim]:
         num = m.group("num")
         unit = (m.group("unit") or "").strip().lower()
         currency = m.group("cur") or m.group("cur2") or m.group("cur3")
-        if not unit and not m.group("close"):
-            # the first end of a range takes the unit of the second: "10-12%", "8.0% to 10.0%", "1.1-1.3bn"
+        year_like = re.fullmatch(r"(?:19|20)\d\d", num) is not None
+        if not unit and not m.group("close") and not year_like:
+            # the first end of a range takes the unit of the second: "10-12%", "8 to 10%", "between 8 and 10%"
             ahead = _RANGE_RE.match(text, m.end())
-            if ahead:
+            if ahead and (ahead.group("sep").strip() != "and"
+                          or re.search(r"\bbetween\s+\S*$", text[max(0, m.start() - 20):m.end()], re.I)):
                 unit = ahead.group("unit").strip().lower()
         after = text[m.end():m.end() + 1]
         if not unit and (after.isalpha() or re.match(r"-[A-Za-z]", text[m.end():m.end() + 2])):
@@ -359,7 +361,9 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                  if (n := [f for f in compatible if f.metric in metrics])]
         # the nearest named metric in the named year; else another named metric in that year ("revenue is
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
-        options = [[f for f in n if years.intersection(f.years)] for n in named] if years else []
+        # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year
+        options = [[f for f in n if years.intersection(f.years)] if any(f.years for f in n) else n
+                   for n in named] if years else []
         options += named[:1]
         if years:
             options.append([f for f in compatible if years.intersection(f.years)])

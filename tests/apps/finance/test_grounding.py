@@ -214,12 +214,13 @@ def test_margin_changes_in_points_and_basis_points():
 
 
 def test_ranges_and_year_spans(facts):
-    text = ("Net margin ranged 11.0-11.2% and revenue 800-1,210m over 2022-2024, "
+    text = ("Net margin ranged 11.0-11.2% and revenue 800-1,210m over 2022-2024, WACC between 8 and 10%, "
             "a revenue CAGR of 23.0% over FY2022 to FY2024.")
     checks = check_numbers(text, facts)
     assert [(c.text, c.matched_key) for c in checks] == [
         ("11.0", "net_margin.2022"), ("11.2%", "net_margin.2024"), ("800", "revenue.2022"),
-        ("1,210m", "revenue.2024"), ("23.0%", "revenue_cagr.2022_2024")]
+        ("1,210m", "revenue.2024"), ("8", None), ("10%", None), ("23.0%", "revenue_cagr.2022_2024")]
     assert checks[0].value == pytest.approx(0.11)  # the range's unit: a percentage
+    assert checks[4].value == pytest.approx(0.08) and checks[4].expected.key == "dcf.wacc"  # WACC is 9.0%
     (wrong,) = check_numbers("Revenue was 1,000.0m in 2022.", facts)
     assert not wrong.ok and wrong.expected.key == "revenue.2022"
