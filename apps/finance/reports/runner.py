@@ -25,6 +25,7 @@ def report_run(*, job_id: int) -> None:
     claimed = job_start(job_id=job_id)
     if claimed is None:
         log.info("report job %s already ended; nothing to do", job_id)
+        services.report_run_orphaned(job_id=job_id)  # cancelled while queued: the report must not wait forever
         return
     job, attempt = claimed
     run = ReportRun.objects.select_related("report__company").get(job_id=job_id)
@@ -35,7 +36,10 @@ def report_run(*, job_id: int) -> None:
         for spec in kinds:
             _section_run(report=report, spec=spec, job=job, attempt=attempt, deadline=deadline)
     except _Stale:
-        log.info("report job %s attempt %s is stale; stopping", job_id, attempt)
+        if services.job_cancel_requested(job_id=job_id, attempt=attempt):
+            services.report_run_end(job_id=job_id, attempt=attempt, cancelled=True)
+        else:
+            log.info("report job %s attempt %s is stale; stopping", job_id, attempt)
         return
     except _SectionFailed as exc:
         services.report_run_end(job_id=job_id, attempt=attempt, error=str(exc))

@@ -368,7 +368,7 @@ def disclosure_text() -> str:
 
 
 @transaction.atomic
-def report_run_end(*, job_id: int, attempt: int, error: str = "") -> Report | None:
+def report_run_end(*, job_id: int, attempt: int, error: str = "", cancelled: bool = False) -> Report | None:
     """End the job of this attempt and set the report's status from its sections."""
     from apps.generation.services import job_fail, job_finish
 
@@ -376,7 +376,14 @@ def report_run_end(*, job_id: int, attempt: int, error: str = "") -> Report | No
         return None
     run = ReportRun.objects.select_related("report").get(job_id=job_id)
     report = Report.objects.select_for_update().get(pk=run.report_id)
-    if error:
+    if cancelled:
+        error = "the generation job was cancelled"
+        job_finish(job_id=job_id, attempt=attempt, output="", finish_reason="cancelled", prompt_tokens=0,
+                   completion_tokens=0)
+        ReportSection.objects.filter(report=report, status__in=[SectionStatus.GENERATING, SectionStatus.PENDING]).update(
+            status=SectionStatus.FAILED
+        )
+    elif error:
         job_fail(job_id=job_id, attempt=attempt, error=error)
         ReportSection.objects.filter(report=report, status__in=[SectionStatus.GENERATING, SectionStatus.PENDING]).update(
             status=SectionStatus.FAILED
@@ -392,6 +399,29 @@ def report_run_end(*, job_id: int, attempt: int, error: str = "") -> Report | No
     audit_log(actor=None, action=f"finance_report.{report.status}", obj=report, via="worker",
               detail={"job": job_id, "attempt": attempt})
     return report
+
+
+def job_cancel_requested(*, job_id: int, attempt: int) -> bool:
+    return GenerationJob.objects.filter(pk=job_id, attempts=attempt, cancel_requested=True).exists()
+
+
+@transaction.atomic
+def report_run_orphaned(*, job_id: int) -> None:
+    """The job ended without running (cancelled while queued): a report still "generating" gets its status."""
+    job = GenerationJob.objects.filter(pk=job_id).first()
+    run = ReportRun.objects.filter(job_id=job_id).first()
+    if job is None or run is None or not job.is_terminal:
+        return
+    report = Report.objects.select_for_update().get(pk=run.report_id)
+    if report.status != Status.GENERATING or ReportRun.objects.filter(report=report).first() != run:
+        return
+    ReportSection.objects.filter(report=report, status__in=[SectionStatus.GENERATING, SectionStatus.PENDING]).update(
+        status=SectionStatus.FAILED
+    )
+    complete = all(s.current is not None for s in report.sections.all())
+    report.status = Status.READY if complete else Status.FAILED
+    report.error = f"the generation job {job.status}" + (f": {job.error}" if job.error else "")
+    report.save(update_fields=["status", "error", "updated_at"])
 
 
 @transaction.atomic

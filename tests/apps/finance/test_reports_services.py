@@ -265,3 +265,27 @@ def test_new_dcf_inputs_recompute_facts_recheck_prose_and_the_rating(analyst, co
     assert rating.number == 2 and rating.author == "system" and rating.data["target_check"] == "replaced"
     assert rating.data["target_price"] == pytest.approx(new_dcf["value"])
     assert AuditEvent.objects.filter(action="finance_report.revalue", object_id=str(report.pk)).count() == 1
+
+
+def test_cancelling_the_job_ends_the_report_instead_of_leaving_it_generating(analyst, company):
+    from apps.finance.reports.runner import report_run
+    from apps.generation.services import job_cancel
+
+    report, job = _start(analyst, company)
+    job_cancel(job=job, actor=analyst)  # while queued
+    report_run(job_id=job.pk)  # the delivery finds it cancelled: no model call, the report ends
+    report.refresh_from_db()
+    assert report.status == "failed" and "cancelled" in report.error
+
+    # cancelled mid-run: the running attempt sees it at its next write and ends the run as cancelled
+    report2, job2 = _start(analyst, company)
+    job2, attempt = job_start(job_id=job2.pk)
+    services.section_begin(report_id=report2.pk, kind="rating", job_id=job2.pk, attempt=attempt)
+    job_cancel(job=job2, actor=analyst)
+    assert services.section_stream(report_id=report2.pk, kind="rating", job_id=job2.pk, attempt=attempt,
+                                   text="{") is False
+    assert services.job_cancel_requested(job_id=job2.pk, attempt=attempt)
+    services.report_run_end(job_id=job2.pk, attempt=attempt, cancelled=True)
+    report2.refresh_from_db()
+    job2.refresh_from_db()
+    assert report2.status == "failed" and job2.status == "cancelled"

@@ -39,6 +39,7 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
     assert report.status == "ready", f"{report.error}\n{worker.log()[-2000:]}"
     assert job.status == "succeeded" and job.attempts == 1
     assert seen_done_while_generating and seen_done_while_generating < set(SECTION_KINDS)
+    assert seen_live_text, "no section showed streamed text while it was being written"
 
     sections = {s.kind: s for s in report.sections.all()}
     for kind, section in sections.items():
