@@ -90,7 +90,7 @@ def _vitals_line(vitals) -> str:
 
 
 def encounter_facts_text(encounter) -> str:
-    """The clinical facts of an encounter as the model sees them (no patient id)."""
+    """The clinical facts of an encounter (or a clinical.TriageCase) as the model sees them (no patient id)."""
     lines = [
         f"Age {encounter.age}, sex {encounter.sex}.",
         f"Chief complaint: {encounter.chief_complaint}",
@@ -98,8 +98,8 @@ def encounter_facts_text(encounter) -> str:
     ]
     if encounter.history:
         lines.append(f"History: {encounter.history[:600]}")
-    lines.append(f"Allergies: {', '.join(encounter.allergies) or 'none known'}")
-    lines.append(f"Current medications: {', '.join(encounter.current_medications) or 'none'}")
+    lines.append(f"Allergies: {', '.join(getattr(encounter, 'allergies', ())) or 'none known'}")
+    lines.append(f"Current medications: {', '.join(getattr(encounter, 'current_medications', ())) or 'none'}")
     if encounter.notes:
         lines.append(f"Notes: {encounter.notes[:800]}")
     return "\n".join(lines)
