@@ -229,10 +229,11 @@ def _written(fact_value: float, claim: _Claim, fact: Fact) -> float:
     return fact_value
 
 
-def _candidates_written(claim: _Claim, fact: Fact) -> list[float]:
-    values = [_written(fact.value, claim, fact)]
+def _candidates_written(claim: _Claim, fact: Fact) -> list[tuple[float, float]]:
+    """(the fact's value in the claim's written scale, the scale the claim is then read in)."""
+    values = [(_written(fact.value, claim, fact), 1.0)]
     if claim.kind in ("bare", "money") and fact.unit in ("currency", "shares"):
-        values.append(fact.value / 1e6)  # tables and prose "in millions"
+        values.append((fact.value / 1e6, 1e6))  # tables and prose "in millions"
     return values
 
 
@@ -369,19 +370,20 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             options.append([f for f in compatible if years.intersection(f.years)])
         options.append(compatible)
         pool = next((o for o in options if o), [])
-        best_ok: tuple[tuple[float, int], Fact] | None = None
+        best_ok: tuple[tuple[float, int], Fact, float] | None = None
         nearest: tuple[tuple[float, int], Fact] | None = None
         for fact in pool:
             same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
-            for written in _candidates_written(claim, fact):
+            for written, read_scale in _candidates_written(claim, fact):
                 within, rel = _distance(claim, written)
                 rank = (rel, -(fact.period or 0))  # on a tie, the latest year
                 if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
-                    best_ok = (rank, fact)
+                    best_ok = (rank, fact, read_scale)
                 if nearest is None or rank < nearest[0]:
                     nearest = (rank, fact)
         value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
         if best_ok is not None:
+            value *= best_ok[2]  # "1,210.0" read in millions
             checks.append(NumberCheck(claim.start, claim.end, claim.text, value, best_ok[1].key, True, None))
         else:
             checks.append(NumberCheck(claim.start, claim.end, claim.text, value, None, False,

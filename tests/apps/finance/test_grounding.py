@@ -221,6 +221,9 @@ def test_ranges_and_year_spans(facts):
         ("11.0", "net_margin.2022"), ("11.2%", "net_margin.2024"), ("800", "revenue.2022"),
         ("1,210m", "revenue.2024"), ("8", None), ("10%", None), ("23.0%", "revenue_cagr.2022_2024")]
     assert checks[0].value == pytest.approx(0.11)  # the range's unit: a percentage
+    assert checks[2].value == 800_000_000  # "800-1,210m": millions
+    (bare,) = check_numbers("Revenue was 1,210.0 in 2024 (USD millions).", facts)
+    assert bare.ok and bare.matched_key == "revenue.2024" and bare.value == pytest.approx(1.21e9)
     assert checks[4].value == pytest.approx(0.08) and checks[4].expected.key == "dcf.wacc"  # WACC is 9.0%
     (wrong,) = check_numbers("Revenue was 1,000.0m in 2022.", facts)
     assert not wrong.ok and wrong.expected.key == "revenue.2022"
