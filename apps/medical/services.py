@@ -451,6 +451,22 @@ def _clean_content(content: dict) -> dict:
 
 
 @transaction.atomic
+def draft_write(*, encounter: Encounter, author, content: dict, request=None) -> Draft:
+    """A hand-written version (no model): verified and reviewed like any other."""
+    _require_medical(author)
+    clean = _clean_content(content)
+    triage = encounter.triages.filter(status=TriageAssessment.Status.DONE).first()
+    draft = Draft.objects.create(
+        encounter=encounter, version=_next_version(encounter), author=author, source="edit",
+        status=DraftStatus.VERIFYING, triage_level=triage.final_level if triage else None, **clean,
+    )
+    audit_log(actor=author, action="medical_draft.write", obj=draft, request=request,
+              detail={"encounter": encounter.pk, "version": draft.version})
+    _enqueue_verification(draft)
+    return draft
+
+
+@transaction.atomic
 def draft_edit(*, draft: Draft, actor, content: dict, request=None) -> Draft:
     """A new version from an edit of `draft` (the latest version); it is verified and reviewed again."""
     clean = _clean_content(content)

@@ -65,3 +65,18 @@ def test_form_page_shows_field_errors(client, make_user):
     assert 'data-testid="error-heart_rate"' in html and 'data-testid="error-respiratory_rate"' in html
     assert "respiratory_rate 95" in html
     assert not Encounter.objects.exists()
+
+
+def test_demo_encounters_are_fictional_and_seeded_once(make_user):
+    from apps.medical.demo import DEMO_CLINICIAN, demo_medical_seed
+    from apps.medical.models import Draft
+
+    make_user("clinician", username=DEMO_CLINICIAN)
+    logs: list[str] = []
+    assert demo_medical_seed(log=logs.append) is True
+    assert Encounter.objects.filter(patient_ref__startswith="DEMO-ED-").count() == 3
+    note = Draft.objects.get(encounter__patient_ref="DEMO-ED-0003")
+    assert note.verification == "passed" and note.status == "in_review"
+    assert demo_medical_seed(log=logs.append) is False
+    assert Encounter.objects.count() == 3 and Draft.objects.count() == 1
+    assert all("fictional" in line for line in logs)
