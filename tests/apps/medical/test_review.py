@@ -140,3 +140,28 @@ def test_training_export_deidentifies_free_text(api_client_for, make_user):
     assert "[PHONE]" in row["subjective"] and "[EMAIL]" in row["prompt"]
     assert row["icd_codes"] == ["R07.9"]
     assert AuditEvent.objects.filter(action="medical_draft.export").exists()
+
+
+def test_training_export_command_writes_jsonl(api_client_for, make_user, tmp_path):
+    import json
+
+    from django.core.management import call_command
+
+    draft = verified_version(make_user("clinician"), notes="Brother John Smith called from 555-987-6543.")
+    assert review(api_client_for("reviewer"), draft, 0.2, "send_back", "Plan misses analgesia.").status_code == 201
+    out = tmp_path / "rows.jsonl"
+    call_command("medical_training_export", out=str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["draft"], r["label"]) for r in rows] == [(draft.pk, "rejected")]
+    assert "555-987-6543" not in rows[0]["prompt"] and "John Smith" not in rows[0]["prompt"]
+    assert rows[0]["review_comments"] == "Plan misses analgesia."
+
+
+def test_review_page_shows_the_refusal_at_0_8(client, make_user):
+    draft = verified_version(make_user("clinician"))
+    client.force_login(make_user("reviewer"))
+    html = client.get(f"/medical/drafts/{draft.pk}/").content.decode()
+    assert "0.81-0.89" in html and 'data-testid="submit-review"' in html  # the rubric and the form
+    resp = client.post(f"/medical/drafts/{draft.pk}/review/", {"score": "0.80", "decision": "approve"})
+    assert resp.status_code == 400 and "approval needs a score above 0.80" in resp.content.decode()
+    assert nothing_written(draft)
