@@ -27,7 +27,7 @@ class EncounterListCreateApi(APIView):
     def get_permissions(self):
         return [requires(ADD_ENCOUNTER if self.request.method == "POST" else VIEW_ENCOUNTER)()]
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=None, operation_id="medical_encounters_list")
     def get(self, request):
         encounters = list(selectors.encounters_for_user(user=request.user)[:200])
         services.encounters_list_audit(encounter_ids=[e.pk for e in encounters], user=request.user, request=request)
