@@ -148,6 +148,18 @@ def report_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]
     return tables
 
 
+def report_charts(report: Report) -> dict[str, list[tuple[str, str]]]:
+    """Section kind -> [(title, SVG)]: revenue and margins under the financial analysis, the DCF sensitivity
+    under the valuation."""
+    from apps.finance.charts import revenue_margin_chart, sensitivity_chart
+
+    charts = {"financial_analysis": [("Revenue and margins", revenue_margin_chart(report_facts(report)))]}
+    grid = sensitivity_grid(report)
+    if grid is not None:
+        charts["valuation"] = [("DCF sensitivity (value per share)", sensitivity_chart(grid))]
+    return charts
+
+
 def report_provenance(report: Report) -> dict[str, str]:
     facts = report.facts or []
     return {

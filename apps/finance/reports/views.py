@@ -1,6 +1,8 @@
 """Web pages of research reports: list and start, the live report page, edit, history and diff, approve, export."""
 from __future__ import annotations
 
+import base64
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
@@ -46,6 +48,10 @@ def report_detail(request, report_id: int):
     report = selectors.report_for_user(user=request.user, report_id=report_id)
     view = selectors.report_view(report)
     tables = selectors.report_tables(report)
+    charts = selectors.report_charts(report)
+    for s in view["sections"]:  # charts as <img> data URIs: the SVG never runs in the page
+        s["charts"] = [(title, "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode())
+                       for title, svg in charts.get(s["kind"], [])]
     for s in view["sections"]:  # the deterministic tables sit under their section's prose
         s["tables"] = [t for t in tables if (t[0] == "Financial summary") == (s["kind"] == "financial_analysis")
                        and s["kind"] in ("financial_analysis", "valuation")]

@@ -66,6 +66,9 @@ def test_analyst_imports_generates_edits_approves_and_downloads_the_pdf(
     report.refresh_from_db()
     assert report.status == "ready", f"{report.error}\n{worker.log()[-2000:]}"
     assert "Price target" in page.get_by_test_id("section-rating").inner_text()
+    for kind in ("financial_analysis", "valuation"):  # the SVG charts render in the page
+        img = page.get_by_test_id(f"chart-{kind}").locator("img")
+        assert img.evaluate("img => img.complete && img.naturalWidth > 0")
 
     # Edit the summary with one right and one planted wrong number: the wrong one is highlighted.
     page.get_by_test_id("edit-summary").click()

@@ -60,6 +60,7 @@ def test_pages_of_another_team_are_404_and_frozen_report_refuses_edits(two_teams
 
     page = web.get(base).content.decode()
     assert '<mark class="unverified"' in page and "47.0%" in page
+    assert page.count('src="data:image/svg+xml;base64,') == 2  # revenue/margins and the DCF sensitivity
     assert web.post(base + "sections/summary/edit/", {"text": ""}).status_code == 400
     md = web.get(base + "export/md/")
     assert md.status_code == 200 and "Quillfeather Fictional Paper" in md.content.decode()
