@@ -62,6 +62,7 @@ def draft_run(*, job_id: int) -> None:
     job, attempt = claimed
     draft = Draft.objects.select_related("encounter").get(job_id=job_id)
     encounter = draft.encounter
+    triage_level = draft.triage_level or services.latest_triage_level(encounter)
     deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT
     sections: dict[str, str] = {}
     tokens = [0, 0]  # prompt, completion
@@ -89,7 +90,7 @@ def draft_run(*, job_id: int) -> None:
     try:
         for name, instruction in SOAP_SECTIONS:
             sections[name] = ask(
-                name, section_prompt(encounter, instruction, triage_level=draft.triage_level),
+                name, section_prompt(encounter, instruction, triage_level=triage_level),
                 draft.section_tokens,
             )
         codes_text = ask(

@@ -102,6 +102,21 @@ def encounter_create(*, created_by, data: dict, request=None) -> Encounter:
     return encounter
 
 
+@transaction.atomic
+def encounter_intake(*, created_by, data: dict, start_work: bool, request=None) -> Encounter:
+    """Create an encounter and, when asked, start its triage and a model draft: all in one transaction."""
+    encounter = encounter_create(created_by=created_by, data=data, request=request)
+    if start_work:
+        triage_request(encounter=encounter, actor=created_by, request=request)
+        draft_request(encounter=encounter, actor=created_by, request=request)
+    return encounter
+
+
+def latest_triage_level(encounter: Encounter) -> int | None:
+    triage = encounter.triages.filter(status=TriageAssessment.Status.DONE).first()
+    return triage.final_level if triage else None
+
+
 def encounter_read_audit(*, encounter: Encounter, user, request=None) -> None:
     audit_log(actor=user, action="medical_encounter.read", obj=encounter, request=request)
 
@@ -241,10 +256,9 @@ def draft_request(*, encounter: Encounter, actor, request=None) -> Draft:
     _require_medical(actor)
     section_tokens, codes_tokens = settings.PLUMBLINE_MEDICAL_SECTION_TOKENS, settings.PLUMBLINE_MEDICAL_CODES_TOKENS
     job = _new_job(owner=actor, encounter=encounter, what="draft", max_tokens=4 * section_tokens + codes_tokens)
-    triage = encounter.triages.filter(status=TriageAssessment.Status.DONE).first()
     draft = Draft.objects.create(
         encounter=encounter, version=_next_version(encounter), job=job, author=actor, source="model",
-        triage_level=triage.final_level if triage else None, section_tokens=section_tokens,
+        triage_level=latest_triage_level(encounter), section_tokens=section_tokens,
         codes_tokens=codes_tokens,
     )
     audit_log(actor=actor, action="medical_draft.request", obj=draft, request=request,
@@ -296,6 +310,8 @@ def draft_record(
     if _claim_current(job_id, attempt) is None:
         return None
     draft = Draft.objects.select_for_update().get(job_id=job_id)
+    if draft.triage_level is None:  # triage may have ended while the draft was being written
+        draft.triage_level = latest_triage_level(draft.encounter)
     for name in SECTION_NAMES:
         setattr(draft, name, (sections.get(name) or "").strip()[:MAX_TEXT_CHARS])
     draft.icd_codes, draft.medications, note = parse_codes_output(codes_text)
@@ -353,11 +369,10 @@ def draft_content(draft: Draft):
 def encounter_facts(encounter: Encounter):
     from apps.medical.verification import EncounterFacts
 
-    triage = encounter.triages.filter(status=TriageAssessment.Status.DONE).first()
     return EncounterFacts(
         age=encounter.age, sex=encounter.sex, vitals=encounter.vitals, allergies=list(encounter.allergies),
         current_medications=list(encounter.current_medications),
-        triage_level=triage.final_level if triage else None,
+        triage_level=latest_triage_level(encounter),
     )
 
 
@@ -455,10 +470,9 @@ def draft_write(*, encounter: Encounter, author, content: dict, request=None) ->
     """A hand-written version (no model): verified and reviewed like any other."""
     _require_medical(author)
     clean = _clean_content(content)
-    triage = encounter.triages.filter(status=TriageAssessment.Status.DONE).first()
     draft = Draft.objects.create(
         encounter=encounter, version=_next_version(encounter), author=author, source="edit",
-        status=DraftStatus.VERIFYING, triage_level=triage.final_level if triage else None, **clean,
+        status=DraftStatus.VERIFYING, triage_level=latest_triage_level(encounter), **clean,
     )
     audit_log(actor=author, action="medical_draft.write", obj=draft, request=request,
               detail={"encounter": encounter.pk, "version": draft.version})

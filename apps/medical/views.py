@@ -53,13 +53,11 @@ def encounter_new(request):
         values = dict(form.cleaned_data)
         start_work = values.pop("start_work")
         try:
-            encounter = services.encounter_create(created_by=request.user, data=values, request=request)
+            encounter = services.encounter_intake(created_by=request.user, data=values, start_work=start_work,
+                                                  request=request)
         except (ValidationError, ApplicationError) as exc:
             _form_errors(form, exc)
         else:
-            if start_work:
-                services.triage_request(encounter=encounter, actor=request.user, request=request)
-                services.draft_request(encounter=encounter, actor=request.user, request=request)
             return redirect("medical:encounter-detail", encounter_id=encounter.pk)
     return render(request, "medical/encounter_new.html", {"form": form}, status=400 if form.errors else 200)
 
