@@ -104,3 +104,24 @@ def test_triage_on_a_real_worker_with_the_real_model(celery_worker, api_client_f
     else:  # the record says why the model's proposal was not used, and the rules' level stands
         assert t["model_error"] and t["final_level"] == 2
     assert job.max_tokens == 48 and job.completion_tokens <= 48
+
+
+def test_triage_eval_command_prints_the_rules_metrics(tmp_path):
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("triage_eval", "--split", "heldout", "--limit", "30", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("30 synthetic vignettes")
+    name, n, accuracy, under, over = lines[2].split()[:5]
+    assert (name, n) == ("rules", "30") and 0.0 <= float(accuracy) <= 1.0
+    assert float(under) + float(over) == pytest.approx(1 - float(accuracy), abs=0.002)
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "age": 40, "sex": "male", "chief_complaint": "cough", "esi": 9,
+                               "synthetic": True, "vitals": {}}) + "\n")
+    with pytest.raises(CommandError, match="bad.jsonl:1"):
+        call_command("triage_eval", "--path", str(bad))
