@@ -5,6 +5,7 @@ string; tables, charts and the price target's basis come from the facts, never f
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 SYSTEM = (
@@ -113,11 +114,33 @@ def fact_lines(facts, *, yearly: tuple[str, ...], keys: tuple[str, ...], years: 
     return lines[:MAX_FACT_LINES]
 
 
-def section_prompt(kind: str, *, company_name: str, currency: str, facts) -> str:
+def section_prompt(kind: str, *, company_name: str, currency: str, facts) -> tuple[str, str]:
+    """(system, user) messages of a section. The facts go in the system message and the user message is only
+    the task: a small model asked with the facts in the user message tends to repeat them instead of writing."""
     spec = section_spec(kind)
     lines = fact_lines(facts, yearly=spec.yearly, keys=spec.keys) or ["- (no computed facts available)"]
-    return (
-        f"Company: {company_name} (figures in {currency}).\n"
-        "FACTS:\n" + "\n".join(lines) + "\n\n"
-        f"Task: {spec.instruction}"
-    )
+    system = f"{SYSTEM}\n\nFacts about {company_name} (figures in {currency}):\n" + "\n".join(lines)
+    task = spec.instruction.replace("Write ", f"Write for {company_name} ", 1) if spec.instruction.startswith(
+        "Write ") else f"{spec.instruction} The company is {company_name}."
+    return system, task
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def tidy_model_text(text: str, *, truncated: bool) -> str:
+    """The model's prose, tidied: repeated lines dropped (small models loop), and when the token budget cut it
+    off (`truncated`), the unfinished last sentence dropped (a number cut in half would be a false claim)."""
+    lines, seen = [], set()
+    for line in text.strip().splitlines():
+        key = line.strip().lower()
+        if key and key in seen:
+            continue
+        seen.add(key)
+        lines.append(line.rstrip())
+    tidy = "\n".join(lines).strip()
+    if truncated:
+        ends = [m.end() for m in _SENTENCE_END.finditer(tidy)]
+        if ends:
+            tidy = tidy[: ends[-1]]
+    return tidy.strip()

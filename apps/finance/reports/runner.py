@@ -8,7 +8,7 @@ from django.conf import settings
 
 from apps.finance.reports import services
 from apps.finance.reports.models import Report, ReportRun
-from apps.finance.reports.prompts import RATING_SCHEMA, SECTIONS, SYSTEM, section_prompt
+from apps.finance.reports.prompts import RATING_SCHEMA, SECTIONS, section_prompt, tidy_model_text
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def _section_run(*, report: Report, spec, job, attempt: int, deadline: float) ->
         return
 
     facts = FactSet.from_json(report.facts)
-    prompt = section_prompt(spec.kind, company_name=report.company.name, currency=report.currency, facts=facts)
+    system, prompt = section_prompt(spec.kind, company_name=report.company.name, currency=report.currency,
+                                    facts=facts)
     last_flush = [0.0]
 
     def on_text(text: str) -> bool:
@@ -81,7 +82,7 @@ def _section_run(*, report: Report, spec, job, attempt: int, deadline: float) ->
     if structured:
         budget = max(budget, settings.PLUMBLINE_REPORT_RATING_TOKENS)
     result = generate_text(
-        prompt=prompt, adapter=job.adapter, system=SYSTEM, max_tokens=budget,
+        prompt=prompt, adapter=job.adapter, system=system, max_tokens=budget,
         json_schema=RATING_SCHEMA if structured else None, on_text=on_text, deadline=deadline,
     )
     if result.finish_reason == "cancelled":
@@ -90,7 +91,7 @@ def _section_run(*, report: Report, spec, job, attempt: int, deadline: float) ->
         why = result.error or "the report ran past its time limit"
         raise _SectionFailed(f"section {spec.kind}: {why}")
     data = None
-    text = result.text.strip()
+    text = result.text.strip() if structured else tidy_model_text(result.text, truncated=result.finish_reason == "length")
     if structured:
         from apps.finance.reports.rating import rating_resolve
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from apps.finance.analytics import DcfInputs, FinancialPeriod, compute_facts
-from apps.finance.reports.prompts import section_prompt
+from apps.finance.reports.prompts import section_prompt, tidy_model_text
 from apps.finance.reports.rating import parse_model_output, rating_resolve
 from tests.apps.finance.test_reports_factories import STATEMENTS
 
@@ -54,7 +54,18 @@ def test_no_dcf_no_target(facts):
 
 
 def test_section_prompt_holds_the_facts_display_strings(facts):
-    prompt = section_prompt("financial_analysis", company_name="Acme", currency="USD", facts=facts)
-    assert "Acme" in prompt and facts.get("gross_margin.2024").display in prompt
-    assert "FY2024" in prompt and "FY2022" not in prompt  # the latest two years only
-    assert len(prompt) < 2000
+    system, task = section_prompt("financial_analysis", company_name="Acme", currency="USD", facts=facts)
+    assert "Acme" in system and facts.get("gross_margin.2024").display in system
+    assert "FY2024" in system and "FY2022" not in system  # the latest two years only
+    assert "FACTS" not in task and "40.0%" not in task and task.startswith("Comment")
+    assert len(system) < 2000
+    system, task = section_prompt("summary", company_name="Acme", currency="USD", facts=facts)
+    assert task.startswith("Write for Acme ") and facts.get("dcf.value_per_share").display in system
+
+
+def test_model_text_is_tidied_repeats_and_a_cut_off_sentence_dropped():
+    looped = "Growth is strong.\nGrowth is strong.\nMargins rose to 40.0%. Valuation is $30.2"
+    assert tidy_model_text(looped, truncated=True) == "Growth is strong.\nMargins rose to 40.0%."
+    assert tidy_model_text(looped, truncated=False).endswith("Valuation is $30.2")
+    assert tidy_model_text("No sentence end at all", truncated=True) == "No sentence end at all"
+    assert tidy_model_text("EPS was 1.48 in FY2024. Net", truncated=True) == "EPS was 1.48 in FY2024."

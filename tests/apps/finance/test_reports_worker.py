@@ -25,20 +25,21 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
     report_id, job_id = resp.json()["id"], resp.json()["job"]["id"]
 
     # Watch progress: sections end one after another while the report is still generating.
-    seen_done_while_generating, seen_live_text = set(), False
+    done_counts_while_generating, seen_live_text = set(), False
     end = time.monotonic() + 300
     while time.monotonic() < end:
         body = client.get(f"/api/v1/finance/reports/{report_id}/").json()
         if body["status"] != "generating":
             break
-        seen_done_while_generating |= {s["kind"] for s in body["sections"] if s["status"] == "done"}
+        done_counts_while_generating.add(sum(s["status"] == "done" for s in body["sections"]))
         seen_live_text |= any(s["status"] == "generating" and s["live_text"] for s in body["sections"])
         time.sleep(0.05)
     job = wait_for_job(job_id, timeout=60, worker=worker)
     report = Report.objects.get(pk=report_id)
     assert report.status == "ready", f"{report.error}\n{worker.log()[-2000:]}"
     assert job.status == "succeeded" and job.attempts == 1
-    assert seen_done_while_generating and seen_done_while_generating < set(SECTION_KINDS)
+    # some sections were done and others not yet, while the report was generating
+    assert any(0 < n < len(SECTION_KINDS) for n in done_counts_while_generating), done_counts_while_generating
     assert seen_live_text, "no section showed streamed text while it was being written"
 
     sections = {s.kind: s for s in report.sections.all()}
