@@ -165,9 +165,25 @@ class SectionRegenerateApi(APIView):
         return Response(ReportOutput(report).data, status=status.HTTP_202_ACCEPTED)
 
 
+class VersionOutput(serializers.Serializer):
+    number = serializers.IntegerField()
+    author = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    text = serializers.CharField()
+    flags = serializers.ListField(child=serializers.CharField())
+    data = serializers.DictField()
+    diff = serializers.ListField(child=serializers.CharField(), help_text="unified diff against the version before")
+
+
+class SectionVersionsOutput(serializers.Serializer):
+    section = serializers.CharField()
+    versions = VersionOutput(many=True)
+
+
 class SectionVersionsApi(APIView):
     permission_classes = [requires(VIEW)]
 
+    @extend_schema(responses=SectionVersionsOutput)
     def get(self, request, report_id: int, kind: str):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         _section, versions = selectors.section_versions(report=report, kind=_section_kind(kind))
