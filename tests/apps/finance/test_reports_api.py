@@ -163,9 +163,10 @@ def test_export_markdown_and_pdf(setup):
     body = "\n".join(page.extract_text() for page in reader.pages)
     assert "Acme Fictional Holdings" in body
 
+    assert a.get(f"{URL}{report_id}/export/?format=md").status_code == 200  # trailing slash too
     bad = a.get(f"{URL}{report_id}/export?format=docx")
     assert bad.status_code == 400 and "format" in bad.json()["errors"]
-    assert AuditEvent.objects.filter(action="finance_report.export", object_id=str(report_id)).count() == 2
+    assert AuditEvent.objects.filter(action="finance_report.export", object_id=str(report_id)).count() == 3
 
 
 def test_dcf_inputs_can_be_changed_until_approval(setup):
