@@ -165,3 +165,34 @@ def test_review_page_shows_the_refusal_at_0_8(client, make_user):
     resp = client.post(f"/medical/drafts/{draft.pk}/review/", {"score": "0.80", "decision": "approve"})
     assert resp.status_code == 400 and "approval needs a score above 0.80" in resp.content.decode()
     assert nothing_written(draft)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_approving_at_once_finalise_once(make_user):
+    import threading
+
+    from django.db import connection
+
+    from apps.core.exceptions import ApplicationError
+
+    draft = verified_version(make_user("clinician"))
+    reviewers = [make_user("reviewer"), make_user("reviewer")]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def approve(reviewer):
+        try:
+            barrier.wait()
+            services.review_submit(draft=draft, reviewer=reviewer, score="0.9", decision="approve")
+            outcomes.append("final")
+        except ApplicationError as exc:
+            outcomes.append(exc.status)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(r,)) for r in reviewers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(outcomes, key=str) == [409, "final"]
+    assert Review.objects.filter(draft=draft).count() == 1
