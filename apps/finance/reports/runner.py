@@ -32,9 +32,10 @@ def report_run(*, job_id: int) -> None:
     report = run.report
     kinds = [s for s in SECTIONS if not run.section_kind or s.kind == run.section_kind]
     deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT
+    tokens = [0, 0]  # prompt and completion tokens of this delivery, all sections together
     try:
         for spec in kinds:
-            _section_run(report=report, spec=spec, job=job, attempt=attempt, deadline=deadline)
+            _section_run(report=report, spec=spec, job=job, attempt=attempt, deadline=deadline, tokens=tokens)
     except _Stale:
         if services.job_cancel_requested(job_id=job_id, attempt=attempt):
             services.report_run_end(job_id=job_id, attempt=attempt, cancelled=True)
@@ -44,14 +45,14 @@ def report_run(*, job_id: int) -> None:
     except _SectionFailed as exc:
         services.report_run_end(job_id=job_id, attempt=attempt, error=str(exc))
         return
-    services.report_run_end(job_id=job_id, attempt=attempt)
+    services.report_run_end(job_id=job_id, attempt=attempt, prompt_tokens=tokens[0], completion_tokens=tokens[1])
 
 
 class _SectionFailed(Exception):
     pass
 
 
-def _section_run(*, report: Report, spec, job, attempt: int, deadline: float) -> None:
+def _section_run(*, report: Report, spec, job, attempt: int, deadline: float, tokens: list[int]) -> None:
     from apps.finance.analytics import FactSet
     from apps.generation.model_api import generate_text
 
@@ -85,6 +86,8 @@ def _section_run(*, report: Report, spec, job, attempt: int, deadline: float) ->
         prompt=prompt, adapter=job.adapter, system=system, max_tokens=budget,
         json_schema=RATING_SCHEMA if structured else None, on_text=on_text, deadline=deadline,
     )
+    tokens[0] += result.prompt_tokens
+    tokens[1] += result.completion_tokens
     if result.finish_reason == "cancelled":
         raise _Stale
     if result.finish_reason in ("error", "deadline"):

@@ -368,7 +368,10 @@ def disclosure_text() -> str:
 
 
 @transaction.atomic
-def report_run_end(*, job_id: int, attempt: int, error: str = "", cancelled: bool = False) -> Report | None:
+def report_run_end(
+    *, job_id: int, attempt: int, error: str = "", cancelled: bool = False, prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> Report | None:
     """End the job of this attempt and set the report's status from its sections."""
     from apps.generation.services import job_fail, job_finish
 
@@ -390,7 +393,7 @@ def report_run_end(*, job_id: int, attempt: int, error: str = "", cancelled: boo
         )
     else:
         job_finish(job_id=job_id, attempt=attempt, output=f"report {report.pk}: sections written",
-                   finish_reason="stop", prompt_tokens=0, completion_tokens=0)
+                   finish_reason="stop", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
     complete = all(s.current is not None for s in report.sections.all())
     if report.status != Status.APPROVED:
         report.status = Status.READY if complete else Status.FAILED

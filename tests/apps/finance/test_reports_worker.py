@@ -38,6 +38,7 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
     report = Report.objects.get(pk=report_id)
     assert report.status == "ready", f"{report.error}\n{worker.log()[-2000:]}"
     assert job.status == "succeeded" and job.attempts == 1
+    assert job.prompt_tokens > 0 and 0 < job.completion_tokens <= 5 * 12 + 64  # the budget held
     # some sections were done and others not yet, while the report was generating
     assert any(0 < n < len(SECTION_KINDS) for n in done_counts_while_generating), done_counts_while_generating
     assert seen_live_text, "no section showed streamed text while it was being written"
