@@ -158,9 +158,19 @@ def worker_pool(django_db_setup, model_cache_dir, tmp_path_factory):
 
 @pytest.fixture
 def start_worker(worker_pool):
-    """Start a worker of this test's own (with extra env settings); no shared worker competes for its jobs."""
+    """Start a worker of this test's own (with extra env settings); no shared worker competes for its jobs.
+    The workers a test starts are stopped when it ends, so they never take a later test's jobs."""
     worker_pool.stop_shared()
-    return worker_pool.start
+    mine: list[WorkerProcess] = []
+
+    def start(**env_overrides: str) -> WorkerProcess:
+        worker = worker_pool.start(**env_overrides)
+        mine.append(worker)
+        return worker
+
+    yield start
+    for worker in mine:
+        worker.stop()
 
 
 @pytest.fixture
