@@ -62,6 +62,9 @@ class BatchKVCache:
         self._mask: Tensor | None = None
         self._decode_index: tuple[Tensor, Tensor] | None = None  # (rows, positions) for decode writes
         self._prefill_start = 0
+        # Per-sequence state of attention kernels (a sparse layer's block summaries), indexed by cache row;
+        # cleared whenever rows are added, removed or moved, so kernels must treat it as rebuildable.
+        self.aux: dict = {}
 
     # --------------------------------------------------------------------------------------- inspection
     @property
@@ -132,6 +135,7 @@ class BatchKVCache:
             raise RuntimeError(f"BatchKVCache: all {self.max_rows} rows are in use")
         self._ensure(self.num_rows + 1, self.capacity)
         self.lengths.append(0)
+        self.aux.clear()
         return self.num_rows - 1
 
     def remove_row(self, row: int) -> int | None:
@@ -149,8 +153,16 @@ class BatchKVCache:
             self.lengths[row] = n
             moved = last
         self.lengths.pop()
+        self.aux.clear()
         self._maybe_shrink()
         return moved
+
+    @property
+    def forward_rows(self) -> tuple[int, int]:
+        """[r0, r1): the cache rows the current forward's batch rows 0 .. B-1 are (set by begin_*())."""
+        if self._rows is None:
+            raise RuntimeError("BatchKVCache.forward_rows: no forward begun")
+        return self._rows
 
     # ---------------------------------------------------------------------------------------- forwards
     def begin_prefill(self, row: int, num_tokens: int) -> Tensor:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROPE_SCALING_TYPES = ("linear", "dynamic")
+# Per-layer attention kinds. "dense" is plain causal softmax attention; the others are implemented in
+# modelcore/attention/<module> (see modelcore.attention.kinds), which also validates their options.
+ATTENTION_KINDS = ("dense", "temporal_decay", "sparse")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,68 @@ class RopeScaling:
         return {"type": self.rope_type, "rope_type": self.rope_type, "factor": self.factor}
 
 
+@dataclass(frozen=True)
+class LayerAttention:
+    """Which attention one decoder layer uses: `kind` (one of ATTENTION_KINDS) and that kind's options
+    (plain JSON values; validated by the kind's own `Options` dataclass, see modelcore.attention.kinds).
+
+    Stored as a sorted tuple of (name, value) pairs so the config stays hashable; `options_dict()` gives
+    the dict back."""
+
+    kind: str = "dense"
+    options: Any = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in ATTENTION_KINDS:
+            raise ValueError(
+                f"LayerAttention: kind={self.kind!r} is not known (expected one of {ATTENTION_KINDS})"
+            )
+        opts = self.options
+        if isinstance(opts, dict):
+            opts = tuple(sorted(opts.items()))
+        if not isinstance(opts, tuple) or not all(
+            isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str) for item in opts
+        ):
+            raise ValueError(f"LayerAttention: options={self.options!r} must be a dict of name -> value")
+        opts = tuple((name, value) for name, value in opts)
+        for name, value in opts:
+            if not (value is None or isinstance(value, bool | int | float | str)):
+                raise ValueError(f"LayerAttention: option {name}={value!r} must be a number, string, bool or null")
+        object.__setattr__(self, "options", opts)
+        # The kind's own dataclass names any unknown option or bad value.
+        from .attention.kinds import parse_options
+
+        parse_options(self.kind, self.options_dict())
+
+    def options_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> LayerAttention:
+        if isinstance(d, LayerAttention):
+            return d
+        if isinstance(d, str):
+            return cls(kind=d)
+        if not isinstance(d, dict) or set(d) - {"kind", "options"}:
+            raise ValueError(f"LayerAttention: {d!r} must be a kind name or a dict with 'kind' and 'options'")
+        return cls(kind=d.get("kind", "dense"), options=dict(d.get("options") or {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "options": self.options_dict()}
+
+
+# Our own key in config.json for per-layer attention (transformers ignores unknown keys).
+HF_LAYER_ATTENTION_KEY = "plumbline_layer_attention"
+
+
+def _layer_attention_from_hf(value: Any) -> tuple[LayerAttention, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError(f"from_hf: {HF_LAYER_ATTENTION_KEY} must be a list, got {type(value).__name__}")
+    return tuple(LayerAttention.from_dict(a) for a in value)
+
+
 _INT_FIELDS = (
     "vocab_size",
     "hidden_size",
@@ -92,6 +157,8 @@ class ModelConfig:
     tie_word_embeddings: bool = False
     bos_token_id: int | None = 1
     eos_token_id: int | None = 2
+    # Per-layer attention (empty = every layer dense); when set, one entry per layer.
+    layer_attention: tuple[LayerAttention, ...] = ()
     name: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -107,6 +174,10 @@ class ModelConfig:
             v = getattr(self, f)
             if _is_int(v):
                 object.__setattr__(self, f, float(v))
+        if isinstance(self.layer_attention, list | tuple):
+            object.__setattr__(
+                self, "layer_attention", tuple(LayerAttention.from_dict(a) for a in self.layer_attention)
+            )
         self._validate()
 
     def _validate(self) -> None:
@@ -142,6 +213,36 @@ class ModelConfig:
                 )
         if not isinstance(self.name, str):
             raise ValueError(f"ModelConfig: name={self.name!r} must be a string")
+        if not isinstance(self.layer_attention, tuple):
+            raise ValueError(f"ModelConfig: layer_attention={self.layer_attention!r} must be a list")
+        if self.layer_attention and len(self.layer_attention) != self.num_hidden_layers:
+            raise ValueError(
+                f"ModelConfig: layer_attention has {len(self.layer_attention)} entries, expected one per layer "
+                f"(num_hidden_layers={self.num_hidden_layers}) or none"
+            )
+
+    # --------------------------------------------------------------------------------- per-layer attention
+    def attention_for(self, layer: int) -> LayerAttention:
+        """The attention of decoder layer `layer` (dense unless `layer_attention` says otherwise)."""
+        if not 0 <= layer < self.num_hidden_layers:
+            raise ValueError(f"attention_for: layer {layer} outside [0, {self.num_hidden_layers})")
+        return self.layer_attention[layer] if self.layer_attention else LayerAttention()
+
+    def with_layer_attention(
+        self, spec: LayerAttention | str | dict[str, Any], layers: Any = None
+    ) -> ModelConfig:
+        """A copy where `layers` (iterable of indices; default all) use `spec`; other layers keep theirs."""
+        spec = LayerAttention.from_dict(spec)
+        chosen = range(self.num_hidden_layers) if layers is None else list(layers)
+        for i in chosen:
+            if not (_is_int(i) and 0 <= i < self.num_hidden_layers):
+                raise ValueError(f"with_layer_attention: layer {i!r} outside [0, {self.num_hidden_layers})")
+        current = [self.attention_for(i) for i in range(self.num_hidden_layers)]
+        for i in chosen:
+            current[i] = spec
+        if all(a.kind == "dense" and not a.options for a in current):
+            current = []
+        return dataclasses.replace(self, layer_attention=tuple(current))
 
     # ----------------------------------------------------------------------------------------- derived values
     @property
@@ -175,7 +276,9 @@ class ModelConfig:
     # ------------------------------------------------------------------------------------------ conversions
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (round-trips through `ModelConfig(**d)`)."""
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["layer_attention"] = [a.to_dict() for a in self.layer_attention]
+        return d
 
     @classmethod
     def from_hf(cls, config_dict: dict[str, Any], *, name: str = "") -> ModelConfig:
@@ -233,6 +336,7 @@ class ModelConfig:
             tie_word_embeddings=d.get("tie_word_embeddings", False),
             bos_token_id=d.get("bos_token_id", 1),
             eos_token_id=eos,
+            layer_attention=_layer_attention_from_hf(d.get(HF_LAYER_ATTENTION_KEY)),
             name=name,
         )
 
@@ -258,6 +362,11 @@ class ModelConfig:
             "eos_token_id": self.eos_token_id,
             "attention_bias": False,
             "mlp_bias": False,
+            **(
+                {HF_LAYER_ATTENTION_KEY: [a.to_dict() for a in self.layer_attention]}
+                if self.layer_attention
+                else {}
+            ),
         }
 
     @classmethod

@@ -67,6 +67,10 @@ class DenseKVCache:
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)]
         self.lengths = torch.zeros(batch_size, dtype=torch.long, device=device)  # (B,)
+        self.times: Tensor | None = None  # (B, max_len) float time stamp per slot, once begin() is given times
+        # Per-sequence state of attention kernels (e.g. a sparse layer's block summaries); cleared whenever
+        # rows are rewound or reset, so kernels must treat it as a cache they can rebuild.
+        self.aux: dict = {}
         self._positions: Tensor | None = None
         self._mask: Tensor | None = None
         self._span = 0
@@ -79,19 +83,22 @@ class DenseKVCache:
         """Forget every row (buffers are left as they are; they are overwritten before being read)."""
         self.lengths.zero_()
         self._positions = None
+        self.aux.clear()
 
     def truncate(self, row: int, length: int) -> None:
         """Set row `row` back to `length` tokens."""
         if not 0 <= length <= self.max_len:
             raise ValueError(f"DenseKVCache.truncate: length={length} outside [0, {self.max_len}]")
         self.lengths[row] = length
+        self.aux.clear()
 
     def next_positions(self, num_tokens: int) -> Tensor:
         """(B, num_tokens) positions continuing each row: lengths[b] + 0 .. num_tokens-1."""
         return self.lengths[:, None] + torch.arange(num_tokens, device=self.device)[None, :]
 
-    def begin(self, positions: Tensor) -> None:
-        """Declare the absolute positions (B, T) of the tokens the next forward feeds."""
+    def begin(self, positions: Tensor, times: Tensor | None = None) -> None:
+        """Declare the absolute positions (B, T) of the tokens the next forward feeds, and optionally their
+        time stamps (B, T) float (kept per slot for attention kinds that weigh by elapsed time)."""
         if positions.dim() != 2 or positions.shape[0] != self.batch_size:
             raise ValueError(
                 f"DenseKVCache.begin: positions must be ({self.batch_size}, T), got {tuple(positions.shape)}"
@@ -108,8 +115,28 @@ class DenseKVCache:
         slots = torch.arange(span, device=self.device)  # (S,)
         # (B, 1, T, S): token (b, t) sees slots up to its own position
         self._mask = None if fresh else (slots[None, None, :] <= positions[:, :, None])[:, None, :, :]
+        if times is not None:
+            if times.shape != positions.shape:
+                raise ValueError(
+                    f"DenseKVCache.begin: times {tuple(times.shape)} must match positions {tuple(positions.shape)}"
+                )
+            if self.times is None:
+                self.times = torch.zeros(self.batch_size, self.max_len, dtype=torch.float32, device=self.device)
+            rows = torch.arange(self.batch_size, device=self.device)[:, None].expand_as(positions)  # (B, T)
+            self.times[rows, positions] = times.to(device=self.device, dtype=torch.float32)
         self._positions = positions
         self._span = span
+
+    @property
+    def forward_rows(self) -> tuple[int, int]:
+        """[r0, r1): cache rows of the current forward's batch rows (always every row here)."""
+        return (0, self.batch_size)
+
+    def key_times(self, span: int) -> Tensor:
+        """(B, span) time stamps of slots 0 .. span-1 (as given to begin())."""
+        if self.times is None:
+            raise ValueError("DenseKVCache.key_times: no time stamps were given to begin()")
+        return self.times[:, :span]
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         if self._positions is None:

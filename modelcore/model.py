@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import ATTENTION_IMPLS, attention
+from .attention.context import AttentionContext
+from .attention.kinds import build_kernel
 from .config import ModelConfig
 from .kv_cache import KVCache
 from .rope import apply_rope, rope_cos_sin
@@ -92,6 +94,10 @@ class MLP(nn.Module):
 
 
 class Attention(nn.Module):
+    """Self-attention of one layer. Dense unless `config.attention_for(layer_idx)` names another kind, whose
+    `LayerKernel` (modelcore.attention.kinds) then computes softmax-attention from q, k, v, the mask and an
+    `AttentionContext` (positions, time stamps, the cache)."""
+
     def __init__(self, config: ModelConfig, layer_idx: int, attn_impl: str = "sdpa") -> None:
         super().__init__()
         self.layer_idx = layer_idx
@@ -103,8 +109,17 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(config.hidden_size, config.kv_size, bias=False)
         self.v_proj = nn.Linear(config.hidden_size, config.kv_size, bias=False)
         self.o_proj = nn.Linear(config.q_size, config.hidden_size, bias=False)
+        self.kernel = build_kernel(config, layer_idx)  # None = dense
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        kv_cache: KVCache | None = None,
+        positions: Tensor | None = None,
+        times: Tensor | None = None,
+    ) -> Tensor:
         b, t, _ = x.shape
         q = apply_linear(self.q_proj, x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
         k = apply_linear(self.k_proj, x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
@@ -113,9 +128,38 @@ class Attention(nn.Module):
         mask = None  # plain causal over the T new tokens
         if kv_cache is not None:
             k, v, mask = kv_cache.update(self.layer_idx, k, v)  # (B, Hkv, S, D), mask (B, 1, T, S) | None
-        y = attention(q, k, v, mask, impl=self.attn_impl)  # (B, H, T, D)
+        if self.kernel is None:
+            y = attention(q, k, v, mask, impl=self.attn_impl)  # (B, H, T, D)
+        else:
+            ctx = self._context(q, k, kv_cache, positions, times)
+            y = self.kernel(q, k, v, mask, ctx)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, H*D)
         return apply_linear(self.o_proj, y)
+
+    def _context(
+        self, q: Tensor, k: Tensor, kv_cache: KVCache | None, positions: Tensor | None, times: Tensor | None
+    ) -> AttentionContext:
+        b, _, t, _ = q.shape
+        s = k.shape[2]
+        if positions is None:
+            positions = torch.arange(t, device=q.device)[None, :].expand(b, t)  # (B, T)
+        if kv_cache is None:
+            key_positions, key_times = positions, times  # (B, S == T)
+        else:  # both caches keep slot == absolute position
+            key_positions = torch.arange(s, device=q.device)[None, :].expand(b, s)  # (B, S)
+            key_times = None
+            if times is not None:
+                if not hasattr(kv_cache, "key_times"):
+                    raise ValueError(f"{type(kv_cache).__name__} keeps no time stamps; use DenseKVCache for times")
+                key_times = kv_cache.key_times(s)  # (B, S)
+        return AttentionContext(
+            positions=positions,
+            key_positions=key_positions,
+            times=times,
+            key_times=key_times,
+            kv_cache=kv_cache,
+            impl=self.attn_impl,
+        )
 
 
 class DecoderLayer(nn.Module):
@@ -128,8 +172,16 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, kv_cache: KVCache | None = None) -> Tensor:
-        h = x + self.self_attn(self.input_layernorm(x), cos, sin, kv_cache)
+    def forward(
+        self,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        kv_cache: KVCache | None = None,
+        positions: Tensor | None = None,
+        times: Tensor | None = None,
+    ) -> Tensor:
+        h = x + self.self_attn(self.input_layernorm(x), cos, sin, kv_cache, positions, times)
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
@@ -145,11 +197,17 @@ class LlamaModel(nn.Module):
         )
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
-    def forward(self, input_ids: Tensor, positions: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+    def forward(
+        self,
+        input_ids: Tensor,
+        positions: Tensor,
+        kv_cache: KVCache | None = None,
+        times: Tensor | None = None,
+    ) -> Tensor:
         x = self.embed_tokens(input_ids)  # (B, T, C)
         cos, sin = rope_cos_sin(self.config, positions, x.dtype)  # (B, T, D) each, shared by all layers
         for layer in self.layers:
-            x = layer(x, cos, sin, kv_cache)
+            x = layer(x, cos, sin, kv_cache, positions, times)
         return self.norm(x)  # (B, T, C)
 
 
@@ -189,10 +247,18 @@ class Transformer(nn.Module):
                 module.weight.fill_(1.0)
 
     def forward(
-        self, input_ids: Tensor, positions: Tensor | None = None, kv_cache: KVCache | None = None
+        self,
+        input_ids: Tensor,
+        positions: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        *,
+        times: Tensor | None = None,
     ) -> Tensor:
         """input_ids (B, T) -> logits (B, T, V). positions (B, T) are absolute token positions for RoPE
-        (default 0 .. T-1 in every row). Without a cache, attention is causal over the T tokens."""
+        (default 0 .. T-1 in every row). Without a cache, attention is causal over the T tokens.
+        times (B, T) float: optional real time stamps of the tokens, read only by layers whose attention
+        kind uses them (temporal decay on time gaps); with a cache, `DenseKVCache.begin(positions, times)`
+        must have been given the same stamps."""
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
         b, t = input_ids.shape
@@ -202,5 +268,7 @@ class Transformer(nn.Module):
             raise ValueError(
                 f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}"
             )
-        h = self.model(input_ids, positions, kv_cache)  # (B, T, C)
+        if times is not None and times.shape != input_ids.shape:
+            raise ValueError(f"times {tuple(times.shape)} must match input_ids {tuple(input_ids.shape)}")
+        h = self.model(input_ids, positions, kv_cache, times)  # (B, T, C)
         return apply_linear(self.lm_head, h)  # (B, T, V)
