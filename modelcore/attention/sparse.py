@@ -1,0 +1,307 @@
+"""Dynamic (content-adaptive) block-sparse attention, attention kind "sparse" (NSA / Quest style).
+
+Each query block attends to the sink blocks, its local window and its top-k key blocks by a cheap score
+against pooled keys (selection: modelcore.attention.sparse_select, which documents the scores and defaults).
+Shapes as in modelcore.attention.dense: q (B, H, T, D); k, v (B, Hkv, S, D) (GQA: H a multiple of Hkv);
+mask bool (B|1, 1, T, S) True = may attend, or None = plain causal with S == T. Query positions are the
+slots the queries sit at (both KV caches keep slot == absolute position): `q_positions` (B, T) when given,
+else read off the mask, else the last T slots.
+
+- `sparse_attention_reference`: eager oracle (selection expanded to a (B, H, T, S) token mask, ANDed with
+  causal and the mask, softmax in float32). Small shapes only: it materialises (B, H, T, S).
+- `sparse_attention`: the fast prefill path. CPU: per chunk of query blocks gather the selected K/V blocks
+  once per kv head (GQA: the group's query heads share them) and run one SDPA call. CUDA: FlexAttention with
+  a block mask read off the selection.
+- `sparse_decode_attention`: a few queries per row (decode), picks blocks of the cache per step from block
+  summaries (cached across steps by `LayerKernel` in `kv_cache.aux`, see modelcore.attention.sparse_decode).
+- `attention_stats`: compute skipped / cosine / softmax mass of the sparse selection vs dense, by query chunk.
+- `LayerKernel`: the layer module the model builds for kind "sparse".
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .dense import _check, eager_attention, repeat_kv, sdpa_attention
+from .sparse_select import (
+    Options,
+    block_summaries,
+    num_blocks,
+    query_positions,
+    select_blocks,
+    select_local,
+    token_mask,
+)
+
+__all__ = [
+    "LayerKernel",
+    "Options",
+    "attention_stats",
+    "select_blocks",
+    "sparse_attention",
+    "sparse_attention_reference",
+    "sparse_decode_attention",
+]
+
+
+def _selection(q: Tensor, k: Tensor, options: Options, mask: Tensor | None, q_positions: Tensor | None):
+    q_pos = query_positions(q, k.shape[2], mask, q_positions)  # (B, T)
+    sel, qb0 = select_local(q, block_summaries(k, options), q_pos, k.shape[2], options)
+    return sel, qb0, q_pos
+
+
+def sparse_attention_reference(
+    q: Tensor, k: Tensor, v: Tensor, options: Options, mask: Tensor | None = None, *,
+    q_positions: Tensor | None = None,
+) -> Tensor:
+    """Eager oracle: (B, H, T, D). Plain masked softmax attention (float32) over the selected blocks."""
+    _check(q, k, v, mask if mask is not None else torch.ones(1, 1, 1, 1, dtype=torch.bool))
+    n_rep = q.shape[1] // k.shape[1]
+    sel, qb0, q_pos = _selection(q, k, options, mask, q_positions)
+    allowed = token_mask(sel, qb0, q_pos, k.shape[2], n_rep, options)  # (B, H, T, S)
+    if mask is not None:
+        allowed = allowed & mask
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    scores = torch.einsum("bhtd,bhsd->bhts", q.float(), repeat_kv(k, n_rep).float()) * scale
+    probs = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)  # (B, H, T, S)
+    return torch.einsum("bhts,bhsd->bhtd", probs, repeat_kv(v, n_rep).float()).to(q.dtype)
+
+
+def _block_order(sel: Tensor, k_max: int) -> tuple[Tensor, Tensor]:
+    """sel (..., nKB) bool -> (indices (..., K) of the selected blocks first, in order; valid (..., K))."""
+    order = torch.sort((~sel).to(torch.uint8), dim=-1, stable=True).indices[..., :k_max]
+    return order, sel.gather(-1, order)
+
+
+def _gather_row(
+    q: Tensor, k: Tensor, v: Tensor, sel: Tensor, p0: int, mask: Tensor | None, options: Options
+) -> Tensor:
+    """One batch row whose T queries sit at slots p0 .. p0+T-1. q (H, T, D), k/v (Hkv, S, D),
+    sel (Hkv, nQL, nKB) from absolute query block p0 // bs, mask (T, S) or None. Returns (H, T, D)."""
+    h, t, d = q.shape
+    hkv, s, _ = k.shape
+    n_rep = h // hkv
+    bs = options.block_size
+    off = p0 % bs
+    nql = num_blocks(off + t, bs)
+    qpad = q.new_zeros(h, nql * bs, d)
+    qpad[:, off : off + t] = q
+    qpad = qpad.view(hkv, n_rep, nql, bs, d).permute(0, 2, 1, 3, 4)  # (Hkv, nQL, r, bs, D)
+    k_max = min(options.max_blocks, sel.shape[-1])
+    idx, valid = _block_order(sel[:, :nql], k_max)  # (Hkv, nQL, K)
+    out = q.new_empty(hkv, nql, n_rep, bs, d)
+    heads = torch.arange(hkv, device=q.device)[:, None, None]
+    within = torch.arange(bs, device=q.device)
+    start = (p0 // bs) * bs
+    for c0 in range(0, nql, options.query_chunk):
+        c1 = min(nql, c0 + options.query_chunk)
+        nc = c1 - c0
+        tok = (idx[:, c0:c1, :, None] * bs + within).reshape(hkv, nc, k_max * bs)  # (Hkv, nc, K*bs)
+        ok = valid[:, c0:c1, :, None].expand(hkv, nc, k_max, bs).reshape(hkv, nc, k_max * bs) & (tok < s)
+        tok = tok.clamp(max=s - 1)
+        kg, vg = k[heads, tok], v[heads, tok]  # (Hkv, nc, K*bs, D)
+        qpos = start + (torch.arange(c0, c1, device=q.device)[:, None] * bs + within)  # (nc, bs)
+        m = ok[:, :, None, :] & (tok[:, :, None, :] <= qpos[None, :, :, None])  # (Hkv, nc, bs, K*bs)
+        if mask is not None:
+            rows = (qpos - p0).clamp(0, t - 1)  # (nc, bs)
+            m = m & mask[rows[None, :, :, None], tok[:, :, None, :]]
+        m = m[:, :, None].expand(hkv, nc, n_rep, bs, k_max * bs).reshape(hkv * nc, 1, n_rep * bs, k_max * bs)
+        qc = qpad[:, c0:c1].reshape(hkv * nc, 1, n_rep * bs, d)
+        y = F.scaled_dot_product_attention(
+            qc, kg.reshape(hkv * nc, 1, k_max * bs, d), vg.reshape(hkv * nc, 1, k_max * bs, d), attn_mask=m
+        )  # (Hkv*nc, 1, r*bs, D)
+        out[:, c0:c1] = y.view(hkv, nc, n_rep, bs, d)
+    out = out.permute(0, 2, 1, 3, 4).reshape(h, nql * bs, d)
+    return out[:, off : off + t]
+
+
+@functools.cache
+def _compiled_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def _flex(
+    q: Tensor, k: Tensor, v: Tensor, sel: Tensor, qb0: Tensor, q_pos: Tensor, mask: Tensor | None,
+    options: Options, *, compiled: bool,
+) -> Tensor:
+    """FlexAttention with a block mask whose mask_mod reads the selection (causal + mask inside blocks)."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    b, h, t, _ = q.shape
+    s = k.shape[2]
+    n_rep = h // k.shape[1]
+    bs = options.block_size
+    full_mask = None if mask is None else mask.expand(b, 1, t, s)
+
+    def mask_mod(bi, hi, qi, ki):
+        p = q_pos[bi, qi]
+        keep = sel[bi, hi // n_rep, p // bs - qb0[bi], ki // bs] & (ki <= p)
+        if full_mask is not None:
+            keep = keep & full_mask[bi, 0, qi, ki]
+        return keep
+
+    flex_block = bs if bs >= 16 and bs % 16 == 0 else 128
+    block_mask = create_block_mask(mask_mod, b, h, t, s, device=q.device, BLOCK_SIZE=flex_block, _compile=compiled)
+    fn = _compiled_flex() if compiled else flex_attention
+    return fn(q, k, v, block_mask=block_mask, enable_gqa=n_rep > 1)
+
+
+def sparse_attention(
+    q: Tensor, k: Tensor, v: Tensor, options: Options, mask: Tensor | None = None, *,
+    q_positions: Tensor | None = None, backend: str = "auto",
+) -> Tensor:
+    """Fast path, same function as `sparse_attention_reference`: (B, H, T, D).
+    backend: "auto" (flex on CUDA, gather elsewhere), "gather" (CPU path: gathered blocks + SDPA),
+    "flex" (FlexAttention, compiled on CUDA) or "flex_eager" (FlexAttention uncompiled, for tests on CPU)."""
+    _check(q, k, v, mask if mask is not None else torch.ones(1, 1, 1, 1, dtype=torch.bool))
+    if backend == "auto":
+        backend = "flex" if q.is_cuda else "gather"
+    if backend not in ("gather", "flex", "flex_eager"):
+        raise ValueError(f"sparse_attention: backend={backend!r} must be auto, gather, flex or flex_eager")
+    sel, qb0, q_pos = _selection(q, k, options, mask, q_positions)
+    if backend != "gather":
+        return _flex(q, k, v, sel, qb0, q_pos, mask, options, compiled=backend == "flex")
+    b, _, t, _ = q.shape
+    contiguous = bool((q_pos == q_pos[:, :1] + torch.arange(t, device=q.device)).all())
+    if not contiguous:  # queries of a row not at consecutive slots: decode-style per-query gather
+        return _decode_gather(q, k, v, sel, qb0, q_pos, mask, options)
+    out = torch.empty_like(q)
+    for i in range(b):
+        row_mask = None if mask is None else mask[min(i, mask.shape[0] - 1), 0]  # (T, S)
+        out[i] = _gather_row(q[i], k[i], v[i], sel[i], int(q_pos[i, 0]), row_mask, options)
+    return out
+
+
+def _decode_gather(
+    q: Tensor, k: Tensor, v: Tensor, sel: Tensor, qb0: Tensor, q_pos: Tensor, mask: Tensor | None,
+    options: Options,
+) -> Tensor:
+    """Per query: gather its block's selected keys (few queries per row). Returns (B, H, T, D)."""
+    b, h, t, d = q.shape
+    hkv, s = k.shape[1], k.shape[2]
+    n_rep = h // hkv
+    bs = options.block_size
+    k_max = min(options.max_blocks, sel.shape[-1])
+    ql = q_pos // bs - qb0[:, None]  # (B, T)
+    rows = sel.gather(2, ql[:, None, :, None].expand(b, hkv, t, sel.shape[-1]))  # (B, Hkv, T, nKB)
+    idx, valid = _block_order(rows, k_max)  # (B, Hkv, T, K)
+    within = torch.arange(bs, device=q.device)
+    tok = (idx[..., None] * bs + within).reshape(b, hkv, t, k_max * bs)  # (B, Hkv, T, K*bs)
+    ok = valid[..., None].expand(b, hkv, t, k_max, bs).reshape(b, hkv, t, k_max * bs)
+    ok = ok & (tok < s) & (tok <= q_pos[:, None, :, None])
+    tok = tok.clamp(max=s - 1)
+    if mask is not None:
+        mrow = mask[:, 0].expand(b, t, s)  # (B, T, S)
+        ok = ok & mrow[:, None].expand(b, hkv, t, s).gather(3, tok)
+    flat = tok.reshape(b, hkv, t * k_max * bs, 1).expand(b, hkv, t * k_max * bs, d)
+    kg = k.gather(2, flat).view(b, hkv, t, k_max * bs, d).float()
+    vg = v.gather(2, flat).view(b, hkv, t, k_max * bs, d).float()
+    qg = q.float().view(b, hkv, n_rep, t, d).transpose(2, 3)  # (B, Hkv, T, r, D)
+    scores = qg @ kg.transpose(-1, -2) / math.sqrt(d)  # (B, Hkv, T, r, K*bs)
+    probs = torch.softmax(scores.masked_fill(~ok[:, :, :, None, :], float("-inf")), dim=-1)
+    y = probs @ vg  # (B, Hkv, T, r, D)
+    return y.transpose(2, 3).reshape(b, h, t, d).to(q.dtype)
+
+
+def sparse_decode_attention(
+    q: Tensor, k: Tensor, v: Tensor, options: Options, mask: Tensor | None = None, *,
+    summaries: Tensor | None = None, q_positions: Tensor | None = None,
+) -> Tensor:
+    """Decode: few queries per row (T small), rows of different lengths via mask (R, 1, T, S).
+    summaries (R, Hkv, n, C, D) float32: block summaries (`block_summaries`) of at least the complete blocks
+    before each row's queries (the candidates); computed from k when None. Returns (R, H, T, D)."""
+    _check(q, k, v, mask if mask is not None else torch.ones(1, 1, 1, 1, dtype=torch.bool))
+    q_pos = query_positions(q, k.shape[2], mask, q_positions)
+    if summaries is None:
+        summaries = block_summaries(k, options)
+    sel, qb0 = select_local(q, summaries, q_pos, k.shape[2], options)
+    return _decode_gather(q, k, v, sel, qb0, q_pos, mask, options)
+
+
+@torch.no_grad()
+def attention_stats(
+    q: Tensor, k: Tensor, v: Tensor, options: Options, mask: Tensor | None = None, *,
+    q_positions: Tensor | None = None, chunk: int = 128,
+) -> dict[str, float]:
+    """Sparse selection vs dense causal attention, by chunks of `chunk` queries (never (H, T, S) at once).
+
+    Returns skipped_fraction (1 - computed / dense query-key token pairs, per query head),
+    cosine (mean over rows, heads of the cosine similarity of sparse and dense outputs), mass (mean share
+    of the dense softmax mass inside the selected tokens), computed_pairs, dense_pairs, rows."""
+    b, h, t, d = q.shape
+    hkv, s = k.shape[1], k.shape[2]
+    n_rep = h // hkv
+    sel, qb0, q_pos = _selection(q, k, options, mask, q_positions)
+    scale = 1.0 / math.sqrt(d)
+    computed = dense = rows = 0
+    cos_sum = mass_sum = 0.0
+    for t0 in range(0, t, chunk):
+        t1 = min(t, t0 + chunk)
+        pos = q_pos[:, t0:t1]
+        sc = min(s, int(pos.max()) + 1)  # later slots are causally excluded
+        allowed = torch.arange(sc, device=q.device)[None, None, :] <= pos[:, :, None]  # (B, tc, Sc)
+        if mask is not None:
+            allowed = allowed & mask[:, 0, t0:t1, :sc]
+        allowed = allowed[:, None]  # (B, 1, tc, Sc)
+        sparse = token_mask(sel, qb0, pos, s, n_rep, options)[..., :sc] & allowed  # (B, H, tc, Sc)
+        qc = q[:, :, t0:t1].float().reshape(b, hkv, n_rep * (t1 - t0), d)
+        kc, vc = k[:, :, :sc].float(), v[:, :, :sc].float()
+        scores = (qc @ kc.transpose(-1, -2) * scale).view(b, h, t1 - t0, sc)  # (B, H, tc, Sc)
+        p_dense = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+        p_sparse = torch.softmax(scores.masked_fill(~sparse, float("-inf")), dim=-1)
+        y_dense = (p_dense.view(b, hkv, -1, sc) @ vc).view(b, h, t1 - t0, d)
+        y_sparse = (p_sparse.view(b, hkv, -1, sc) @ vc).view(b, h, t1 - t0, d)
+        live = allowed.any(-1).expand(b, h, t1 - t0)  # rows with something to attend
+        cos = F.cosine_similarity(y_dense, y_sparse, dim=-1)  # (B, H, tc)
+        mass = (p_dense * sparse).sum(-1)  # (B, H, tc)
+        cos_sum += float(cos[live].sum())
+        mass_sum += float(mass[live].sum())
+        rows += int(live.sum())
+        computed += int(sparse.sum())
+        dense += int(allowed.sum()) * h
+    return {
+        "skipped_fraction": 1.0 - computed / max(dense, 1),
+        "cosine": cos_sum / max(rows, 1),
+        "mass": mass_sum / max(rows, 1),
+        "computed_pairs": float(computed),
+        "dense_pairs": float(dense),
+        "rows": float(rows),
+    }
+
+
+class LayerKernel(nn.Module):
+    """Attention kind "sparse" for one layer (no parameters). Routes: S <= dense threshold -> dense SDPA
+    (eager reference when ctx.reference); with a cache and T < block_size -> decode path with block summaries
+    cached in `kv_cache.aux`; else the prefill path (reference when ctx.reference, else fast)."""
+
+    def __init__(self, config, layer_idx: int, options: Options) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.options = options
+
+    def extra_repr(self) -> str:
+        return f"layer={self.layer_idx}, {self.options}"
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, ctx) -> Tensor:
+        from .sparse_decode import cached_summaries, invalidate_summaries
+
+        t, s = q.shape[2], k.shape[2]
+        cache = ctx.kv_cache
+        q_pos = ctx.positions if cache is not None else None  # with a cache, slot == position
+        if cache is not None:
+            invalidate_summaries(cache, self.layer_idx, q_pos, self.options)
+        if s <= self.options.dense_threshold:
+            return eager_attention(q, k, v, mask) if ctx.reference else sdpa_attention(q, k, v, mask)
+        if ctx.reference:
+            return sparse_attention_reference(q, k, v, self.options, mask, q_positions=q_pos)
+        if cache is not None and t < self.options.block_size:
+            summ = cached_summaries(cache, self.layer_idx, k, q_pos, self.options)
+            return sparse_decode_attention(q, k, v, self.options, mask, summaries=summ, q_positions=q_pos)
+        return sparse_attention(q, k, v, self.options, mask, q_positions=q_pos)

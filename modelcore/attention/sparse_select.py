@@ -1,0 +1,257 @@
+"""Block selection of dynamic sparse attention (kind "sparse"): options, pooled key summaries per block, and
+which key blocks each query block attends.
+
+Keys are cut into blocks of `block_size` slots by absolute position (block j = slots j*bs .. j*bs+bs-1); a
+query at position p belongs to query block p // bs. Every query block attends to
+- the first `sink_blocks` blocks (the attention sink),
+- its own block and the `local_blocks - 1` before it (the local window; token-level causal inside),
+- the `top_k` most important of the remaining earlier blocks (the candidates: complete blocks strictly
+  before the local window), ranked by a cheap score against one summary per key block,
+and never a block after its own (causal). Selection is per key/value head: the score of a kv head
+aggregates its n_rep query heads, so the query heads of one GQA group share blocks and K/V are gathered once
+per group.
+
+Scores (`Options.score`):
+- "mean" (default; NSA-like): summary = mean of the block's keys. For every query and query head, a softmax
+  over the candidates' logits q . mean_k / sqrt(D) estimates which share of the softmax mass each block
+  holds (exp of the mean logit is a Jensen lower bound of a block's mean exp, the same for every block of
+  equal size); the importance of a (query block, key block) is the sum of those shares over the block's
+  queries and the group's heads, i.e. the expected mass the group would lose by skipping it.
+- "quest" (Quest): summary = per-channel max and min of the block's keys; sum_d max(q_d max_d, q_d min_d)
+  is an upper bound of q . k over the block; importance = max of the bound over queries and heads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+SCORES = ("mean", "quest")
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Options of a sparse attention layer (plain JSON values, validated here).
+
+    block_size 64: the tile of the block gather / FlexAttention; big enough that a gathered block is a
+        dense matmul, small enough that 16 blocks are a small share of 16k tokens (256 blocks).
+    top_k 16: scored blocks per query block; with sink 1 + local 2 a query sees at most 19 * 64 = 1216
+        keys: ~41% of causal dense compute skipped at 4k, ~85% at 16k, ~93% at 32k.
+    local_blocks 2: own block + the previous one, so every query sees at least its last block_size keys.
+    sink_blocks 1: the first block always (attention sinks carry much of the softmax mass).
+    dense_below None: sequences with S <= this use dense attention; None = block_size * (top_k +
+        local_blocks + sink_blocks), below which sparse would keep (almost) every block anyway.
+    score "mean": see the module docstring ("mean" or "quest").
+    query_chunk 32: query blocks per step of the CPU fast path (bounds its gathered K/V memory at 32k).
+    """
+
+    block_size: int = 64
+    top_k: int = 16
+    local_blocks: int = 2
+    sink_blocks: int = 1
+    dense_below: int | None = None
+    score: str = "mean"
+    query_chunk: int = 32
+
+    def __post_init__(self) -> None:
+        for name, low in (("block_size", 1), ("top_k", 0), ("local_blocks", 1), ("sink_blocks", 0),
+                          ("query_chunk", 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise ValueError(f"sparse attention: {name}={value!r} must be an int >= {low}")
+        if self.dense_below is not None and (not _is_int(self.dense_below) or self.dense_below < 0):
+            raise ValueError(f"sparse attention: dense_below={self.dense_below!r} must be an int >= 0 or None")
+        if self.score not in SCORES:
+            raise ValueError(f"sparse attention: score={self.score!r} must be one of {SCORES}")
+
+    @property
+    def dense_threshold(self) -> int:
+        """S at or below which a layer attends densely."""
+        if self.dense_below is not None:
+            return self.dense_below
+        return self.block_size * (self.top_k + self.local_blocks + self.sink_blocks)
+
+    @property
+    def max_blocks(self) -> int:
+        """Most key blocks one query block attends."""
+        return self.top_k + self.local_blocks + self.sink_blocks
+
+
+def num_blocks(n: int, block_size: int) -> int:
+    return -(-n // block_size)
+
+
+def query_positions(
+    q: Tensor, s: int, mask: Tensor | None, q_positions: Tensor | None
+) -> Tensor:
+    """(B, T) long absolute positions of the queries: as given; else the last slot each query may attend in
+    `mask` (the caches' masks are "slot <= position"); else S - T + arange(T) (queries are the last T keys)."""
+    b, _, t, _ = q.shape
+    if q_positions is not None:
+        if q_positions.shape != (b, t):
+            raise ValueError(f"sparse attention: q_positions {tuple(q_positions.shape)} must be ({b}, {t})")
+        return q_positions.to(device=q.device, dtype=torch.long)
+    if mask is not None:
+        m = mask[:, 0].expand(b, t, s)  # (B, T, S)
+        last = s - 1 - m.flip(-1).to(torch.uint8).argmax(-1)  # (B, T) last True slot
+        return last.to(torch.long)
+    return (s - t + torch.arange(t, device=q.device))[None, :].expand(b, t)
+
+
+def pool_blocks(blocks: Tensor, score: str) -> Tensor:
+    """blocks (..., n, bs, D) of complete blocks -> summaries (..., n, C, D) float32 (C = 1 mean, 2 max/min)."""
+    blocks = blocks.float()
+    if score == "mean":
+        return blocks.mean(dim=-2, keepdim=True)
+    return torch.stack((blocks.amax(dim=-2), blocks.amin(dim=-2)), dim=-2)
+
+
+def block_summaries(k: Tensor, options: Options, key_valid: Tensor | None = None) -> Tensor:
+    """k (B, Hkv, S, D) -> (B, Hkv, nKB, C, D) float32 summaries of every block (the last one over the keys
+    it has). key_valid (B, S) bool: only valid keys are pooled (a block without any gets zeros)."""
+    b, hkv, s, d = k.shape
+    bs = options.block_size
+    nkb = num_blocks(s, bs)
+    full = s // bs
+    parts = []
+    if key_valid is None:
+        if full:
+            parts.append(pool_blocks(k[:, :, : full * bs].reshape(b, hkv, full, bs, d), options.score))
+        if full < nkb:  # partial last block
+            parts.append(pool_blocks(k[:, :, full * bs :][:, :, None], options.score))
+        return torch.cat(parts, dim=2)
+    pad = nkb * bs - s
+    kf = torch.nn.functional.pad(k.float(), (0, 0, 0, pad)).reshape(b, hkv, nkb, bs, d)
+    valid = torch.nn.functional.pad(key_valid, (0, pad)).reshape(b, 1, nkb, bs, 1)  # (B, 1, nKB, bs, 1)
+    count = valid.sum(dim=-2, keepdim=True)  # (B, 1, nKB, 1, 1)
+    if options.score == "mean":
+        out = (kf * valid).sum(dim=-2, keepdim=True) / count.clamp(min=1)
+    else:
+        hi = kf.masked_fill(~valid, float("-inf")).amax(dim=-2)
+        lo = kf.masked_fill(~valid, float("inf")).amin(dim=-2)
+        out = torch.stack((hi, lo), dim=-2)
+    return out.masked_fill(count == 0, 0.0)
+
+
+def select_local(
+    q: Tensor,
+    summaries: Tensor,
+    q_pos: Tensor,
+    n_keys: int,
+    options: Options,
+    *,
+    block_ok: Tensor | None = None,
+    chunk: int = 2048,
+) -> tuple[Tensor, Tensor]:
+    """Selection for the query blocks the queries fall in.
+
+    q (B, H, T, D); summaries (B, Hkv, n, C, D) of key blocks 0 .. n-1 (n may be fewer than the S keys'
+    blocks as long as every candidate block is summarised, e.g. the complete blocks of a decode cache);
+    q_pos (B, T) long; n_keys S; block_ok (B, nKB) bool or None: blocks that hold a valid key.
+    Returns (sel (B, Hkv, nQL, nKB) bool, qb0 (B,) long): row i of sel is absolute query block qb0 + i."""
+    b, h, t, d = q.shape
+    hkv = summaries.shape[1]
+    n_rep = h // hkv
+    bs = options.block_size
+    nkb = num_blocks(n_keys, bs)
+    n_sum = min(summaries.shape[2], nkb)
+    dev = q.device
+    qb = q_pos // bs  # (B, T) absolute query block
+    qb0 = qb.min(dim=1).values  # (B,)
+    ql = qb - qb0[:, None]  # (B, T) local query block
+    nql = int(ql.max()) + 1
+    blocks = torch.arange(nkb, device=dev)  # (nKB,)
+    qb_abs = qb0[:, None] + torch.arange(nql, device=dev)[None, :]  # (B, nQL)
+    cand = (blocks >= options.sink_blocks) & (blocks[None, None, :] <= (qb_abs - options.local_blocks)[..., None])
+    cand &= blocks < n_sum  # (B, nQL, nKB)
+    if block_ok is not None:
+        cand &= block_ok[:, None, :nkb]
+    forced = (blocks[None, None, :] <= qb_abs[..., None]) & (
+        (blocks < options.sink_blocks) | (blocks[None, None, :] > (qb_abs - options.local_blocks)[..., None])
+    )  # (B, nQL, nKB)
+    k_eff = min(options.top_k, nkb)
+    if k_eff == 0 or not bool(cand.any()):
+        return forced[:, None].expand(b, hkv, nql, nkb).clone(), qb0
+    summ = summaries[:, :, :n_sum]  # (B, Hkv, n, C, D)
+    scale = 1.0 / math.sqrt(d)
+    mean_score = options.score == "mean"
+    fill = 0.0 if mean_score else float("-inf")
+    imp = torch.full((b, hkv, nql, n_sum), fill, dtype=torch.float32, device=dev)
+    for t0 in range(0, t, chunk):
+        t1 = min(t, t0 + chunk)
+        qc = q[:, :, t0:t1].float().reshape(b, hkv, n_rep, t1 - t0, d)  # (B, Hkv, r, tc, D)
+        c = cand[:, :, :n_sum].gather(1, ql[:, t0:t1, None].expand(b, t1 - t0, n_sum))  # (B, tc, n)
+        c = c[:, None, None]  # (B, 1, 1, tc, n)
+        if mean_score:
+            logits = torch.einsum("bgrtd,bgnd->bgrtn", qc, summ[:, :, :, 0]) * scale
+            p = torch.softmax(logits.masked_fill(~c, float("-inf")), dim=-1)
+            agg = torch.nan_to_num(p, nan=0.0).sum(dim=2)  # (B, Hkv, tc, n)
+        else:
+            bound = torch.einsum("bgrtd,bgnd->bgrtn", qc.clamp(min=0), summ[:, :, :, 0])
+            bound = bound + torch.einsum("bgrtd,bgnd->bgrtn", qc.clamp(max=0), summ[:, :, :, 1])
+            agg = bound.masked_fill(~c, float("-inf")).amax(dim=2)  # (B, Hkv, tc, n)
+        index = ql[:, None, t0:t1, None].expand(b, hkv, t1 - t0, n_sum)
+        if mean_score:
+            imp.scatter_add_(2, index, agg)
+        else:
+            imp.scatter_reduce_(2, index, agg, reduce="amax")
+    if n_sum < nkb:
+        imp = torch.nn.functional.pad(imp, (0, nkb - n_sum), value=float("-inf"))
+    imp = imp.masked_fill(~cand[:, None], float("-inf"))  # (B, Hkv, nQL, nKB)
+    top = imp.topk(k_eff, dim=-1).indices  # (B, Hkv, nQL, k)
+    chosen = torch.zeros(b, hkv, nql, nkb, dtype=torch.bool, device=dev).scatter_(-1, top, True)
+    return (chosen & cand[:, None]) | forced[:, None], qb0
+
+
+def select_blocks(
+    q: Tensor,
+    k: Tensor,
+    options: Options,
+    *,
+    q_positions: Tensor | None = None,
+    key_valid: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Which key blocks each query block attends, per kv head.
+
+    q (B, H, T, D), k (B, Hkv, S, D); q_positions (B, T) long (default: from `mask`, else the last T slots);
+    key_valid (B, S) bool: keys that may be attended at all (pooled summaries skip the others).
+    Returns bool (B, Hkv, nQB, nKB) with nQB = nKB = ceil(S / block_size) (indexed by absolute block);
+    rows of query blocks holding none of the T queries are False."""
+    s = k.shape[2]
+    q_pos = query_positions(q, s, mask, q_positions)
+    summ = block_summaries(k, options, key_valid)
+    block_ok = None
+    if key_valid is not None:
+        nkb = num_blocks(s, options.block_size)
+        pad = nkb * options.block_size - s
+        block_ok = torch.nn.functional.pad(key_valid, (0, pad)).reshape(key_valid.shape[0], nkb, -1).any(-1)
+    sel, qb0 = select_local(q, summ, q_pos, s, options, block_ok=block_ok)
+    b, hkv, nql, nkb = sel.shape
+    nqb = max(nkb, int((qb0 + nql).max()))
+    out = torch.zeros(b, hkv, nqb, nkb, dtype=torch.bool, device=q.device)
+    rows = qb0[:, None] + torch.arange(nql, device=q.device)[None, :]  # (B, nQL)
+    keep = rows < nqb
+    for i in range(b):
+        out[i][:, rows[i][keep[i]]] = sel[i][:, keep[i]]
+    return out
+
+
+def token_mask(sel: Tensor, qb0: Tensor, q_pos: Tensor, n_keys: int, n_rep: int, options: Options) -> Tensor:
+    """Selected blocks as a (B, H, T, S) bool token mask, ANDed with causal (slot <= query position).
+    sel (B, Hkv, nQL, nKB), qb0 (B,) as from `select_local`."""
+    b, hkv, nql, nkb = sel.shape
+    t = q_pos.shape[1]
+    ql = q_pos // options.block_size - qb0[:, None]  # (B, T)
+    rows = sel.gather(2, ql[:, None, :, None].expand(b, hkv, t, nkb))  # (B, Hkv, T, nKB)
+    tok = rows.repeat_interleave(options.block_size, dim=-1)[..., :n_keys]  # (B, Hkv, T, S)
+    causal = torch.arange(n_keys, device=sel.device)[None, None, :] <= q_pos[:, :, None]  # (B, T, S)
+    tok = tok & causal[:, None]
+    return tok.repeat_interleave(n_rep, dim=1)  # (B, H, T, S)
