@@ -32,6 +32,7 @@ TINY_SEED = (
     0  # tiny presets: Transformer.init_weights(std=0.02) from torch.Generator().manual_seed(TINY_SEED)
 )
 TINY_INIT_STD = 0.02
+KERNEL_KEY = ".self_attn.kernel."  # state-dict infix of per-layer attention kernels' own tensors
 
 
 class CheckpointError(ValueError):
@@ -183,6 +184,10 @@ def _load_dir(
     if tied_key:
         found.pop(tied_key, None)  # a tied checkpoint may also store the output matrix; the embedding wins
     missing = sorted(set(expected) - set(found))
+    # Parameters of per-layer attention kernels (e.g. learned decay rates) absent from a base checkpoint keep
+    # their initialisation; any other missing or unexpected tensor is an error.
+    kernel_init = [k for k in missing if KERNEL_KEY in k]
+    missing = [k for k in missing if KERNEL_KEY not in k]
     unexpected = sorted(set(found) - set(expected))
     if missing or unexpected:
         raise CheckpointError(
@@ -190,7 +195,7 @@ def _load_dir(
             f"missing: {', '.join(missing) or '-'}; unexpected: {', '.join(unexpected) or '-'}"
         )
     bad_shapes = [
-        f"{k} {found[k][1]} (expected {expected[k]})" for k in sorted(expected) if found[k][1] != expected[k]
+        f"{k} {found[k][1]} (expected {expected[k]})" for k in sorted(found) if found[k][1] != expected[k]
     ]
     if bad_shapes:
         raise CheckpointError(f"{directory}: mis-shaped tensors: {', '.join(bad_shapes)}")
@@ -204,9 +209,30 @@ def _load_dir(
                     state[key] = f.get_tensor(key).to(dtype)
     if tied_key:
         state[tied_key] = state["model.embed_tokens.weight"]
+    if kernel_init:
+        state.update(_kernel_init_state(config, kernel_init, dtype=dtype, device=device))
     model.load_state_dict(state, strict=True, assign=True)  # replaces the meta tensors
     model.tie_weights()
     return model.eval()
+
+
+def _kernel_init_state(
+    config: ModelConfig, keys: list[str], *, dtype: torch.dtype, device: torch.device | str
+) -> dict[str, torch.Tensor]:
+    """{key: initial value} for attention-kernel keys (`model.layers.N.self_attn.kernel.<name>`), taken from
+    freshly built kernels (real tensors, not the meta model's)."""
+    from .attention.kinds import build_kernel
+
+    kernels: dict[int, dict[str, torch.Tensor]] = {}
+    out = {}
+    for key in keys:
+        prefix, _, name = key.partition(KERNEL_KEY)
+        layer = int(prefix.rsplit(".", 1)[-1])  # prefix is "model.layers.N"
+        if layer not in kernels:
+            kernels[layer] = build_kernel(config, layer).state_dict()
+        value = kernels[layer][name]
+        out[key] = value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------- saving
