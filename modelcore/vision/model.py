@@ -1,0 +1,166 @@
+"""`VisionLanguageModel`: a text `Transformer` + a `VisionEncoder` + `DualCrossBlock`s after chosen decoder
+layers.
+
+The text model is wrapped, not copied: its embedding, decoder layers, final norm and lm_head are run here in
+the same order and with the same RoPE tables as `Transformer.forward`, so with every gate at 0 (fresh init)
+or without images the logits equal the text model's bit for bit. The only call into a decoder layer is
+`_run_text_layer`; if the decoder layer signature grows, that is the one place to follow it.
+
+Notation: B batch, T text tokens, N image tokens, Ct text width, Ci image width, V vocab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from ..kv_cache import KVCache
+from ..model import Transformer, apply_linear
+from ..rope import rope_cos_sin
+from .config import CrossModalConfig, VisionConfig
+from .cross import DualCrossBlock, normalize_image_mask
+from .encoder import VisionEncoder
+
+
+@dataclass
+class ImageState:
+    """Image streams kept across the calls of one generation (prefix-LM image->text, see `cross.py`).
+
+    Pass an empty `ImageState()` with the images to the prefill forward: it records the image stream that
+    enters each cross block (image->text saw the prefill's `text_key_mask` tokens). Later forwards given the
+    filled state (and no images) run text->image against those streams and skip the encoder and image->text.
+    streams: one (B, N, Ci) tensor per cross block, in layer order; image_mask: (B, N) bool.
+    """
+
+    streams: list[Tensor] = field(default_factory=list)
+    image_mask: Tensor | None = None
+
+    @property
+    def filled(self) -> bool:
+        return self.image_mask is not None
+
+
+class VisionLanguageModel(nn.Module):
+    """Text decoder with cross-modal blocks. forward(input_ids (B, T), images (B, C, H, W) | None, ...)
+    -> logits (B, T, V)."""
+
+    def __init__(
+        self,
+        text_model: Transformer,
+        vision: VisionConfig,
+        cross: CrossModalConfig,
+        *,
+        attn_impl: str = "sdpa",
+        cross_impl: str = "sdpa",
+    ) -> None:
+        super().__init__()
+        cross.check_text_layers(text_model.config.num_hidden_layers)
+        self.text_model = text_model
+        self.vision_config = vision
+        self.cross_config = cross
+        self.vision = VisionEncoder(vision, attn_impl=attn_impl)
+        text_dim = text_model.config.hidden_size
+        # Keys are decoder layer indices as strings (ModuleDict keys must be strings). The last block has no
+        # image->text direction: no later block would read its image stream.
+        last = cross.layers[-1]
+        self.cross_blocks = nn.ModuleDict(
+            {
+                str(i): DualCrossBlock(
+                    text_dim, vision.hidden_size, cross, cross_impl, image_update=i != last
+                )
+                for i in cross.layers
+            }
+        )
+
+    def set_cross_impl(self, impl: str) -> None:
+        for block in self.cross_blocks.values():
+            block.set_impl(impl)
+
+    def gates(self) -> list[nn.Parameter]:
+        """Every tanh gate (text->image and image->text of each block)."""
+        return [p for name, p in self.cross_blocks.named_parameters() if name.endswith(".gate")]
+
+    def encode_images(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, N, Ci)."""
+        return self.vision(images)
+
+    @staticmethod
+    def _run_text_layer(
+        layer: nn.Module, x: Tensor, cos: Tensor, sin: Tensor, kv_cache: KVCache | None
+    ) -> Tensor:
+        """One decoder layer exactly as `LlamaModel.forward` calls it (the single point of coupling)."""
+        return layer(x, cos, sin, kv_cache)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        images: Tensor | None = None,
+        image_mask: Tensor | None = None,
+        positions: Tensor | None = None,
+        *,
+        text_key_mask: Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        image_state: ImageState | None = None,
+    ) -> Tensor:
+        """input_ids (B, T) -> logits (B, T, V).
+
+        images: (B, C, H, W) float or None (then this is the text model exactly).
+        image_mask: (B,) bool (row has an image) or (B, N) bool (real image tokens); None = all.
+        positions: (B, T) absolute positions for RoPE (default 0 .. T-1).
+        text_key_mask: (B, T) bool, the text tokens image tokens read (the prompt); None = all T.
+        kv_cache: the text decoder's cache (see modelcore README); image_state: see `ImageState`.
+        """
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
+        b, t = input_ids.shape
+        if positions is None:
+            positions = torch.arange(t, device=input_ids.device)[None, :].expand(b, t)  # (B, T)
+        elif positions.shape != input_ids.shape:
+            raise ValueError(
+                f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}"
+            )
+        if text_key_mask is not None and (text_key_mask.dtype != torch.bool or text_key_mask.shape != (b, t)):
+            raise ValueError(
+                f"text_key_mask must be bool {(b, t)}, got {text_key_mask.dtype} {tuple(text_key_mask.shape)}"
+            )
+
+        reuse = image_state is not None and image_state.filled
+        image: Tensor | None = None
+        mask: Tensor | None = None
+        if reuse:
+            if images is not None:
+                raise ValueError("pass either images or a filled image_state, not both")
+            mask = image_state.image_mask
+            if mask.shape[0] != b:
+                raise ValueError(f"image_state holds {mask.shape[0]} rows, input_ids has {b}")
+        elif images is not None:
+            if images.shape[0] != b:
+                raise ValueError(f"images has {images.shape[0]} rows, input_ids has {b}")
+            image = self.encode_images(images)  # (B, N, Ci)
+            mask = normalize_image_mask(image_mask, b, image.shape[1], image.device)  # (B, N)
+        elif image_mask is not None:
+            raise ValueError("image_mask given without images")
+        recorded: list[Tensor] = []
+
+        text = self.text_model
+        x = text.model.embed_tokens(input_ids)  # (B, T, Ct)
+        cos, sin = rope_cos_sin(text.config, positions, x.dtype)  # (B, T, D) each, shared by all layers
+        for i, layer in enumerate(text.model.layers):
+            x = self._run_text_layer(layer, x, cos, sin, kv_cache)
+            key = str(i)
+            if mask is None or key not in self.cross_blocks:
+                continue
+            block = self.cross_blocks[key]
+            if reuse:
+                x = block.text_step(x, image_state.streams[len(recorded)], mask)
+                recorded.append(image_state.streams[len(recorded)])
+            else:
+                recorded.append(image)
+                x, image = block(x, image, mask, text_key_mask)  # both from the input streams
+        if image_state is not None and not reuse and mask is not None:
+            image_state.streams = recorded
+            image_state.image_mask = mask
+        h = text.model.norm(x)  # (B, T, Ct)
+        return apply_linear(text.lm_head, h)  # (B, T, V)
