@@ -36,6 +36,7 @@ BENCH_ARGS ?=
 bench: $(VENV)/.installed-test
 	$(PY) bench/engine.py $(BENCH_ARGS)
 	$(PY) bench/adapters.py $(BENCH_ARGS)
+	$(PY) bench/attention.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
