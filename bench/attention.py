@@ -257,6 +257,7 @@ FULL_SWEEP = (
     {"block_size": 128, "top_k": 8},
     {"block_size": 128, "top_k": 16},
     {"block_size": 128, "top_k": 32},
+    {"score": "quest"},
 )
 QUICK_SWEEP = ({}, {"top_k": 32}, {"block_size": 128, "top_k": 8})
 
@@ -358,6 +359,8 @@ def goals(lengths: dict) -> dict:
             continue
         for name in ("default", "best"):
             label_ = "default" if name == "default" else r["best"]
+            if name == "best" and label_ == "default":
+                continue  # the default is the best setting: reported once
             sw = next((s for s in r["sweep"] if s["label"] == label_), None)
             att = r["attention_only"].get(name) or (r["attention_only"]["default"] if label_ == "default" else None)
             e2e = next((p for p in r["sparse_passes"] if p["setting"] == name), None)
@@ -391,7 +394,8 @@ def print_table(result: dict) -> None:
         for s in r["sweep"]:
             name = "default" if s["label"] == "default" else ("best" if s["label"] == r["best"] else None)
             m = s["mean"]
-            row = f"{key:>6} {s['label'] + (' *' if s['label'] == r['best'] else ''):<26} " \
+            mark = " *" if s["label"] == r["best"] else (" (dense)" if m.get("dense_at_this_length") else "")
+            row = f"{key:>6} {s['label'] + mark:<26} " \
                   f"{m['skipped_fraction']:>6.3f} {m['cosine']:>7.4f} {m.get('mass', float('nan')):>7.4f} | "
             att = r["attention_only"].get(name) if name else None
             if att:
@@ -406,7 +410,8 @@ def print_table(result: dict) -> None:
                         f"{d['decode_step_ms']:>6.0f}/{e2e['decode_step_ms']:<7.0f} | "
                         f"{d['ppl_all']:>7.3f}/{e2e['ppl_all']:<7.3f}")
             print(row)
-    print("(* = best setting at that length: most skipped with mean cosine >= 0.98; d/s = dense/sparse; "
+    print("(* = best setting at that length: most skipped with mean cosine >= 0.98; (dense) = the kernel attends "
+          "densely at this length; d/s = dense/sparse; "
           "attention-only on one layer, e2e = whole model, dense layers " + str(result["settings"]["dense_layers"])
           + ")")
     for key, g in result["goals"].items():
