@@ -82,42 +82,61 @@ def _gather_row(
     q: Tensor, k: Tensor, v: Tensor, sel: Tensor, p0: int, mask: Tensor | None, options: Options
 ) -> Tensor:
     """One batch row whose T queries sit at slots p0 .. p0+T-1. q (H, T, D), k/v (Hkv, S, D),
-    sel (Hkv, nQL, nKB) from absolute query block p0 // bs, mask (T, S) or None. Returns (H, T, D)."""
+    sel (Hkv, nQL, nKB) from absolute query block p0 // bs, mask (T, S) or None (None = causal only).
+    Returns (H, T, D)."""
     h, t, d = q.shape
     hkv, s, _ = k.shape
     n_rep = h // hkv
     bs = options.block_size
+    nkb = num_blocks(s, bs)
     off = p0 % bs
     nql = num_blocks(off + t, bs)
     qpad = q.new_zeros(h, nql * bs, d)
     qpad[:, off : off + t] = q
-    qpad = qpad.view(hkv, n_rep, nql, bs, d).permute(0, 2, 1, 3, 4)  # (Hkv, nQL, r, bs, D)
-    k_max = min(options.max_blocks, sel.shape[-1])
+    qpad = qpad.view(hkv, n_rep, nql, bs, d).transpose(1, 2)  # (Hkv, nQL, r, bs, D)
+    # whole blocks as rows of a table: (Hkv * nKB, bs * D); the last block zero-padded
+    kb = F.pad(k, (0, 0, 0, nkb * bs - s)).reshape(hkv * nkb, bs * d)
+    vb = F.pad(v, (0, 0, 0, nkb * bs - s)).reshape(hkv * nkb, bs * d)
+    k_max = min(options.max_blocks, nkb)
     idx, valid = _block_order(sel[:, :nql], k_max)  # (Hkv, nQL, K)
     out = q.new_empty(hkv, nql, n_rep, bs, d)
-    heads = torch.arange(hkv, device=q.device)[:, None, None]
     within = torch.arange(bs, device=q.device)
-    start = (p0 // bs) * bs
+    tri = torch.zeros(bs, bs, dtype=q.dtype, device=q.device).masked_fill_(within[None, :] > within[:, None],
+                                                                           float("-inf"))  # (bs_q, bs_k)
+    qb_first = p0 // bs
+    rows_of = torch.arange(hkv, device=q.device)[:, None, None] * nkb
     for c0 in range(0, nql, options.query_chunk):
         c1 = min(nql, c0 + options.query_chunk)
         nc = c1 - c0
-        tok = (idx[:, c0:c1, :, None] * bs + within).reshape(hkv, nc, k_max * bs)  # (Hkv, nc, K*bs)
-        ok = valid[:, c0:c1, :, None].expand(hkv, nc, k_max, bs).reshape(hkv, nc, k_max * bs) & (tok < s)
-        tok = tok.clamp(max=s - 1)
-        kg, vg = k[heads, tok], v[heads, tok]  # (Hkv, nc, K*bs, D)
-        qpos = start + (torch.arange(c0, c1, device=q.device)[:, None] * bs + within)  # (nc, bs)
-        m = ok[:, :, None, :] & (tok[:, :, None, :] <= qpos[None, :, :, None])  # (Hkv, nc, bs, K*bs)
-        if mask is not None:
-            rows = (qpos - p0).clamp(0, t - 1)  # (nc, bs)
-            m = m & mask[rows[None, :, :, None], tok[:, :, None, :]]
-        m = m[:, :, None].expand(hkv, nc, n_rep, bs, k_max * bs).reshape(hkv * nc, 1, n_rep * bs, k_max * bs)
-        qc = qpad[:, c0:c1].reshape(hkv * nc, 1, n_rep * bs, d)
-        y = F.scaled_dot_product_attention(
-            qc, kg.reshape(hkv * nc, 1, k_max * bs, d), vg.reshape(hkv * nc, 1, k_max * bs, d), attn_mask=m
-        )  # (Hkv*nc, 1, r*bs, D)
+        blk = idx[:, c0:c1]  # (Hkv, nc, K)
+        flat = (rows_of + blk).reshape(-1)
+        kg = kb.index_select(0, flat).view(hkv * nc, 1, k_max * bs, d)
+        vg = vb.index_select(0, flat).view(hkv * nc, 1, k_max * bs, d)
+        own = blk == (qb_first + torch.arange(c0, c1, device=q.device))[None, :, None]  # (Hkv, nc, K)
+        # additive mask at block granularity: -inf for padding entries, causal triangle in the own block
+        base = torch.zeros(valid[:, c0:c1].shape, dtype=q.dtype, device=q.device).masked_fill_(
+            ~valid[:, c0:c1], float("-inf"))  # (Hkv, nc, K)
+        bias = base[:, :, None, :, None] + torch.where(own[:, :, None, :, None], tri[None, None, :, None, :], 0.0)
+        if mask is not None:  # a mask beyond causal: AND it in token by token
+            tok = (blk[..., None] * bs + within).reshape(hkv, nc, k_max * bs).clamp(max=s - 1)
+            qpos = (qb_first + torch.arange(c0, c1, device=q.device))[:, None] * bs + within  # (nc, bs)
+            rows = (qpos - p0).clamp(0, t - 1)
+            extra = mask[rows[None, :, :, None], tok[:, :, None, :]]  # (Hkv, nc, bs, K*bs)
+            bias = bias.reshape(hkv, nc, bs, k_max * bs).masked_fill(~extra, float("-inf"))
+        y = F.scaled_dot_product_attention(  # GQA: the group's r heads share the gathered keys and the mask
+            qpad[:, c0:c1].reshape(hkv * nc, n_rep, bs, d), kg, vg,
+            attn_mask=bias.reshape(hkv * nc, 1, bs, k_max * bs),
+            enable_gqa=n_rep > 1,
+        )  # (Hkv*nc, r, bs, D)
         out[:, c0:c1] = y.view(hkv, nc, n_rep, bs, d)
-    out = out.permute(0, 2, 1, 3, 4).reshape(h, nql * bs, d)
+    out = out.transpose(1, 2).reshape(h, nql * bs, d)
     return out[:, off : off + t]
+
+
+def _is_causal_mask(mask: Tensor, q_pos: Tensor, s: int) -> bool:
+    """True when mask (B|1, 1, T, S) says exactly "slot <= query position" (the caches' masks)."""
+    expected = torch.arange(s, device=mask.device)[None, None, :] <= q_pos[:, :, None]  # (B, T, S)
+    return bool((mask[:, 0] == expected).all())
 
 
 @functools.cache
@@ -172,6 +191,8 @@ def sparse_attention(
     contiguous = bool((q_pos == q_pos[:, :1] + torch.arange(t, device=q.device)).all())
     if not contiguous:  # queries of a row not at consecutive slots: decode-style per-query gather
         return _decode_gather(q, k, v, sel, qb0, q_pos, mask, options)
+    if mask is not None and _is_causal_mask(mask, q_pos, k.shape[2]):
+        mask = None  # causality is applied from q_pos anyway
     out = torch.empty_like(q)
     for i in range(b):
         row_mask = None if mask is None else mask[min(i, mask.shape[0] - 1), 0]  # (T, S)

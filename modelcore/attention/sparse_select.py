@@ -179,29 +179,33 @@ def select_local(
     k_eff = min(options.top_k, nkb)
     if k_eff == 0 or not bool(cand.any()):
         return forced[:, None].expand(b, hkv, nql, nkb).clone(), qb0
-    summ = summaries[:, :, :n_sum]  # (B, Hkv, n, C, D)
+    summ = summaries[:, :, :n_sum].transpose(-1, -2)  # (B, Hkv, n, D, C) -> per channel c: (B, Hkv, D, n)
+    summ = summ.permute(0, 1, 4, 3, 2)  # (B, Hkv, C, D, n)
     scale = 1.0 / math.sqrt(d)
     mean_score = options.score == "mean"
-    fill = 0.0 if mean_score else float("-inf")
-    imp = torch.full((b, hkv, nql, n_sum), fill, dtype=torch.float32, device=dev)
+    imp = torch.full((b, hkv, nql, n_sum), 0.0 if mean_score else float("-inf"), dtype=torch.float32, device=dev)
+    j = torch.arange(n_sum, device=dev)
     for t0 in range(0, t, chunk):
         t1 = min(t, t0 + chunk)
-        qc = q[:, :, t0:t1].float().reshape(b, hkv, n_rep, t1 - t0, d)  # (B, Hkv, r, tc, D)
-        c = cand[:, :, :n_sum].gather(1, ql[:, t0:t1, None].expand(b, t1 - t0, n_sum))  # (B, tc, n)
-        c = c[:, None, None]  # (B, 1, 1, tc, n)
-        if mean_score:
-            logits = torch.einsum("bgrtd,bgnd->bgrtn", qc, summ[:, :, :, 0]) * scale
-            p = torch.softmax(logits.masked_fill(~c, float("-inf")), dim=-1)
-            agg = torch.nan_to_num(p, nan=0.0).sum(dim=2)  # (B, Hkv, tc, n)
-        else:
-            bound = torch.einsum("bgrtd,bgnd->bgrtn", qc.clamp(min=0), summ[:, :, :, 0])
-            bound = bound + torch.einsum("bgrtd,bgnd->bgrtn", qc.clamp(max=0), summ[:, :, :, 1])
-            agg = bound.masked_fill(~c, float("-inf")).amax(dim=2)  # (B, Hkv, tc, n)
-        index = ql[:, None, t0:t1, None].expand(b, hkv, t1 - t0, n_sum)
-        if mean_score:
-            imp.scatter_add_(2, index, agg)
-        else:
-            imp.scatter_reduce_(2, index, agg, reduce="amax")
+        tc = t1 - t0
+        qc = q[:, :, t0:t1].float().reshape(b, hkv, n_rep * tc, d)  # (B, Hkv, r*tc, D), heads of a group
+        # candidates of each query: blocks sink .. own block - local (same for all queries of a block)
+        c = (j >= options.sink_blocks) & (j[None, None, :] <= (qb[:, t0:t1] - options.local_blocks)[..., None])
+        if block_ok is not None:
+            c = c & block_ok[:, None, :n_sum]
+        bias = torch.zeros(c.shape, device=dev).masked_fill_(~c, -1e30)[:, None, None]  # (B, 1, 1, tc, n)
+        if mean_score:  # share of each candidate in a softmax over the candidates, summed over the r heads
+            logits = torch.matmul(qc, summ[:, :, 0]).mul_(scale).view(b, hkv, n_rep, tc, n_sum).add_(bias)
+            agg = torch.softmax(logits, dim=-1).sum(dim=2)  # (B, Hkv, tc, n)
+        else:  # Quest bound, max over the r heads
+            bound = torch.matmul(qc.clamp(min=0), summ[:, :, 0]).add_(torch.matmul(qc.clamp(max=0), summ[:, :, 1]))
+            agg = bound.view(b, hkv, n_rep, tc, n_sum).add_(bias).amax(dim=2)  # (B, Hkv, tc, n)
+        for i in range(b):
+            if mean_score:
+                imp[i].index_add_(1, ql[i, t0:t1], agg[i])
+            else:
+                index = ql[i, None, t0:t1, None].expand(hkv, tc, n_sum)
+                imp[i].scatter_reduce_(1, index, agg[i], reduce="amax")
     if n_sum < nkb:
         imp = torch.nn.functional.pad(imp, (0, nkb - n_sum), value=float("-inf"))
     imp = imp.masked_fill(~cand[:, None], float("-inf"))  # (B, Hkv, nQL, nKB)
