@@ -7,21 +7,12 @@ import time
 from django.conf import settings
 
 from apps.generation import services
+from apps.generation.model_api import generate_text
 from apps.generation.runtime import get_engine
 
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.2  # how often partial output is written for the live page
-
-
-def _adapter_ref(job) -> tuple[str, str] | None:
-    """(name, directory) of the job's adapter for the engine, which loads it on first use (LRU-bounded)."""
-    if job.adapter is None:
-        return None
-    from apps.adapters.storage import adapter_dir
-
-    version = job.adapter
-    return version.label, str(adapter_dir(config_sha256=version.config_sha256, weights_sha256=version.sha256))
 
 
 def job_run(*, job_id: int) -> None:
@@ -32,51 +23,46 @@ def job_run(*, job_id: int) -> None:
     job, attempt = claimed
     log.info("job %s attempt %s started", job_id, attempt)
 
-    import modelcore
+    progress = {"tokens": 0, "last_flush": time.monotonic()}
 
-    engine = get_engine()
-    prompt = job.prompt
-    if job.chat:
-        prompt = engine.tokenizer.apply_chat_template([{"role": "user", "content": job.prompt}])
-    params = modelcore.SamplingParams(
-        temperature=job.temperature, top_p=job.top_p, seed=job.seed, max_tokens=job.max_tokens
+    def on_text(text: str) -> bool:
+        """Write partial output for the live page every FLUSH_INTERVAL_S; False (stop) once the job was
+        cancelled."""
+        progress["tokens"] += 1
+        if time.monotonic() - progress["last_flush"] < FLUSH_INTERVAL_S:
+            return True
+        progress["last_flush"] = time.monotonic()
+        return services.job_progress(
+            job_id=job_id, attempt=attempt, output=text, completion_tokens=progress["tokens"], prompt_tokens=0
+        )
+
+    # The gpu workers use Celery's thread pool, which enforces no time limits: the runner keeps its own,
+    # counted from when the model is loaded (the first job of a worker process loads it).
+    get_engine()
+    result = generate_text(
+        prompt=job.prompt,
+        adapter=job.adapter,
+        chat=job.chat,
+        max_tokens=job.max_tokens,
+        temperature=job.temperature,
+        top_p=job.top_p,
+        seed=job.seed,
+        on_text=on_text,
+        deadline=time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT,
     )
-    try:
-        handle = engine.submit(prompt, params, adapter=_adapter_ref(job))
-    except ValueError as exc:  # the engine refuses the request (prompt too long, bad parameters)
-        services.job_fail(job_id=job_id, attempt=attempt, error=str(exc))
+    if result.finish_reason == "deadline":
+        services.job_fail(job_id=job_id, attempt=attempt, error="the job ran past its time limit")
         return
-
-    # The gpu workers use Celery's thread pool, which enforces no time limits: the runner keeps its own.
-    deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT
-    text, n_tokens, last_flush = "", 0, time.monotonic()
-    try:
-        for delta in handle:
-            text += delta
-            n_tokens += 1
-            if time.monotonic() > deadline:
-                handle.cancel()
-                handle.wait()
-                services.job_fail(job_id=job_id, attempt=attempt, error="the job ran past its time limit")
-                return
-            if time.monotonic() - last_flush >= FLUSH_INTERVAL_S:
-                last_flush = time.monotonic()
-                keep_going = services.job_progress(
-                    job_id=job_id, attempt=attempt, output=text, completion_tokens=n_tokens, prompt_tokens=0
-                )
-                if not keep_going:
-                    handle.cancel()
-    except BaseException:
-        handle.cancel()  # free the engine slot whatever stopped us (time limit, shutdown)
-        raise
-    completion = handle.wait()
+    if result.finish_reason == "error" and result.prompt_tokens == 0:  # the engine refused the request
+        services.job_fail(job_id=job_id, attempt=attempt, error=result.error)
+        return
     services.job_finish(
         job_id=job_id,
         attempt=attempt,
-        output=completion.text,
-        finish_reason=completion.finish_reason,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        error=completion.error or "",
+        output=result.text,
+        finish_reason=result.finish_reason,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        error=result.error,
     )
-    log.info("job %s attempt %s ended: %s", job_id, attempt, completion.finish_reason)
+    log.info("job %s attempt %s ended: %s", job_id, attempt, result.finish_reason)
