@@ -88,10 +88,18 @@ class VisionLanguageModel(nn.Module):
 
     @staticmethod
     def _run_text_layer(
-        layer: nn.Module, x: Tensor, cos: Tensor, sin: Tensor, kv_cache: KVCache | None
+        layer: nn.Module,
+        x: Tensor,
+        cos: Tensor,
+        sin: Tensor,
+        kv_cache: KVCache | None,
+        positions: Tensor,
+        times: Tensor | None,
     ) -> Tensor:
-        """One decoder layer exactly as `LlamaModel.forward` calls it (the single point of coupling)."""
-        return layer(x, cos, sin, kv_cache)
+        """One decoder layer exactly as `LlamaModel.forward` calls it (the single point of coupling):
+        `layer(x, cos, sin, kv_cache, positions, times)`; positions / times feed the AttentionContext of
+        layers with a non-dense attention kind."""
+        return layer(x, cos, sin, kv_cache, positions, times)
 
     def forward(
         self,
@@ -103,6 +111,7 @@ class VisionLanguageModel(nn.Module):
         text_key_mask: Tensor | None = None,
         kv_cache: KVCache | None = None,
         image_state: ImageState | None = None,
+        times: Tensor | None = None,
     ) -> Tensor:
         """input_ids (B, T) -> logits (B, T, V).
 
@@ -111,6 +120,7 @@ class VisionLanguageModel(nn.Module):
         positions: (B, T) absolute positions for RoPE (default 0 .. T-1).
         text_key_mask: (B, T) bool, the text tokens image tokens read (the prompt); None = all T.
         kv_cache: the text decoder's cache (see modelcore README); image_state: see `ImageState`.
+        times: (B, T) float time stamps for attention kinds that read them, as in `Transformer.forward`.
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
@@ -121,6 +131,8 @@ class VisionLanguageModel(nn.Module):
             raise ValueError(
                 f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}"
             )
+        if times is not None and times.shape != input_ids.shape:
+            raise ValueError(f"times {tuple(times.shape)} must match input_ids {tuple(input_ids.shape)}")
         if text_key_mask is not None and (text_key_mask.dtype != torch.bool or text_key_mask.shape != (b, t)):
             raise ValueError(
                 f"text_key_mask must be bool {(b, t)}, got {text_key_mask.dtype} {tuple(text_key_mask.shape)}"
@@ -148,7 +160,7 @@ class VisionLanguageModel(nn.Module):
         x = text.model.embed_tokens(input_ids)  # (B, T, Ct)
         cos, sin = rope_cos_sin(text.config, positions, x.dtype)  # (B, T, D) each, shared by all layers
         for i, layer in enumerate(text.model.layers):
-            x = self._run_text_layer(layer, x, cos, sin, kv_cache)
+            x = self._run_text_layer(layer, x, cos, sin, kv_cache, positions, times)
             key = str(i)
             if mask is None or key not in self.cross_blocks:
                 continue

@@ -55,6 +55,28 @@ def test_zero_gates_leave_text_model_exactly_unchanged(name, layers, attn_impl):
         assert torch.equal(vlm(ids, images), vlm.text_model(ids))
 
 
+@pytest.mark.parametrize("attn_impl", ["sdpa", "eager"])
+def test_zero_gates_exact_with_per_layer_attention_kinds(attn_impl):
+    """Decoder layers with a non-dense attention kind get the same positions and time stamps as in
+    `Transformer.forward` (a temporal-decay layer reads both)."""
+    spec = {"kind": "temporal_decay", "options": {"rates": "learned", "use_time": True}}
+    cfg = ModelConfig.from_name("tiny-gqa").with_layer_attention(spec, layers=[1])
+    torch.manual_seed(0)
+    text = Transformer(cfg, attn_impl=attn_impl).eval()
+    text.init_weights(std=0.2, generator=torch.Generator().manual_seed(0))
+    vlm = VisionLanguageModel(text, VISION, CrossModalConfig(layers=(0, 2), num_heads=2, attn_dim=32)).eval()
+    ids, images = _inputs()
+    positions = torch.arange(5, 14)[None].expand(3, 9)
+    times = torch.rand(3, 9, generator=torch.Generator().manual_seed(2)).mul(3).round().cumsum(-1)
+    with torch.no_grad():
+        ref = text(ids, positions, times=times)
+        assert not torch.allclose(ref, text(ids, positions, times=times * 3))  # the stamps matter here
+        assert torch.equal(vlm(ids, images, positions=positions, times=times), ref)
+        assert torch.equal(vlm(ids, positions=positions, times=times), ref)
+    with pytest.raises(ValueError, match="times"):
+        vlm(ids, times=times[:, :3])
+
+
 def test_logits_shape_and_open_gates_change_only_rows_with_images():
     vlm = _vlm(gate=0.5)
     ids, images = _inputs()
