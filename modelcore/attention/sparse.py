@@ -78,54 +78,74 @@ def _block_order(sel: Tensor, k_max: int) -> tuple[Tensor, Tensor]:
     return order, sel.gather(-1, order)
 
 
+def _chunks(counts: list[int], budget: int, most: int) -> list[tuple[int, int]]:
+    """Split query blocks into chunks whose (blocks x widest union) stays within budget (at least one)."""
+    out, c0 = [], 0
+    while c0 < len(counts):
+        c1, width = c0 + 1, counts[c0]
+        while c1 < len(counts) and c1 - c0 < most and (c1 - c0 + 1) * max(width, counts[c1]) <= budget:
+            width = max(width, counts[c1])
+            c1 += 1
+        out.append((c0, c1))
+        c0 = c1
+    return out
+
+
 def _gather_row(
     q: Tensor, k: Tensor, v: Tensor, sel: Tensor, p0: int, mask: Tensor | None, options: Options
 ) -> Tensor:
     """One batch row whose T queries sit at slots p0 .. p0+T-1. q (H, T, D), k/v (Hkv, S, D),
-    sel (Hkv, nQL, nKB) from absolute query block p0 // bs, mask (T, S) or None (None = causal only).
-    Returns (H, T, D)."""
+    sel (Hkv, nG, nKB) from absolute query group p0 // query_group, mask (T, S) or None (None = causal only).
+    Per query block: gather the union of its groups' blocks once per kv head, each query masked to its own
+    group's blocks (and causal in its own block). Returns (H, T, D)."""
     h, t, d = q.shape
     hkv, s, _ = k.shape
     n_rep = h // hkv
-    bs = options.block_size
+    bs, g = options.block_size, options.query_group
+    gpb = bs // g  # query groups per block
     nkb = num_blocks(s, bs)
     off = p0 % bs
     nql = num_blocks(off + t, bs)
     qpad = q.new_zeros(h, nql * bs, d)
     qpad[:, off : off + t] = q
     qpad = qpad.view(hkv, n_rep, nql, bs, d).transpose(1, 2)  # (Hkv, nQL, r, bs, D)
+    # groups laid out block by block: (Hkv, nQL, gpb, nKB); groups without queries select nothing
+    qb_first = p0 // bs
+    front = p0 // g - qb_first * gpb
+    sel_g = F.pad(sel, (0, 0, front, nql * gpb - front - sel.shape[1])).view(hkv, nql, gpb, sel.shape[-1])
+    union = sel_g.any(dim=2)  # (Hkv, nQL, nKB)
+    counts = union.sum(-1).amax(0).tolist()  # (nQL,) widest union per query block
     # whole blocks as rows of a table: (Hkv * nKB, bs * D); the last block zero-padded
     kb = F.pad(k, (0, 0, 0, nkb * bs - s)).reshape(hkv * nkb, bs * d)
     vb = F.pad(v, (0, 0, 0, nkb * bs - s)).reshape(hkv * nkb, bs * d)
-    k_max = min(options.max_blocks, nkb)
-    idx, valid = _block_order(sel[:, :nql], k_max)  # (Hkv, nQL, K)
     out = q.new_empty(hkv, nql, n_rep, bs, d)
     within = torch.arange(bs, device=q.device)
     tri = torch.zeros(bs, bs, dtype=q.dtype, device=q.device).masked_fill_(within[None, :] > within[:, None],
                                                                            float("-inf"))  # (bs_q, bs_k)
-    qb_first = p0 // bs
     rows_of = torch.arange(hkv, device=q.device)[:, None, None] * nkb
-    for c0 in range(0, nql, options.query_chunk):
-        c1 = min(nql, c0 + options.query_chunk)
+    for c0, c1 in _chunks(counts, options.query_chunk * options.max_blocks, options.query_chunk):
         nc = c1 - c0
-        blk = idx[:, c0:c1]  # (Hkv, nc, K)
+        width = max(1, max(counts[c0:c1]))
+        blk, valid = _block_order(union[:, c0:c1], width)  # (Hkv, nc, U)
         flat = (rows_of + blk).reshape(-1)
-        kg = kb.index_select(0, flat).view(hkv * nc, 1, k_max * bs, d)
-        vg = vb.index_select(0, flat).view(hkv * nc, 1, k_max * bs, d)
-        own = blk == (qb_first + torch.arange(c0, c1, device=q.device))[None, :, None]  # (Hkv, nc, K)
-        # additive mask at block granularity: -inf for padding entries, causal triangle in the own block
-        base = torch.zeros(valid[:, c0:c1].shape, dtype=q.dtype, device=q.device).masked_fill_(
-            ~valid[:, c0:c1], float("-inf"))  # (Hkv, nc, K)
-        bias = base[:, :, None, :, None] + torch.where(own[:, :, None, :, None], tri[None, None, :, None, :], 0.0)
+        kg = kb.index_select(0, flat).view(hkv * nc, 1, width * bs, d)
+        vg = vb.index_select(0, flat).view(hkv * nc, 1, width * bs, d)
+        # which gathered blocks each query row may see: its group's selection
+        allowed = sel_g[:, c0:c1].gather(-1, blk[:, :, None, :].expand(hkv, nc, gpb, width)) & valid[:, :, None]
+        allowed = allowed.repeat_interleave(g, dim=2)  # (Hkv, nc, bs, U)
+        own = blk == (qb_first + torch.arange(c0, c1, device=q.device))[None, :, None]  # (Hkv, nc, U)
+        bias = torch.where(allowed[..., None], 0.0, float("-inf")).to(q.dtype) + torch.where(
+            own[:, :, None, :, None], tri[None, None, :, None, :], 0.0
+        )  # (Hkv, nc, bs, U, bs)
         if mask is not None:  # a mask beyond causal: AND it in token by token
-            tok = (blk[..., None] * bs + within).reshape(hkv, nc, k_max * bs).clamp(max=s - 1)
+            tok = (blk[..., None] * bs + within).reshape(hkv, nc, width * bs).clamp(max=s - 1)
             qpos = (qb_first + torch.arange(c0, c1, device=q.device))[:, None] * bs + within  # (nc, bs)
             rows = (qpos - p0).clamp(0, t - 1)
-            extra = mask[rows[None, :, :, None], tok[:, :, None, :]]  # (Hkv, nc, bs, K*bs)
-            bias = bias.reshape(hkv, nc, bs, k_max * bs).masked_fill(~extra, float("-inf"))
+            extra = mask[rows[None, :, :, None], tok[:, :, None, :]]  # (Hkv, nc, bs, U*bs)
+            bias = bias.reshape(hkv, nc, bs, width * bs).masked_fill(~extra, float("-inf"))
         y = F.scaled_dot_product_attention(  # GQA: the group's r heads share the gathered keys and the mask
             qpad[:, c0:c1].reshape(hkv * nc, n_rep, bs, d), kg, vg,
-            attn_mask=bias.reshape(hkv * nc, 1, bs, k_max * bs),
+            attn_mask=bias.reshape(hkv * nc, 1, bs, width * bs),
             enable_gqa=n_rep > 1,
         )  # (Hkv*nc, r, bs, D)
         out[:, c0:c1] = y.view(hkv, nc, n_rep, bs, d)
@@ -161,7 +181,7 @@ def _flex(
 
     def mask_mod(bi, hi, qi, ki):
         p = q_pos[bi, qi]
-        keep = sel[bi, hi // n_rep, p // bs - qb0[bi], ki // bs] & (ki <= p)
+        keep = sel[bi, hi // n_rep, p // options.query_group - qb0[bi], ki // bs] & (ki <= p)
         if full_mask is not None:
             keep = keep & full_mask[bi, 0, qi, ki]
         return keep
@@ -200,6 +220,25 @@ def sparse_attention(
     return out
 
 
+def _gather_blocks(x: Tensor, idx: Tensor, bs: int) -> Tensor:
+    """x (B, Hkv, S, D), idx (B, Hkv, N) block indices < ceil(S / bs) -> (B, Hkv, N, bs, D), block by block
+    (whole-block copies; x, which may be a view of a cache, is not copied). Slots past S read as zeros."""
+    b, hkv, s, d = x.shape
+    n = idx.shape[-1]
+    full = s // bs
+    flat_idx = idx.reshape(b * hkv, n)
+    heads = torch.arange(b * hkv, device=x.device)[:, None]
+    if full:
+        table = x[:, :, : full * bs].reshape(b * hkv, full, bs * d)  # a view when x is (a slice of) a cache
+        out = table[heads, flat_idx.clamp(max=full - 1)]  # (B*Hkv, N, bs*D)
+    else:
+        out = x.new_zeros(b * hkv, n, bs * d)
+    if full * bs < s:  # the partial last block, zero-padded
+        tail = F.pad(x[:, :, full * bs :], (0, 0, 0, (full + 1) * bs - s)).reshape(b * hkv, 1, bs * d)
+        out = torch.where((flat_idx == full)[..., None], tail, out)
+    return out.view(b, hkv, n, bs, d)
+
+
 def _decode_gather(
     q: Tensor, k: Tensor, v: Tensor, sel: Tensor, qb0: Tensor, q_pos: Tensor, mask: Tensor | None,
     options: Options,
@@ -210,7 +249,7 @@ def _decode_gather(
     n_rep = h // hkv
     bs = options.block_size
     k_max = min(options.max_blocks, sel.shape[-1])
-    ql = q_pos // bs - qb0[:, None]  # (B, T)
+    ql = q_pos // options.query_group - qb0[:, None]  # (B, T) local query group
     rows = sel.gather(2, ql[:, None, :, None].expand(b, hkv, t, sel.shape[-1]))  # (B, Hkv, T, nKB)
     idx, valid = _block_order(rows, k_max)  # (B, Hkv, T, K)
     within = torch.arange(bs, device=q.device)
@@ -221,9 +260,8 @@ def _decode_gather(
     if mask is not None:
         mrow = mask[:, 0].expand(b, t, s)  # (B, T, S)
         ok = ok & mrow[:, None].expand(b, hkv, t, s).gather(3, tok)
-    flat = tok.reshape(b, hkv, t * k_max * bs, 1).expand(b, hkv, t * k_max * bs, d)
-    kg = k.gather(2, flat).view(b, hkv, t, k_max * bs, d).float()
-    vg = v.gather(2, flat).view(b, hkv, t, k_max * bs, d).float()
+    kg = _gather_blocks(k, idx.reshape(b, hkv, t * k_max), bs).view(b, hkv, t, k_max * bs, d).float()
+    vg = _gather_blocks(v, idx.reshape(b, hkv, t * k_max), bs).view(b, hkv, t, k_max * bs, d).float()
     qg = q.float().view(b, hkv, n_rep, t, d).transpose(2, 3)  # (B, Hkv, T, r, D)
     scores = qg @ kg.transpose(-1, -2) / math.sqrt(d)  # (B, Hkv, T, r, K*bs)
     probs = torch.softmax(scores.masked_fill(~ok[:, :, :, None, :], float("-inf")), dim=-1)

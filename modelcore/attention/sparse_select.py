@@ -49,6 +49,11 @@ class Options:
     dense_below None: sequences with S <= this use dense attention; None = block_size * (top_k +
         local_blocks + sink_blocks), below which sparse would keep (almost) every block anyway.
     score "mean": see the module docstring ("mean" or "quest").
+    query_group 1: queries at positions p with equal p // query_group share one selection (a divisor of
+        block_size). 1 = every query picks its own blocks from its own q, so a token's output depends on no
+        later token (causal LM; KV-cached decode gives exactly the full forward's logits). block_size = one
+        selection per query block from all its queries (NSA-style, cheaper prefill, but a token's blocks
+        then depend on later queries of its block, so decode, which sees one query, differs from prefill).
     query_chunk 32: query blocks per step of the CPU fast path (bounds its gathered K/V memory at 32k).
     """
 
@@ -58,16 +63,21 @@ class Options:
     sink_blocks: int = 1
     dense_below: int | None = None
     score: str = "mean"
+    query_group: int = 1
     query_chunk: int = 32
 
     def __post_init__(self) -> None:
         for name, low in (("block_size", 1), ("top_k", 0), ("local_blocks", 1), ("sink_blocks", 0),
-                          ("query_chunk", 1)):
+                          ("query_group", 1), ("query_chunk", 1)):
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise ValueError(f"sparse attention: {name}={value!r} must be an int >= {low}")
         if self.dense_below is not None and (not _is_int(self.dense_below) or self.dense_below < 0):
             raise ValueError(f"sparse attention: dense_below={self.dense_below!r} must be an int >= 0 or None")
+        if self.block_size % self.query_group:
+            raise ValueError(
+                f"sparse attention: query_group={self.query_group} must divide block_size={self.block_size}"
+            )
         if self.score not in SCORES:
             raise ValueError(f"sparse attention: score={self.score!r} must be one of {SCORES}")
 
@@ -150,35 +160,37 @@ def select_local(
     block_ok: Tensor | None = None,
     chunk: int = 2048,
 ) -> tuple[Tensor, Tensor]:
-    """Selection for the query blocks the queries fall in.
+    """Selection for the query groups the queries fall in (group of a query at p: p // query_group).
 
     q (B, H, T, D); summaries (B, Hkv, n, C, D) of key blocks 0 .. n-1 (n may be fewer than the S keys'
     blocks as long as every candidate block is summarised, e.g. the complete blocks of a decode cache);
     q_pos (B, T) long; n_keys S; block_ok (B, nKB) bool or None: blocks that hold a valid key.
-    Returns (sel (B, Hkv, nQL, nKB) bool, qb0 (B,) long): row i of sel is absolute query block qb0 + i."""
+    Returns (sel (B, Hkv, nG, nKB) bool, g0 (B,) long): row i of sel is absolute query group g0 + i."""
     b, h, t, d = q.shape
     hkv = summaries.shape[1]
     n_rep = h // hkv
     bs = options.block_size
+    g = options.query_group
     nkb = num_blocks(n_keys, bs)
     n_sum = min(summaries.shape[2], nkb)
     dev = q.device
     qb = q_pos // bs  # (B, T) absolute query block
-    qb0 = qb.min(dim=1).values  # (B,)
-    ql = qb - qb0[:, None]  # (B, T) local query block
+    qg = q_pos // g  # (B, T) absolute query group
+    qg0 = qg.min(dim=1).values  # (B,)
+    ql = qg - qg0[:, None]  # (B, T) local query group
     nql = int(ql.max()) + 1
     blocks = torch.arange(nkb, device=dev)  # (nKB,)
-    qb_abs = qb0[:, None] + torch.arange(nql, device=dev)[None, :]  # (B, nQL)
+    qb_abs = (qg0[:, None] + torch.arange(nql, device=dev)[None, :]) * g // bs  # (B, nG) block of each group
     cand = (blocks >= options.sink_blocks) & (blocks[None, None, :] <= (qb_abs - options.local_blocks)[..., None])
-    cand &= blocks < n_sum  # (B, nQL, nKB)
+    cand &= blocks < n_sum  # (B, nG, nKB)
     if block_ok is not None:
         cand &= block_ok[:, None, :nkb]
     forced = (blocks[None, None, :] <= qb_abs[..., None]) & (
         (blocks < options.sink_blocks) | (blocks[None, None, :] > (qb_abs - options.local_blocks)[..., None])
-    )  # (B, nQL, nKB)
+    )  # (B, nG, nKB)
     k_eff = min(options.top_k, nkb)
     if k_eff == 0 or not bool(cand.any()):
-        return forced[:, None].expand(b, hkv, nql, nkb).clone(), qb0
+        return forced[:, None].expand(b, hkv, nql, nkb).clone(), qg0
     summ = summaries[:, :, :n_sum].transpose(-1, -2)  # (B, Hkv, n, D, C) -> per channel c: (B, Hkv, D, n)
     summ = summ.permute(0, 1, 4, 3, 2)  # (B, Hkv, C, D, n)
     scale = 1.0 / math.sqrt(d)
@@ -211,7 +223,7 @@ def select_local(
     imp = imp.masked_fill(~cand[:, None], float("-inf"))  # (B, Hkv, nQL, nKB)
     top = imp.topk(k_eff, dim=-1).indices  # (B, Hkv, nQL, k)
     chosen = torch.zeros(b, hkv, nql, nkb, dtype=torch.bool, device=dev).scatter_(-1, top, True)
-    return (chosen & cand[:, None]) | forced[:, None], qb0
+    return (chosen & cand[:, None]) | forced[:, None], qg0
 
 
 def select_blocks(
@@ -227,8 +239,9 @@ def select_blocks(
 
     q (B, H, T, D), k (B, Hkv, S, D); q_positions (B, T) long (default: from `mask`, else the last T slots);
     key_valid (B, S) bool: keys that may be attended at all (pooled summaries skip the others).
-    Returns bool (B, Hkv, nQB, nKB) with nQB = nKB = ceil(S / block_size) (indexed by absolute block);
-    rows of query blocks holding none of the T queries are False."""
+    Returns bool (B, Hkv, nQB, nKB) with nQB = nKB = ceil(S / block_size) (indexed by absolute block): the
+    union over the block's query groups (with query_group < block_size each query uses its own group's
+    subset of its block's row); rows of query blocks holding none of the T queries are False."""
     s = k.shape[2]
     q_pos = query_positions(q, s, mask, q_positions)
     summ = block_summaries(k, options, key_valid)
@@ -237,23 +250,26 @@ def select_blocks(
         nkb = num_blocks(s, options.block_size)
         pad = nkb * options.block_size - s
         block_ok = torch.nn.functional.pad(key_valid, (0, pad)).reshape(key_valid.shape[0], nkb, -1).any(-1)
-    sel, qb0 = select_local(q, summ, q_pos, s, options, block_ok=block_ok)
-    b, hkv, nql, nkb = sel.shape
-    nqb = max(nkb, int((qb0 + nql).max()))
+    sel, g0 = select_local(q, summ, q_pos, s, options, block_ok=block_ok)
+    b, hkv, ng, nkb = sel.shape
+    blk = (g0[:, None] + torch.arange(ng, device=q.device)[None, :]) * options.query_group // options.block_size
+    nqb = max(nkb, int(blk.max()) + 1)
     out = torch.zeros(b, hkv, nqb, nkb, dtype=torch.bool, device=q.device)
-    rows = qb0[:, None] + torch.arange(nql, device=q.device)[None, :]  # (B, nQL)
-    keep = rows < nqb
+    present = torch.zeros(b, ng, dtype=torch.bool, device=q.device)  # groups holding one of the T queries
+    present.scatter_(1, q_pos // options.query_group - g0[:, None], True)
     for i in range(b):
-        out[i][:, rows[i][keep[i]]] = sel[i][:, keep[i]]
+        for j in range(ng):
+            if present[i, j]:
+                out[i, :, blk[i, j]] |= sel[i, :, j]
     return out
 
 
-def token_mask(sel: Tensor, qb0: Tensor, q_pos: Tensor, n_keys: int, n_rep: int, options: Options) -> Tensor:
+def token_mask(sel: Tensor, g0: Tensor, q_pos: Tensor, n_keys: int, n_rep: int, options: Options) -> Tensor:
     """Selected blocks as a (B, H, T, S) bool token mask, ANDed with causal (slot <= query position).
-    sel (B, Hkv, nQL, nKB), qb0 (B,) as from `select_local`."""
-    b, hkv, nql, nkb = sel.shape
+    sel (B, Hkv, nG, nKB), g0 (B,) as from `select_local`."""
+    b, hkv, ng, nkb = sel.shape
     t = q_pos.shape[1]
-    ql = q_pos // options.block_size - qb0[:, None]  # (B, T)
+    ql = q_pos // options.query_group - g0[:, None]  # (B, T)
     rows = sel.gather(2, ql[:, None, :, None].expand(b, hkv, t, nkb))  # (B, Hkv, T, nKB)
     tok = rows.repeat_interleave(options.block_size, dim=-1)[..., :n_keys]  # (B, Hkv, T, S)
     causal = torch.arange(n_keys, device=sel.device)[None, None, :] <= q_pos[:, :, None]  # (B, T, S)
