@@ -438,6 +438,8 @@ def main() -> int:
     parser.add_argument("--dense-layers", type=int, default=2, help="the first N layers stay dense in sparse passes")
     parser.add_argument("--rope", default="linear", choices=("linear", "dynamic", "none"),
                         help="RoPE scaling beyond the trained 8192 positions (factor L/8192)")
+    parser.add_argument("--sweep", choices=("full", "quick"), default=None,
+                        help="settings swept (default: quick with --quick, else full)")
     parser.add_argument("--stats-queries", type=int, default=4096,
                         help="queries (whole 128-query chunks, evenly spaced) on which cosine and mass are measured")
     parser.add_argument("--decode-steps", type=int, default=6)
@@ -452,7 +454,7 @@ def main() -> int:
     default_lengths = "4096" if args.quick else "4096,16384,32768"
     args.lengths = [int(x) for x in (args.lengths or default_lengths).split(",")]
     args.best_lengths = args.lengths if args.best_lengths is None else [int(x) for x in args.best_lengths.split(",")]
-    sweep_options = QUICK_SWEEP if args.quick else FULL_SWEEP
+    sweep_options = QUICK_SWEEP if (args.sweep or ('quick' if args.quick else 'full')) == 'quick' else FULL_SWEEP
 
     if args.model is None:
         from modelcore.gguf_import import ensure_smollm2

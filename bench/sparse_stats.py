@@ -3,7 +3,7 @@
 `modelcore.attention.sparse.attention_stats` compares every query's sparse output with dense attention; at
 32k tokens that is a dense pass per call (tens of seconds per layer and setting on 2 cores). Here:
 - the skipped fraction is exact over the whole window, counted from the block selection
-  (`select_blocks`, cheap: one score per query and key block);
+  (`select_local`, cheap: one score per query group and key block);
 - cosine and softmax mass come from `attention_stats` on a sample of whole query chunks (`chunk` queries,
   aligned to `chunk`, a multiple of every block size used, so each sampled query block gets exactly the
   selection it gets in the full computation), evenly spaced over the window including its end.
@@ -17,23 +17,40 @@ import torch
 from torch import Tensor
 
 from modelcore.attention import sparse
+from modelcore.attention.sparse_select import block_summaries, select_local
 
 
-def exact_skipped_fraction(sel: Tensor, length: int, block_size: int) -> float:
-    """1 - (query-key pairs computed) / (causal dense pairs) of a causal prefill of `length` tokens.
-
-    sel (B, Hkv, nQB, nKB) bool from `select_blocks` (query block i attends key block j where True; the
-    own block i is always selected and causal inside). Pairs are counted per query head; the query heads
-    of a kv group share their selection, so the fraction over kv heads is the fraction over query heads."""
-    b, hkv, nqb, nkb = sel.shape
-    n = min(nqb, nkb)
-    size = (torch.clamp(torch.arange(1, n + 1) * block_size, max=length)
-            - torch.arange(n) * block_size).clamp(min=0).to(torch.float64)  # (n,) tokens per block
-    pairs = size[:, None] * size[None, :]  # (n, n): query block i x key block j, fully visible when j < i
-    pairs = pairs.tril(-1) + torch.diag(size * (size + 1) / 2)  # own block: causal inside; later: none
-    computed = (sel[:, :, :n, :n].to(torch.float64) * pairs).sum()
-    dense = b * hkv * length * (length + 1) / 2
-    return 1.0 - float(computed) / dense
+@torch.no_grad()
+def exact_skipped_fraction(q: Tensor, k: Tensor, options: sparse.Options, *, rows: int = 4096) -> float:
+    """1 - (query-key pairs computed) / (causal dense pairs) of the causal prefill of q (B, H, T, D) over
+    k (B, Hkv, T, D), counted from the selection itself (`select_local`: one row of key blocks per query
+    group of `options.query_group` consecutive queries; the query heads of a kv group share it, so the
+    fraction over kv heads is the fraction over query heads). A query sees every key of a selected block
+    before its own block, and the keys up to itself in its own block (always selected); `rows` groups are
+    counted at a time."""
+    b, _, t, _ = q.shape
+    if k.shape[2] != t:
+        raise ValueError(f"exact_skipped_fraction: a causal prefill needs S == T, got T={t}, S={k.shape[2]}")
+    bs, g = options.block_size, options.query_group
+    q_pos = torch.arange(t, device=q.device)[None, :].expand(b, t)  # (B, T)
+    sel, g0 = select_local(q, block_summaries(k, options), q_pos, t, options)  # (B, Hkv, nG, nKB)
+    nkb = sel.shape[-1]
+    size = (torch.clamp(torch.arange(1, nkb + 1) * bs, max=t) - torch.arange(nkb) * bs).to(torch.float64)
+    computed = 0.0
+    for r0 in range(0, sel.shape[2], rows):
+        r1 = min(sel.shape[2], r0 + rows)
+        first = (int(g0.min()) + torch.arange(r0, r1)) * g  # (R,) first position of each group
+        n_q = (torch.clamp(first + g, max=t) - first).clamp(min=0).to(torch.float64)  # (R,) queries in it
+        own = first // bs  # (R,)
+        before = torch.arange(nkb)[None, :] < own[:, None]  # (R, nKB)
+        part = sel[:, :, r0:r1].to(torch.float64) * before  # (B, Hkv, R, nKB)
+        computed += float((part @ size * n_q).sum())  # whole earlier blocks
+        # own block: query p sees p + 1 - own * bs keys of it
+        own_pairs = n_q * (first - own * bs + 1) + n_q * (n_q - 1) / 2  # (R,)
+        own_sel = sel[:, :, r0:r1].gather(-1, own[None, None, :, None].expand(b, sel.shape[1], -1, 1))[..., 0]
+        computed += float((own_sel.to(torch.float64) * own_pairs).sum())
+    dense = b * sel.shape[1] * t * (t + 1) / 2
+    return 1.0 - computed / dense
 
 
 def sample_chunks(length: int, n_queries: int, chunk: int = 128) -> Tensor:
@@ -58,7 +75,7 @@ def long_stats(q: Tensor, k: Tensor, v: Tensor, options: sparse.Options, *, n_qu
         raise ValueError(f"long_stats: chunk={chunk} must be a multiple of block_size={options.block_size}")
     if t <= options.dense_threshold:  # LayerKernel attends densely at this length
         return {"skipped_fraction": 0.0, "cosine": 1.0, "mass": 1.0, "dense_at_this_length": True}
-    skipped = exact_skipped_fraction(sparse.select_blocks(q, k, options), t, options.block_size)
+    skipped = exact_skipped_fraction(q, k, options)
     pos = sample_chunks(t, n_queries, chunk)
     if pos.numel() == t:
         stats = sparse.attention_stats(q, k, v, options, chunk=chunk)

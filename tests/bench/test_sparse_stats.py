@@ -19,11 +19,12 @@ def qkv(t: int, seed: int = 0):
 
 
 @pytest.mark.parametrize("t", [256, 250])  # whole blocks, and a partial last block
-def test_exact_skipped_fraction_matches_attention_stats(t):
+@pytest.mark.parametrize("group", [1, 4, 16])  # per query, groups of 4, one selection per block
+def test_exact_skipped_fraction_matches_attention_stats(t, group):
     q, k, v = qkv(t)
-    options = sparse.Options(block_size=16, top_k=3, local_blocks=1, sink_blocks=1, dense_below=0)
-    sel = sparse.select_blocks(q, k, options)
-    exact = exact_skipped_fraction(sel, t, options.block_size)
+    options = sparse.Options(block_size=16, top_k=3, local_blocks=1, sink_blocks=1, dense_below=0,
+                             query_group=group)
+    exact = exact_skipped_fraction(q, k, options, rows=5)
     full = sparse.attention_stats(q, k, v, options, chunk=32)
     assert 0.3 < exact < 0.9
     assert exact == pytest.approx(full["skipped_fraction"], abs=1e-12)
