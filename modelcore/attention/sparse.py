@@ -354,13 +354,14 @@ class LayerKernel(nn.Module):
         t, s = q.shape[2], k.shape[2]
         cache = ctx.kv_cache
         q_pos = ctx.positions if cache is not None else None  # with a cache, slot == position
-        if cache is not None:
+        if cache is not None and hasattr(cache, "aux"):
             invalidate_summaries(cache, self.layer_idx, q_pos, self.options)
         if s <= self.options.dense_threshold:
             return eager_attention(q, k, v, mask) if ctx.reference else sdpa_attention(q, k, v, mask)
         if ctx.reference:
             return sparse_attention_reference(q, k, v, self.options, mask, q_positions=q_pos)
         if cache is not None and t < self.options.block_size:
-            summ = cached_summaries(cache, self.layer_idx, k, q_pos, self.options)
+            keeps_state = hasattr(cache, "aux") and hasattr(cache, "forward_rows")
+            summ = cached_summaries(cache, self.layer_idx, k, q_pos, self.options) if keeps_state else None
             return sparse_decode_attention(q, k, v, self.options, mask, summaries=summ, q_positions=q_pos)
         return sparse_attention(q, k, v, self.options, mask, q_positions=q_pos)

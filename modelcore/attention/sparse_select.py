@@ -254,14 +254,12 @@ def select_blocks(
     b, hkv, ng, nkb = sel.shape
     blk = (g0[:, None] + torch.arange(ng, device=q.device)[None, :]) * options.query_group // options.block_size
     nqb = max(nkb, int(blk.max()) + 1)
-    out = torch.zeros(b, hkv, nqb, nkb, dtype=torch.bool, device=q.device)
+    count = torch.zeros(b, hkv, nqb, nkb, dtype=torch.int32, device=q.device)
     present = torch.zeros(b, ng, dtype=torch.bool, device=q.device)  # groups holding one of the T queries
     present.scatter_(1, q_pos // options.query_group - g0[:, None], True)
     for i in range(b):
-        for j in range(ng):
-            if present[i, j]:
-                out[i, :, blk[i, j]] |= sel[i, :, j]
-    return out
+        count[i].index_add_(1, blk[i][present[i]], sel[i][:, present[i]].to(torch.int32))
+    return count > 0
 
 
 def token_mask(sel: Tensor, g0: Tensor, q_pos: Tensor, n_keys: int, n_rep: int, options: Options) -> Tensor:
