@@ -305,7 +305,8 @@ def run_length(args, base_model, tokens: list[int], length: int, sweep_options) 
         q = quality(captured, sparse.Options(**opts), args.stats_queries)
         sweep.append({"options": opts, "label": label(opts), **q, "seconds": time.perf_counter() - t0})
         m = q["mean"]
-        print(f"[{length}] {label(opts):<28} skipped {m['skipped_fraction']:.3f} cosine {m['cosine']:.4f} "
+        print(f"[{length}] {label(opts):<28} skipped {m['skipped_fraction']:.3f} "
+              f"(kernel {m.get('kernel_skipped_fraction', float('nan')):.3f}) cosine {m['cosine']:.4f} "
               f"mass {m.get('mass', float('nan')):.4f} ({sweep[-1]['seconds']:.0f} s)", flush=True)
     out["sweep"] = sweep
     best = pick_best(sweep)
@@ -385,7 +386,7 @@ def goals(lengths: dict) -> dict:
 
 
 def print_table(result: dict) -> None:
-    head = (f"{'L':>6} {'setting':<26} {'skip':>6} {'cos':>7} {'mass':>7} | {'attn prefill ms d/s':>19} {'x':>5} | "
+    head = (f"{'L':>6} {'setting':<26} {'skip':>6} {'kskip':>6} {'cos':>7} {'mass':>7} | {'attn prefill ms d/s':>19} {'x':>5} | "
             f"{'attn decode ms d/s':>18} {'x':>5} | {'e2e prefill s d/s':>17} {'x':>5} | {'e2e dec ms d/s':>14} | "
             f"{'ppl d/s':>15}")
     print(head)
@@ -396,7 +397,8 @@ def print_table(result: dict) -> None:
             m = s["mean"]
             mark = " *" if s["label"] == r["best"] else (" (dense)" if m.get("dense_at_this_length") else "")
             row = f"{key:>6} {s['label'] + mark:<26} " \
-                  f"{m['skipped_fraction']:>6.3f} {m['cosine']:>7.4f} {m.get('mass', float('nan')):>7.4f} | "
+                  f"{m['skipped_fraction']:>6.3f} {m.get('kernel_skipped_fraction', float('nan')):>6.3f} " \
+                  f"{m['cosine']:>7.4f} {m.get('mass', float('nan')):>7.4f} | "
             att = r["attention_only"].get(name) if name else None
             if att:
                 row += (f"{att['prefill_dense_ms']:>9.0f}/{att['prefill_sparse_ms']:<9.0f} {att['prefill_speedup']:>5.2f} | "
@@ -410,7 +412,10 @@ def print_table(result: dict) -> None:
                         f"{d['decode_step_ms']:>6.0f}/{e2e['decode_step_ms']:<7.0f} | "
                         f"{d['ppl_all']:>7.3f}/{e2e['ppl_all']:<7.3f}")
             print(row)
-    print("(* = best setting at that length: most skipped with mean cosine >= 0.98; (dense) = the kernel attends "
+    print("(skip = share of causal dense query-key pairs each query does not attend (the issue's measure); "
+          "kskip = share the CPU block-gather kernel does not compute (it computes each query block against "
+          "the union of its queries' blocks); cos / mass: mean over the captured layers; "
+          "* = best setting at that length: most skipped with mean cosine >= 0.98; (dense) = the kernel attends "
           "densely at this length; d/s = dense/sparse; "
           "attention-only on one layer, e2e = whole model, dense layers " + str(result["settings"]["dense_layers"])
           + ")")

@@ -53,6 +53,19 @@ def exact_skipped_fraction(q: Tensor, k: Tensor, options: sparse.Options, *, row
     return 1.0 - computed / dense
 
 
+@torch.no_grad()
+def block_union_skipped_fraction(q: Tensor, k: Tensor, options: sparse.Options) -> float:
+    """1 - (whole blocks gathered) / (causal dense pairs): the work of a kernel that computes every query of
+    a query block against the union of its queries' selected key blocks, bs x bs pairs per block (the CPU
+    gather path of modelcore.attention.sparse, which masks per query inside). Equals the per-query figure
+    when query_group == block_size, save the causal half of the own block."""
+    t = q.shape[2]
+    union = sparse.select_blocks(q, k, options)  # (B, Hkv, nQB, nKB): union over each block's groups
+    b, hkv = union.shape[:2]
+    gathered = float(union.sum()) * options.block_size**2
+    return 1.0 - gathered / (b * hkv * t * (t + 1) / 2)
+
+
 def sample_chunks(length: int, n_queries: int, chunk: int = 128) -> Tensor:
     """(N,) long positions: whole `chunk`-aligned chunks of queries, evenly spaced over 0 .. length-1
     (first and last chunk included), about n_queries in all; every position when n_queries >= length."""
@@ -65,9 +78,10 @@ def sample_chunks(length: int, n_queries: int, chunk: int = 128) -> Tensor:
 
 @torch.no_grad()
 def long_stats(q: Tensor, k: Tensor, v: Tensor, options: sparse.Options, *, n_queries: int,
-               chunk: int = 128) -> dict[str, float]:
+               chunk: int = 128, kernel_work: bool = True) -> dict[str, float]:
     """Exact skipped fraction over the whole causal prefill, and attention_stats (cosine, mass) on about
-    n_queries sampled queries (all of them when n_queries >= T)."""
+    n_queries sampled queries (all of them when n_queries >= T); with kernel_work also the fraction the
+    block-gather kernel skips (`block_union_skipped_fraction`)."""
     t = q.shape[2]
     if k.shape[2] != t:
         raise ValueError(f"long_stats: a causal prefill needs S == T, got T={t}, S={k.shape[2]}")
@@ -76,6 +90,7 @@ def long_stats(q: Tensor, k: Tensor, v: Tensor, options: sparse.Options, *, n_qu
     if t <= options.dense_threshold:  # LayerKernel attends densely at this length
         return {"skipped_fraction": 0.0, "cosine": 1.0, "mass": 1.0, "dense_at_this_length": True}
     skipped = exact_skipped_fraction(q, k, options)
+    union_skipped = block_union_skipped_fraction(q, k, options) if kernel_work else None
     pos = sample_chunks(t, n_queries, chunk)
     if pos.numel() == t:
         stats = sparse.attention_stats(q, k, v, options, chunk=chunk)
@@ -83,7 +98,9 @@ def long_stats(q: Tensor, k: Tensor, v: Tensor, options: sparse.Options, *, n_qu
         qs = q[:, :, pos].contiguous()
         stats = sparse.attention_stats(qs, k, v, options, q_positions=pos[None, :].expand(q.shape[0], -1),
                                        chunk=chunk)
+    extra = {} if union_skipped is None else {"kernel_skipped_fraction": union_skipped}
     return {
+        **extra,
         "skipped_fraction": skipped,
         "cosine": float(stats["cosine"]),
         "mass": float(stats["mass"]),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.sparse_stats import exact_skipped_fraction, long_stats, sample_chunks
+from bench.sparse_stats import block_union_skipped_fraction, exact_skipped_fraction, long_stats, sample_chunks
 from modelcore.attention import sparse
 
 
@@ -62,3 +62,18 @@ def test_long_stats_reports_dense_below_threshold():
     q, k, v = qkv(64)
     r = long_stats(q, k, v, sparse.Options(block_size=16, top_k=8), n_queries=64, chunk=32)
     assert r["skipped_fraction"] == 0.0 and r["dense_at_this_length"]
+
+
+def test_block_union_fraction_counts_whole_union_blocks():
+    t = 256
+    q, k, _ = qkv(t, seed=2)
+    per_query = sparse.Options(block_size=16, top_k=3, local_blocks=1, sink_blocks=1, dense_below=0)
+    per_block = sparse.Options(block_size=16, top_k=3, local_blocks=1, sink_blocks=1, dense_below=0,
+                               query_group=16)
+    # one selection per block: the union is the selection; whole own blocks count bs*bs instead of bs(bs+1)/2
+    nqb = t // 16
+    own_half = nqb * (16 * 16 - 16 * 17 / 2) * 2 / (2 * t * (t + 1) / 2)  # 2 kv heads
+    assert block_union_skipped_fraction(q, k, per_block) == pytest.approx(
+        exact_skipped_fraction(q, k, per_block) - own_half, abs=1e-12)
+    # per-query selections: the union of a block's queries covers at least what any one query sees
+    assert block_union_skipped_fraction(q, k, per_query) < exact_skipped_fraction(q, k, per_query) - own_half
