@@ -123,32 +123,36 @@ def _gather_row(
     tri = torch.zeros(bs, bs, dtype=q.dtype, device=q.device).masked_fill_(within[None, :] > within[:, None],
                                                                            float("-inf"))  # (bs_q, bs_k)
     rows_of = torch.arange(hkv, device=q.device)[:, None, None] * nkb
-    for c0, c1 in _chunks(counts, options.query_chunk * options.max_blocks, options.query_chunk):
+    # query blocks in order of union width, so a chunk pads little to its widest block
+    order = sorted(range(nql), key=counts.__getitem__)
+    widths = [counts[c] for c in order]
+    for c0, c1 in _chunks(widths, options.query_chunk * options.max_blocks, options.query_chunk):
         nc = c1 - c0
-        width = max(1, max(counts[c0:c1]))
-        blk, valid = _block_order(union[:, c0:c1], width)  # (Hkv, nc, U)
+        width = max(1, widths[c1 - 1])
+        ids = torch.tensor(order[c0:c1], device=q.device)  # (nc,) local query blocks of this chunk
+        blk, valid = _block_order(union[:, ids], width)  # (Hkv, nc, U)
         flat = (rows_of + blk).reshape(-1)
         kg = kb.index_select(0, flat).view(hkv * nc, 1, width * bs, d)
         vg = vb.index_select(0, flat).view(hkv * nc, 1, width * bs, d)
         # which gathered blocks each query row may see: its group's selection
-        allowed = sel_g[:, c0:c1].gather(-1, blk[:, :, None, :].expand(hkv, nc, gpb, width)) & valid[:, :, None]
+        allowed = sel_g[:, ids].gather(-1, blk[:, :, None, :].expand(hkv, nc, gpb, width)) & valid[:, :, None]
         allowed = allowed.repeat_interleave(g, dim=2)  # (Hkv, nc, bs, U)
-        own = blk == (qb_first + torch.arange(c0, c1, device=q.device))[None, :, None]  # (Hkv, nc, U)
+        own = blk == (qb_first + ids)[None, :, None]  # (Hkv, nc, U)
         bias = torch.where(allowed[..., None], 0.0, float("-inf")).to(q.dtype) + torch.where(
             own[:, :, None, :, None], tri[None, None, :, None, :], 0.0
         )  # (Hkv, nc, bs, U, bs)
         if mask is not None:  # a mask beyond causal: AND it in token by token
             tok = (blk[..., None] * bs + within).reshape(hkv, nc, width * bs).clamp(max=s - 1)
-            qpos = (qb_first + torch.arange(c0, c1, device=q.device))[:, None] * bs + within  # (nc, bs)
+            qpos = (qb_first + ids)[:, None] * bs + within  # (nc, bs)
             rows = (qpos - p0).clamp(0, t - 1)
             extra = mask[rows[None, :, :, None], tok[:, :, None, :]]  # (Hkv, nc, bs, U*bs)
             bias = bias.reshape(hkv, nc, bs, width * bs).masked_fill(~extra, float("-inf"))
         y = F.scaled_dot_product_attention(  # GQA: the group's r heads share the gathered keys and the mask
-            qpad[:, c0:c1].reshape(hkv * nc, n_rep, bs, d), kg, vg,
+            qpad[:, ids].reshape(hkv * nc, n_rep, bs, d), kg, vg,
             attn_mask=bias.reshape(hkv * nc, 1, bs, width * bs),
             enable_gqa=n_rep > 1,
         )  # (Hkv*nc, r, bs, D)
-        out[:, c0:c1] = y.view(hkv, nc, n_rep, bs, d)
+        out[:, ids] = y.view(hkv, nc, n_rep, bs, d)
     out = out.transpose(1, 2).reshape(h, nql * bs, d)
     return out[:, off : off + t]
 
