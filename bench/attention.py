@@ -171,7 +171,6 @@ def model_pass(model: Transformer, ids: torch.Tensor, *, capture: tuple[int, ...
     return {"prefill_s": prefill_s, "nll": nll, "decode_step_s": steps, "captured": captured}
 
 
-
 # -------------------------------------------------------------------------------------- attention only
 @torch.no_grad()
 def attention_timing(q, k, v, options: sparse.Options, repeats: int, decode_repeats: int) -> dict:
@@ -179,11 +178,15 @@ def attention_timing(q, k, v, options: sparse.Options, repeats: int, decode_repe
     causal prefill of the whole window, and decode of the last query against all L keys. Decode: dense is
     SDPA with the (1, 1, 1, L) mask a cache gives; sparse gets its block summaries precomputed (its decoding
     keeps them in the cache aux, updated once per completed block)."""
-    dense_prefill = lambda: sdpa_attention(q, k, v, None)  # noqa: E731
-    sparse_prefill = lambda: sparse.sparse_attention(q, k, v, options)  # noqa: E731
-    dense_prefill(), sparse_prefill()  # warm-up (allocator, thread pool)
+    outputs: dict[str, torch.Tensor] = {}
+    dense_prefill = lambda: outputs.__setitem__("dense", sdpa_attention(q, k, v, None))  # noqa: E731
+    sparse_prefill = lambda: outputs.__setitem__("sparse", sparse.sparse_attention(q, k, v, options))  # noqa: E731
+    if q.shape[2] <= 8192:  # warm-up (allocator, thread pool); at long lengths a call costs seconds anyway
+        dense_prefill(), sparse_prefill()
     d_s, d_all = timed(dense_prefill, repeats)
     s_s, s_all = timed(sparse_prefill, repeats)
+    # the fast path's output against dense, every query of this layer (attention_stats samples queries)
+    prefill_cos = float(F.cosine_similarity(outputs.pop("dense"), outputs.pop("sparse"), dim=-1).mean())
     q1 = q[:, :, -1:].contiguous()  # (1, H, 1, D)
     mask = torch.ones(1, 1, 1, k.shape[2], dtype=torch.bool)  # (1, 1, 1, S)
     summaries = sparse.block_summaries(k, options)
@@ -198,7 +201,8 @@ def attention_timing(q, k, v, options: sparse.Options, repeats: int, decode_repe
         "prefill_dense_ms": 1e3 * d_s, "prefill_sparse_ms": 1e3 * s_s, "prefill_speedup": d_s / s_s,
         "prefill_dense_all_ms": [1e3 * x for x in d_all], "prefill_sparse_all_ms": [1e3 * x for x in s_all],
         "decode_dense_ms": 1e3 * dd_s, "decode_sparse_ms": 1e3 * sd_s, "decode_speedup": dd_s / sd_s,
-        "decode_output_cosine": cos, "repeats": repeats, "decode_repeats": decode_repeats,
+        "prefill_output_cosine": prefill_cos, "decode_output_cosine": cos, "repeats": repeats,
+        "decode_repeats": decode_repeats,
     }
 
 
@@ -325,7 +329,7 @@ def run_length(args, base_model, tokens: list[int], length: int, sweep_options) 
               f"{r['decode_sparse_ms']:.2f} ms ({r['decode_speedup']:.2f}x)", flush=True)
     if args.decay and length == min(args.lengths):
         out["decay_timing"] = decay_timing(min(length, 4096), captured, reps)
-        print(f"[{length}] temporal decay: {out['decay_timing']}", flush=True)
+        print(f"[{length}] {decay_line(out['decay_timing'])}", flush=True)
     del captured, q, k, v
 
     passes = []
@@ -385,6 +389,15 @@ def goals(lengths: dict) -> dict:
     return out
 
 
+def decay_line(d: dict | None) -> str:
+    if not d:
+        return "temporal decay: module not available"
+    return (f"temporal decay (ALiBi rates), causal prefill of {d['length']} tokens, layer {d['layer']} q/k/v: "
+            f"plain SDPA {d['sdpa_dense_ms']:.0f} ms, decay fast path {d['decay_fast_ms']:.0f} ms, decay reference "
+            f"{d['decay_reference_ms']:.0f} ms (fast vs reference: max |diff| {d['fast_vs_reference_max_abs_diff']:.1e}, "
+            f"cosine {d['fast_vs_reference_cosine']:.6f})")
+
+
 def print_table(result: dict) -> None:
     head = (f"{'L':>6} {'setting':<26} {'skip':>6} {'kskip':>6} {'cos':>7} {'mass':>7} | {'attn prefill ms d/s':>19} {'x':>5} | "
             f"{'attn decode ms d/s':>18} {'x':>5} | {'e2e prefill s d/s':>17} {'x':>5} | {'e2e dec ms d/s':>14} | "
@@ -419,6 +432,9 @@ def print_table(result: dict) -> None:
           "densely at this length; d/s = dense/sparse; "
           "attention-only on one layer, e2e = whole model, dense layers " + str(result["settings"]["dense_layers"])
           + ")")
+    for r in result["lengths"].values():
+        if "decay_timing" in r:
+            print(decay_line(r["decay_timing"]))
     for key, g in result["goals"].items():
         flags = []
         if "skipped_met" in g:
