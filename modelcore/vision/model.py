@@ -165,11 +165,11 @@ class VisionLanguageModel(nn.Module):
             if mask is None or key not in self.cross_blocks:
                 continue
             block = self.cross_blocks[key]
-            if reuse:
+            if reuse:  # decode: text reads the image stream this block saw at prefill
                 x = block.text_step(x, image_state.streams[len(recorded)], mask)
-                recorded.append(image_state.streams[len(recorded)])
+                recorded.append(image_state.streams[len(recorded)])  # (only counts the blocks here)
             else:
-                recorded.append(image)
+                recorded.append(image)  # the stream entering this block, kept for later decode steps
                 x, image = block(x, image, mask, text_key_mask)  # both from the input streams
         if image_state is not None and not reuse and mask is not None:
             image_state.streams = recorded

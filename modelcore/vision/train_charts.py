@@ -1,6 +1,6 @@
 """Train a tiny vision-language model end to end on generated charts and report held-out accuracy.
 
-    python -m modelcore.vision.train_charts --steps 300 --seed 0 --out DIR
+    python -m modelcore.vision.train_charts --steps 300 --seed 0 --out DIR [--threads 1] [--no-ablation]
 
 Builds a random-init text decoder (LLaMA-shaped, tiny, vocabulary = `charts.VOCAB`), a ViT-style encoder and
 cross blocks after every decoder layer, trains them with AdamW on fresh generated batches (cross-entropy of
@@ -8,6 +8,18 @@ the answer token at the last prompt position), then scores a held-out set (anoth
 against chance. The ablation trains the same model the same way with every image blanked to zeros: it can
 learn only the question's answer prior, so it should stay near chance; the gap is what the image, read
 through the cross blocks, contributes. Prints a table and writes `summary.json` to DIR.
+
+Measured (CPU, 1 thread, machine shared with other jobs; defaults: batch 48, AdamW lr 3e-3, gates at 10x lr,
+600 held-out charts; accuracy = argmax over the whole vocabulary):
+
+| steps | seed | tallest (1/4) | trend (1/2) | value (1/4) | all (1/3) | blank-image run, all | train s |
+|-------|------|---------------|-------------|-------------|-----------|----------------------|---------|
+| 300   | 0    | 0.930         | 1.000       | 0.625       | 0.852     | 0.325                | 30.0    |
+| 300   | 1    | 0.925         | 1.000       | 0.440       | 0.788     | 0.338                | 19.2    |
+| 300   | 2    | 0.890         | 1.000       | 0.390       | 0.760     | 0.350                | 19.3    |
+| 1000  | 0    | 0.960         | 1.000       | 0.990       | 0.983     | (not run)            | 145.8   |
+
+`value` (read the height bucket of the bar the question names) is the slow one to learn.
 """
 
 from __future__ import annotations
@@ -193,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
     p.add_argument("--lr", type=float, default=TrainSettings.lr)
     p.add_argument("--eval-size", type=int, default=TrainSettings.eval_size)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = leave as is)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: the matrices are tiny and extra threads only spin; 0 = torch's default)",
+    )
     p.add_argument("--no-ablation", action="store_true", help="skip the blanked-image run")
     p.add_argument("--log-every", type=int, default=50)
     args = p.parse_args(argv)
