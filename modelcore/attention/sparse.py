@@ -130,17 +130,21 @@ def _gather_row(
         nc = c1 - c0
         width = max(1, widths[c1 - 1])
         ids = torch.tensor(order[c0:c1], device=q.device)  # (nc,) local query blocks of this chunk
-        blk, valid = _block_order(union[:, ids], width)  # (Hkv, nc, U)
+        # the own block first (slot 0: causal triangle), then the other selected blocks in order
+        own = (qb_first + ids)[None, :, None].expand(hkv, nc, 1)  # (Hkv, nc, 1)
+        rest, valid = _block_order(union[:, ids].scatter(-1, own, False), width - 1) if width > 1 else (
+            own[..., :0], torch.ones(hkv, nc, 0, dtype=torch.bool, device=q.device))
+        blk = torch.cat((own, rest), dim=-1)  # (Hkv, nc, U)
+        valid = torch.cat((torch.ones_like(own, dtype=torch.bool), valid), dim=-1)
         flat = (rows_of + blk).reshape(-1)
         kg = kb.index_select(0, flat).view(hkv * nc, 1, width * bs, d)
         vg = vb.index_select(0, flat).view(hkv * nc, 1, width * bs, d)
         # which gathered blocks each query row may see: its group's selection
         allowed = sel_g[:, ids].gather(-1, blk[:, :, None, :].expand(hkv, nc, gpb, width)) & valid[:, :, None]
         allowed = allowed.repeat_interleave(g, dim=2)  # (Hkv, nc, bs, U)
-        own = blk == (qb_first + ids)[None, :, None]  # (Hkv, nc, U)
-        bias = torch.where(allowed[..., None], 0.0, float("-inf")).to(q.dtype) + torch.where(
-            own[:, :, None, :, None], tri[None, None, :, None, :], 0.0
-        )  # (Hkv, nc, bs, U, bs)
+        tri_or_zero = torch.zeros(bs, width, bs, dtype=q.dtype, device=q.device)
+        tri_or_zero[:, 0] = tri
+        bias = torch.where(allowed[..., None], tri_or_zero, float("-inf"))  # (Hkv, nc, bs, U, bs)
         if mask is not None:  # a mask beyond causal: AND it in token by token
             tok = (blk[..., None] * bs + within).reshape(hkv, nc, width * bs).clamp(max=s - 1)
             qpos = (qb_first + ids)[:, None] * bs + within  # (nc, bs)
