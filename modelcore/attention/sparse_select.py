@@ -1,15 +1,19 @@
 """Block selection of dynamic sparse attention (kind "sparse"): options, pooled key summaries per block, and
-which key blocks each query block attends.
+which key blocks each query attends.
 
 Keys are cut into blocks of `block_size` slots by absolute position (block j = slots j*bs .. j*bs+bs-1); a
-query at position p belongs to query block p // bs. Every query block attends to
+query at position p lies in query block p // bs. Every query attends to
 - the first `sink_blocks` blocks (the attention sink),
 - its own block and the `local_blocks - 1` before it (the local window; token-level causal inside),
 - the `top_k` most important of the remaining earlier blocks (the candidates: complete blocks strictly
   before the local window), ranked by a cheap score against one summary per key block,
-and never a block after its own (causal). Selection is per key/value head: the score of a kv head
-aggregates its n_rep query heads, so the query heads of one GQA group share blocks and K/V are gathered once
-per group.
+and never a block after its own (causal). Queries of one query group (positions with equal
+p // query_group) share one selection; the default group of 1 scores each query by itself (NSA's per-query
+selection: the layer stays causal, and decoding one token gives the same blocks as the full forward), a
+group of block_size gives one selection per query block (NSA/Quest-style tiles; cheaper prefill, but a
+token's blocks then depend on the later queries of its block). Selection is per key/value head: the score of
+a kv head aggregates its n_rep query heads, so the query heads of one GQA group share blocks and K/V are
+gathered once per group.
 
 Scores (`Options.score`):
 - "mean" (default; NSA-like): summary = mean of the block's keys. For every query and query head, a softmax
