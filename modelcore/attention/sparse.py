@@ -1,7 +1,8 @@
 """Dynamic (content-adaptive) block-sparse attention, attention kind "sparse" (NSA / Quest style).
 
-Each query block attends to the sink blocks, its local window and its top-k key blocks by a cheap score
-against pooled keys (selection: modelcore.attention.sparse_select, which documents the scores and defaults).
+Each query (or query group, `Options.query_group`) attends to the sink blocks, its local window and its top-k
+key blocks by a cheap score against pooled keys (selection: modelcore.attention.sparse_select, which
+documents the scores and defaults).
 Shapes as in modelcore.attention.dense: q (B, H, T, D); k, v (B, Hkv, S, D) (GQA: H a multiple of Hkv);
 mask bool (B|1, 1, T, S) True = may attend, or None = plain causal with S == T. Query positions are the
 slots the queries sit at (both KV caches keep slot == absolute position): `q_positions` (B, T) when given,
@@ -9,9 +10,10 @@ else read off the mask, else the last T slots.
 
 - `sparse_attention_reference`: eager oracle (selection expanded to a (B, H, T, S) token mask, ANDed with
   causal and the mask, softmax in float32). Small shapes only: it materialises (B, H, T, S).
-- `sparse_attention`: the fast prefill path. CPU: per chunk of query blocks gather the selected K/V blocks
-  once per kv head (GQA: the group's query heads share them) and run one SDPA call. CUDA: FlexAttention with
-  a block mask read off the selection.
+- `sparse_attention`: the fast prefill path. CPU: per chunk of query blocks gather the union of the blocks
+  its queries selected, once per kv head (GQA: the group's query heads share them), each query masked to its
+  own selection, and run one SDPA call (chunks bounded for 32k). CUDA: FlexAttention with a block mask whose
+  mask_mod reads the selection (compiled; not run here: no GPU in this session).
 - `sparse_decode_attention`: a few queries per row (decode), picks blocks of the cache per step from block
   summaries (cached across steps by `LayerKernel` in `kv_cache.aux`, see modelcore.attention.sparse_decode).
 - `attention_stats`: compute skipped / cosine / softmax mass of the sparse selection vs dense, by query chunk.
