@@ -11,7 +11,7 @@ from .cross import (
     sdpa_cross_attention,
 )
 from .encoder import VisionEncoder
-from .model import ImageState, VisionLanguageModel
+from .model import ImageState, VisionLanguageModel, greedy_generate
 
 __all__ = [
     "CROSS_IMPLS",
@@ -23,6 +23,7 @@ __all__ = [
     "VisionEncoder",
     "VisionLanguageModel",
     "eager_cross_attention",
+    "greedy_generate",
     "normalize_image_mask",
     "sdpa_cross_attention",
 ]

@@ -176,3 +176,47 @@ class VisionLanguageModel(nn.Module):
             image_state.image_mask = mask
         h = text.model.norm(x)  # (B, T, Ct)
         return apply_linear(text.lm_head, h)  # (B, T, V)
+
+
+@torch.no_grad()
+def greedy_generate(
+    model: VisionLanguageModel,
+    prompt_ids: Tensor,
+    images: Tensor | None = None,
+    image_mask: Tensor | None = None,
+    *,
+    max_new_tokens: int,
+    text_key_mask: Tensor | None = None,
+) -> Tensor:
+    """Greedy decoding with a `DenseKVCache` and an `ImageState`: prefill the prompt (B, P) once (the image
+    streams read `text_key_mask` of the prompt, default all of it), then one token per step.
+    Returns the new tokens (B, max_new_tokens). Equals taking the argmax of full forwards over prompt + tokens
+    so far with `text_key_mask` True on the prompt only (tested)."""
+    from ..kv_cache import DenseKVCache
+
+    if max_new_tokens <= 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens} must be positive")
+    b, p = prompt_ids.shape
+    param = next(model.parameters())
+    cache = DenseKVCache(model.text_model.config, b, p + max_new_tokens, param.dtype, prompt_ids.device)
+    state = ImageState()
+    positions = cache.next_positions(p)
+    cache.begin(positions)
+    logits = model(
+        prompt_ids,
+        images,
+        image_mask,
+        positions,
+        text_key_mask=text_key_mask,
+        kv_cache=cache,
+        image_state=state,
+    )
+    cache.advance(p)
+    out = [logits[:, -1].argmax(-1)]  # (B,)
+    for _ in range(max_new_tokens - 1):
+        positions = cache.next_positions(1)
+        cache.begin(positions)
+        logits = model(out[-1][:, None], positions=positions, kv_cache=cache, image_state=state)
+        cache.advance(1)
+        out.append(logits[:, -1].argmax(-1))
+    return torch.stack(out, dim=1)  # (B, max_new_tokens)

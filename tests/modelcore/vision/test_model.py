@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modelcore import DenseKVCache, ModelConfig, Transformer
-from modelcore.vision import CrossModalConfig, ImageState, VisionConfig, VisionLanguageModel
+from modelcore.vision import CrossModalConfig, ImageState, VisionConfig, VisionLanguageModel, greedy_generate
 
 VISION = VisionConfig(image_size=16, patch_size=4, channels=3, hidden_size=32, num_layers=2, num_heads=2)
 
@@ -175,6 +175,23 @@ def test_prefill_then_decode_equals_full_forward(cross_impl):
     # the row without an image decodes exactly like the text model alone
     with torch.no_grad():
         assert torch.allclose(full[1], vlm.text_model(ids)[1], rtol=1e-5, atol=1e-6)
+
+
+def test_greedy_generate_equals_argmax_of_full_forwards():
+    vlm = _vlm(gate=0.8)
+    ids, images = _inputs(b=3, t=5)
+    image_mask = torch.tensor([True, False, True])
+    prompt_mask = torch.ones(3, 5, dtype=torch.bool)
+    prompt_mask[0, :2] = False  # left padding the image does not read
+    new = greedy_generate(vlm, ids, images, image_mask, max_new_tokens=4, text_key_mask=prompt_mask)
+    assert new.shape == (3, 4)
+    seq = ids
+    with torch.no_grad():
+        for _ in range(4):
+            key_mask = torch.cat([prompt_mask, torch.zeros(3, seq.shape[1] - 5, dtype=torch.bool)], dim=1)
+            nxt = vlm(seq, images, image_mask, text_key_mask=key_mask)[:, -1].argmax(-1)
+            seq = torch.cat([seq, nxt[:, None]], dim=1)
+    assert torch.equal(new, seq[:, 5:])
 
 
 def test_forward_errors():
