@@ -33,6 +33,7 @@ from .dense import _check, eager_attention, repeat_kv, sdpa_attention
 from .sparse_select import (
     Options,
     block_summaries,
+    block_union,
     num_blocks,
     query_positions,
     select_blocks,
@@ -301,13 +302,19 @@ def attention_stats(
 ) -> dict[str, float]:
     """Sparse selection vs dense causal attention, by chunks of `chunk` queries (never (H, T, S) at once).
 
-    Returns skipped_fraction (1 - computed / dense query-key token pairs, per query head),
-    cosine (mean over rows, heads of the cosine similarity of sparse and dense outputs), mass (mean share
-    of the dense softmax mass inside the selected tokens), computed_pairs, dense_pairs, rows."""
+    Returns skipped_fraction (1 - computed / dense query-key token pairs, per query head: what a kernel
+    computing each query's own selection does), cosine (mean over rows, heads of the cosine similarity of
+    sparse and dense outputs), mass (mean share of the dense softmax mass inside the selected tokens),
+    computed_pairs, dense_pairs, rows, and tile_skipped_fraction: the same for the CPU path's work, which
+    computes every query of a query block against the whole union of the blocks its queries selected
+    (equal to skipped_fraction up to the causal triangle when query_group == block_size)."""
     b, h, t, d = q.shape
     hkv, s = k.shape[1], k.shape[2]
     n_rep = h // hkv
     sel, qb0, q_pos = _selection(q, k, options, mask, q_positions)
+    union_width = block_union(sel, qb0, q_pos, options).sum(-1)  # (B, Hkv, nQB) blocks per query block
+    tile_pairs = int(union_width.gather(2, (q_pos // options.block_size)[:, None].expand(b, hkv, t)).sum())
+    tile_pairs *= n_rep * options.block_size
     scale = 1.0 / math.sqrt(d)
     computed = dense = rows = 0
     cos_sum = mass_sum = 0.0
@@ -342,6 +349,7 @@ def attention_stats(
         "computed_pairs": float(computed),
         "dense_pairs": float(dense),
         "rows": float(rows),
+        "tile_skipped_fraction": 1.0 - tile_pairs / max(dense, 1),
     }
 
 

@@ -255,11 +255,19 @@ def select_blocks(
         pad = nkb * options.block_size - s
         block_ok = torch.nn.functional.pad(key_valid, (0, pad)).reshape(key_valid.shape[0], nkb, -1).any(-1)
     sel, g0 = select_local(q, summ, q_pos, s, options, block_ok=block_ok)
+    return block_union(sel, g0, q_pos, options)
+
+
+def block_union(sel: Tensor, g0: Tensor, q_pos: Tensor, options: Options) -> Tensor:
+    """Per query block, the union of its query groups' selections: (B, Hkv, nQB, nKB) bool indexed by
+    absolute query block (nQB >= nKB); only groups holding one of the queries q_pos (B, T) count.
+    sel (B, Hkv, nG, nKB), g0 (B,) as from `select_local`."""
     b, hkv, ng, nkb = sel.shape
-    blk = (g0[:, None] + torch.arange(ng, device=q.device)[None, :]) * options.query_group // options.block_size
+    dev = sel.device
+    blk = (g0[:, None] + torch.arange(ng, device=dev)[None, :]) * options.query_group // options.block_size
     nqb = max(nkb, int(blk.max()) + 1)
-    count = torch.zeros(b, hkv, nqb, nkb, dtype=torch.int32, device=q.device)
-    present = torch.zeros(b, ng, dtype=torch.bool, device=q.device)  # groups holding one of the T queries
+    count = torch.zeros(b, hkv, nqb, nkb, dtype=torch.int32, device=dev)
+    present = torch.zeros(b, ng, dtype=torch.bool, device=dev)  # groups holding one of the T queries
     present.scatter_(1, q_pos // options.query_group - g0[:, None], True)
     for i in range(b):
         count[i].index_add_(1, blk[i][present[i]], sel[i][:, present[i]].to(torch.int32))

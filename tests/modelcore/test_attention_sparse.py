@@ -209,6 +209,12 @@ def test_stats_skipped_fraction_and_quality_by_independent_count(query_group):
     assert st["computed_pairs"] == computed and st["dense_pairs"] == dense
     assert st["skipped_fraction"] == pytest.approx(1 - computed / dense)
     assert 0.2 < st["skipped_fraction"] < 0.8
+    # the CPU path's tile work: every query against the whole union of its block's selections
+    union = select_blocks(q, k, opts)[0]  # (Hkv, nQB, nKB)
+    tile = sum(int(union[kv, pos // 16].sum()) * 16 * (h // hkv) for pos in range(t) for kv in range(hkv))
+    assert st["tile_skipped_fraction"] == pytest.approx(1 - tile / dense)
+    if query_group == 16:  # one selection per block: the tile work only adds the own block's upper triangle
+        assert tile - computed == (h // hkv) * hkv * (t // 16) * (16 * 15 // 2)
     # mass and cosine against a direct dense computation
     ref = sparse_attention_reference(q, k, v, opts)
     dense_out = eager_attention(q, k, v, None)
