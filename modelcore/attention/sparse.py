@@ -241,7 +241,11 @@ def _gather_blocks(x: Tensor, idx: Tensor, bs: int) -> Tensor:
     heads = torch.arange(b * hkv, device=x.device)[:, None]
     if full:
         table = x[:, :, : full * bs].reshape(b * hkv, full, bs * d)  # a view when x is (a slice of) a cache
-        out = table[heads, flat_idx.clamp(max=full - 1)]  # (B*Hkv, N, bs*D)
+        clamped = flat_idx.clamp(max=full - 1)
+        if b * hkv <= 32:  # a few index_selects copy whole rows faster than one advanced index
+            out = torch.stack([table[i].index_select(0, clamped[i]) for i in range(b * hkv)])
+        else:
+            out = table[heads, clamped]  # (B*Hkv, N, bs*D)
     else:
         out = x.new_zeros(b * hkv, n, bs * d)
     if full * bs < s:  # the partial last block, zero-padded
