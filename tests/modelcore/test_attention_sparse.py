@@ -360,3 +360,16 @@ def test_layer_kernel_small_sequences_are_dense():
     ctx = AttentionContext(positions=torch.arange(64)[None], key_positions=torch.arange(64)[None])
     torch.testing.assert_close(kernel(q, k, v, None, ctx), eager_attention(q, k, v, None), rtol=1e-5, atol=1e-5)
     assert math.isfinite(float(kernel(q, k, v, None, ctx).sum()))
+
+
+def test_key_valid_blocks_without_valid_keys_are_never_scored_in():
+    opts = Options(**SMALL)
+    q, k, _ = qkv(13, 1, 6, 2, 256, 256)
+    k[:, :, 48:112] = k[:, :, 48:112] * 50  # blocks 3..6 would win every score
+    valid = torch.ones(1, 256, dtype=torch.bool)
+    valid[:, 48:112] = False
+    sel = select_blocks(q, k, opts, key_valid=valid)[0]  # (Hkv, nQB, nKB)
+    i = torch.arange(16)
+    scored = sel & (i[None, None, :] >= 1) & (i[None, None, :] < i[None, :, None] - 1)  # not sink, not local
+    assert not scored[:, :, 3:7].any()
+    assert select_blocks(q, k, opts)[0][:, 10:, 3:7].any()  # without key_valid they are picked
