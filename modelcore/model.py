@@ -65,6 +65,20 @@ def apply_linear(module: nn.Module, x: Tensor) -> Tensor:
     return module(x)
 
 
+def check_inputs(input_ids: Tensor, positions: Tensor | None, times: Tensor | None) -> Tensor:
+    """Validate a forward's inputs; returns positions (B, T), by default 0 .. T-1 in every row."""
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
+    b, t = input_ids.shape
+    if positions is None:
+        positions = torch.arange(t, device=input_ids.device)[None, :].expand(b, t)  # (B, T)
+    elif positions.shape != input_ids.shape:
+        raise ValueError(f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}")
+    if times is not None and times.shape != input_ids.shape:
+        raise ValueError(f"times {tuple(times.shape)} must match input_ids {tuple(input_ids.shape)}")
+    return positions
+
+
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float) -> None:
         super().__init__()
@@ -259,16 +273,6 @@ class Transformer(nn.Module):
         times (B, T) float: optional real time stamps of the tokens, read only by layers whose attention
         kind uses them (temporal decay on time gaps); with a cache, `DenseKVCache.begin(positions, times)`
         must have been given the same stamps."""
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
-        b, t = input_ids.shape
-        if positions is None:
-            positions = torch.arange(t, device=input_ids.device)[None, :].expand(b, t)  # (B, T)
-        elif positions.shape != input_ids.shape:
-            raise ValueError(
-                f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}"
-            )
-        if times is not None and times.shape != input_ids.shape:
-            raise ValueError(f"times {tuple(times.shape)} must match input_ids {tuple(input_ids.shape)}")
+        positions = check_inputs(input_ids, positions, times)
         h = self.model(input_ids, positions, kv_cache, times)  # (B, T, C)
         return apply_linear(self.lm_head, h)  # (B, T, V)

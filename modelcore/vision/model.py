@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..kv_cache import KVCache
-from ..model import Transformer, apply_linear
+from ..model import Transformer, apply_linear, check_inputs
 from ..rope import rope_cos_sin
 from .config import CrossModalConfig, VisionConfig
 from .cross import DualCrossBlock, normalize_image_mask
@@ -122,17 +122,8 @@ class VisionLanguageModel(nn.Module):
         kv_cache: the text decoder's cache (see modelcore README); image_state: see `ImageState`.
         times: (B, T) float time stamps for attention kinds that read them, as in `Transformer.forward`.
         """
-        if input_ids.dim() != 2:
-            raise ValueError(f"input_ids must be (B, T), got {tuple(input_ids.shape)}")
+        positions = check_inputs(input_ids, positions, times)
         b, t = input_ids.shape
-        if positions is None:
-            positions = torch.arange(t, device=input_ids.device)[None, :].expand(b, t)  # (B, T)
-        elif positions.shape != input_ids.shape:
-            raise ValueError(
-                f"positions {tuple(positions.shape)} must match input_ids {tuple(input_ids.shape)}"
-            )
-        if times is not None and times.shape != input_ids.shape:
-            raise ValueError(f"times {tuple(times.shape)} must match input_ids {tuple(input_ids.shape)}")
         if text_key_mask is not None and (text_key_mask.dtype != torch.bool or text_key_mask.shape != (b, t)):
             raise ValueError(
                 f"text_key_mask must be bool {(b, t)}, got {text_key_mask.dtype} {tuple(text_key_mask.shape)}"
