@@ -45,7 +45,6 @@ rates (H,) float. Returns (B, H, T, D).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ from torch import Tensor, nn
 
 from .context import AttentionContext
 from .dense import _check, repeat_kv
+from .flex import compiled_flex_attention
 
 RATE_MODES = ("alibi", "learned")
 
@@ -190,15 +190,6 @@ def decay_attention_sdpa(
     bias = decay_bias(q_pos, k_pos, rates).masked_fill(~mask, float("-inf")).to(q.dtype)  # (B, H, T, S)
     gqa = q.shape[1] != k.shape[1]
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale, enable_gqa=gqa)
-
-
-@functools.cache
-def compiled_flex_attention() -> Callable[..., Tensor]:
-    """`torch.compile(flex_attention)`, made on first use (never at import) and shared by every layer, so
-    dynamo compiles once per shape family instead of once per layer."""
-    from torch.nn.attention.flex_attention import flex_attention
-
-    return torch.compile(flex_attention, dynamic=False)
 
 
 def decay_attention_flex(

@@ -22,7 +22,6 @@ else read off the mask, else the last T slots.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .dense import _check, eager_attention, repeat_kv, sdpa_attention
+from .flex import compiled_flex_attention
 from .sparse_select import (
     Options,
     block_summaries,
@@ -170,13 +170,6 @@ def _is_causal_mask(mask: Tensor, q_pos: Tensor, s: int) -> bool:
     return bool((mask[:, 0] == expected).all())
 
 
-@functools.cache
-def _compiled_flex():
-    from torch.nn.attention.flex_attention import flex_attention
-
-    return torch.compile(flex_attention, dynamic=False)
-
-
 def _flex(
     q: Tensor, k: Tensor, v: Tensor, sel: Tensor, qb0: Tensor, q_pos: Tensor, mask: Tensor | None,
     options: Options, *, compiled: bool,
@@ -199,7 +192,7 @@ def _flex(
 
     flex_block = bs if bs >= 16 and bs % 16 == 0 else 128
     block_mask = create_block_mask(mask_mod, b, h, t, s, device=q.device, BLOCK_SIZE=flex_block, _compile=compiled)
-    fn = _compiled_flex() if compiled else flex_attention
+    fn = compiled_flex_attention() if compiled else flex_attention
     return fn(q, k, v, block_mask=block_mask, enable_gqa=n_rep > 1)
 
 
