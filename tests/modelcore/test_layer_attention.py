@@ -59,3 +59,23 @@ def test_dense_cache_keeps_time_stamps_per_slot():
     assert cache.key_times(4).tolist() == [[0.0, 2.5, 7.0, 9.0]]
     with pytest.raises(ValueError, match="must match positions"):
         cache.begin(cache.next_positions(1), times=torch.zeros(1, 2))
+
+
+def test_load_model_with_layer_attention(smollm2_dir):
+    """A real checkpoint loads with other attention in chosen layers; sparse layers below their dense
+    threshold compute exactly what dense layers do, temporal-decay layers change the logits."""
+    from modelcore.checkpoint import load_model
+
+    dense = load_model(smollm2_dir)
+    n = dense.config.num_hidden_layers
+    sparse_specs = ["dense", "dense"] + [{"kind": "sparse", "options": {"score": "quest"}}] * (n - 2)
+    sparse = load_model(smollm2_dir, layer_attention=sparse_specs)
+    assert [sparse.config.attention_for(i).kind for i in (0, 1, 2, n - 1)] == ["dense", "dense", "sparse", "sparse"]
+    decay = load_model(smollm2_dir, layer_attention=[{"kind": "temporal_decay", "options": {"rates": "learned"}}] * n)
+    ids = torch.tensor([[1, 504, 3458, 314, 260, 1420, 30, 2]])
+    with torch.no_grad():
+        base = dense(ids)
+        torch.testing.assert_close(sparse(ids), base, rtol=0, atol=0)
+        assert not torch.allclose(decay(ids), base, atol=1e-3)
+    with pytest.raises(ValueError, match="one per layer"):
+        load_model(smollm2_dir, layer_attention=["sparse"])
