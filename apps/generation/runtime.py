@@ -5,9 +5,48 @@ so the web process never loads the model.
 """
 from __future__ import annotations
 
+import json
 import threading
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+def layer_attention_setting(raw: str, num_layers: int) -> list | None:
+    """PLUMBLINE_LAYER_ATTENTION -> one spec per layer for `load_model(layer_attention=...)`, or None when
+    unset. A list is taken as is; {"kind", "options", "layers"} puts that kind on the listed layers (others
+    dense). Bad values raise ImproperlyConfigured naming the problem (the worker does not start on them)."""
+    if not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"PLUMBLINE_LAYER_ATTENTION is not JSON: {exc}") from None
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, dict) or set(value) - {"kind", "options", "layers"} or "layers" not in value:
+        raise ImproperlyConfigured(
+            'PLUMBLINE_LAYER_ATTENTION must be a list (one spec per layer) or {"kind", "options", "layers"}'
+        )
+    layers = value["layers"]
+    if not isinstance(layers, list) or not all(isinstance(i, int) and 0 <= i < num_layers for i in layers):
+        raise ImproperlyConfigured(
+            f"PLUMBLINE_LAYER_ATTENTION: layers must be a list of layer indices in [0, {num_layers})"
+        )
+    spec = {"kind": value.get("kind", "dense"), "options": value.get("options") or {}}
+    chosen = set(layers)
+    return [spec if i in chosen else "dense" for i in range(num_layers)]
+
+
+def _num_layers(model: str) -> int:
+    """Decoder layers of PLUMBLINE_MODEL (a checkpoint directory or a preset name), from its config only."""
+    from pathlib import Path
+
+    from modelcore.checkpoint import read_config
+    from modelcore.config import ModelConfig
+
+    path = Path(model).expanduser()
+    return (read_config(path) if path.is_dir() else ModelConfig.from_name(model)).num_hidden_layers
 
 
 class _EngineHolder:
@@ -28,7 +67,18 @@ class _EngineHolder:
         import modelcore
 
         cache_dir = settings.PLUMBLINE_DATA_DIR
-        model = modelcore.load_model(settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir)
+        layer_attention = None
+        if settings.PLUMBLINE_LAYER_ATTENTION.strip():
+            n_layers = _num_layers(settings.PLUMBLINE_MODEL)
+            layer_attention = layer_attention_setting(settings.PLUMBLINE_LAYER_ATTENTION, n_layers)
+        try:
+            model = modelcore.load_model(
+                settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir, layer_attention=layer_attention
+            )
+        except ValueError as exc:  # a spec modelcore refuses (unknown kind or option, wrong layer count)
+            if layer_attention is None:
+                raise
+            raise ImproperlyConfigured(f"PLUMBLINE_LAYER_ATTENTION: {exc}") from exc
         model.eval()
         tokenizer = modelcore.load_tokenizer(settings.PLUMBLINE_MODEL, cache_dir=cache_dir)
         engine = modelcore.Engine(

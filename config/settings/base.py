@@ -179,6 +179,10 @@ LOGGING = {
 
 # Longest prompt + completion the engine holds per request (None: the model's own context length).
 PLUMBLINE_ENGINE_MAX_SEQ_LEN = env_int("PLUMBLINE_ENGINE_MAX_SEQ_LEN", 0) or None
+# Per-layer attention of the served model (JSON, read by gpu workers when they load the model; "" = as the
+# checkpoint says): a list with one spec per layer, or {"kind", "options", "layers": [indices]}.
+# Example for long inputs: {"kind": "sparse", "options": {"score": "quest"}, "layers": [2, 3, ..., 29]}.
+PLUMBLINE_LAYER_ATTENTION = os.environ.get("PLUMBLINE_LAYER_ATTENTION", "")
 
 # Adapter registry: upload limits and the forgetting guard (relative rise of the general-set loss allowed).
 PLUMBLINE_ADAPTER_MAX_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_BYTES", 512 * 1024 * 1024)
