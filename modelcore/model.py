@@ -7,6 +7,8 @@ heads, D head_dim, C hidden_size, V vocab.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -217,11 +219,16 @@ class LlamaModel(nn.Module):
         positions: Tensor,
         kv_cache: KVCache | None = None,
         times: Tensor | None = None,
+        after_layer: Callable[[int, Tensor], Tensor] | None = None,
     ) -> Tensor:
+        """after_layer(i, x) -> x: called on the output of every decoder layer i (how wrappers insert their
+        own blocks between layers, e.g. modelcore.vision's cross-attention)."""
         x = self.embed_tokens(input_ids)  # (B, T, C)
         cos, sin = rope_cos_sin(self.config, positions, x.dtype)  # (B, T, D) each, shared by all layers
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, kv_cache, positions, times)
+            if after_layer is not None:
+                x = after_layer(i, x)
         return self.norm(x)  # (B, T, C)
 
 

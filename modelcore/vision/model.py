@@ -1,10 +1,9 @@
 """`VisionLanguageModel`: a text `Transformer` + a `VisionEncoder` + `DualCrossBlock`s after chosen decoder
 layers.
 
-The text model is wrapped, not copied: its embedding, decoder layers, final norm and lm_head are run here in
-the same order and with the same RoPE tables as `Transformer.forward`, so with every gate at 0 (fresh init)
-or without images the logits equal the text model's bit for bit. The only call into a decoder layer is
-`_run_text_layer`; if the decoder layer signature grows, that is the one place to follow it.
+The text model is wrapped, not copied: its own `LlamaModel.forward` runs, with the cross blocks inserted
+through its `after_layer` hook, then its lm_head, so with every gate at 0 (fresh init) or without images the
+logits equal the text model's bit for bit.
 
 Notation: B batch, T text tokens, N image tokens, Ct text width, Ci image width, V vocab.
 """
@@ -18,7 +17,6 @@ from torch import Tensor, nn
 
 from ..kv_cache import KVCache
 from ..model import Transformer, apply_linear, check_inputs
-from ..rope import rope_cos_sin
 from .config import CrossModalConfig, VisionConfig
 from .cross import DualCrossBlock, normalize_image_mask
 from .encoder import VisionEncoder
@@ -86,21 +84,6 @@ class VisionLanguageModel(nn.Module):
         """(B, C, H, W) -> (B, N, Ci)."""
         return self.vision(images)
 
-    @staticmethod
-    def _run_text_layer(
-        layer: nn.Module,
-        x: Tensor,
-        cos: Tensor,
-        sin: Tensor,
-        kv_cache: KVCache | None,
-        positions: Tensor,
-        times: Tensor | None,
-    ) -> Tensor:
-        """One decoder layer exactly as `LlamaModel.forward` calls it (the single point of coupling):
-        `layer(x, cos, sin, kv_cache, positions, times)`; positions / times feed the AttentionContext of
-        layers with a non-dense attention kind."""
-        return layer(x, cos, sin, kv_cache, positions, times)
-
     def forward(
         self,
         input_ids: Tensor,
@@ -145,27 +128,26 @@ class VisionLanguageModel(nn.Module):
             mask = normalize_image_mask(image_mask, b, image.shape[1], image.device)  # (B, N)
         elif image_mask is not None:
             raise ValueError("image_mask given without images")
-        recorded: list[Tensor] = []
+        recorded: list[Tensor] = []  # the image stream entering each block
+
+        def cross(i: int, x: Tensor) -> Tensor:
+            nonlocal image
+            block = self.cross_blocks[str(i)] if mask is not None and str(i) in self.cross_blocks else None
+            if block is None:
+                return x
+            if reuse:  # decode: text reads the image stream this block saw at prefill
+                stream = image_state.streams[len(recorded)]
+                recorded.append(stream)
+                return block.text_step(x, stream, mask)
+            recorded.append(image)  # kept for later decode steps
+            x, image = block(x, image, mask, text_key_mask)  # both from the input streams
+            return x
 
         text = self.text_model
-        x = text.model.embed_tokens(input_ids)  # (B, T, Ct)
-        cos, sin = rope_cos_sin(text.config, positions, x.dtype)  # (B, T, D) each, shared by all layers
-        for i, layer in enumerate(text.model.layers):
-            x = self._run_text_layer(layer, x, cos, sin, kv_cache, positions, times)
-            key = str(i)
-            if mask is None or key not in self.cross_blocks:
-                continue
-            block = self.cross_blocks[key]
-            if reuse:  # decode: text reads the image stream this block saw at prefill
-                x = block.text_step(x, image_state.streams[len(recorded)], mask)
-                recorded.append(image_state.streams[len(recorded)])  # (only counts the blocks here)
-            else:
-                recorded.append(image)  # the stream entering this block, kept for later decode steps
-                x, image = block(x, image, mask, text_key_mask)  # both from the input streams
+        h = text.model(input_ids, positions, kv_cache, times, after_layer=cross)  # (B, T, Ct)
         if image_state is not None and not reuse and mask is not None:
             image_state.streams = recorded
             image_state.image_mask = mask
-        h = text.model.norm(x)  # (B, T, Ct)
         return apply_linear(text.lm_head, h)  # (B, T, V)
 
 
