@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from apps.medical.clinical import CONSCIOUSNESS_LEVELS, SEXES, TriageCase, Vitals
+from apps.medical.verification.types import ACKNOWLEDGEABLE_CHECKS
 
 VITAL_FIELDS = (
     "heart_rate", "systolic_bp", "diastolic_bp", "respiratory_rate", "spo2", "temperature_c", "pain_score",
@@ -106,7 +107,7 @@ class Draft(models.Model):
     class Status(models.TextChoices):
         GENERATING = "generating"
         VERIFYING = "verifying"
-        IN_REVIEW = "in_review"  # verified (passed or not), waiting for a reviewer
+        IN_REVIEW = "in_review"  # verified (passed, unverifiable or failed), waiting for a reviewer
         SENT_BACK = "sent_back"
         FINAL = "final"
         SUPERSEDED = "superseded"  # a newer version exists
@@ -115,6 +116,9 @@ class Draft(models.Model):
     class Verification(models.TextChoices):
         PENDING = "pending"
         PASSED = "passed"
+        # No hard error, but checks that could not run (ACKNOWLEDGEABLE_CHECKS) wait for a reviewer to
+        # acknowledge each finding; when the last one is acknowledged the version passes.
+        UNVERIFIABLE = "unverifiable"
         FAILED = "failed"
 
     encounter = models.ForeignKey(Encounter, on_delete=models.CASCADE, related_name="drafts")
@@ -126,7 +130,7 @@ class Draft(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="medical_drafts")
     source = models.CharField(max_length=8, choices=[("model", "model"), ("edit", "edit")], default="model")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.GENERATING, db_index=True)
-    verification = models.CharField(max_length=8, choices=Verification.choices, default=Verification.PENDING)
+    verification = models.CharField(max_length=12, choices=Verification.choices, default=Verification.PENDING)
     subjective = models.TextField(blank=True)
     objective = models.TextField(blank=True)
     assessment = models.TextField(blank=True)
@@ -165,7 +169,11 @@ class Draft(models.Model):
 
 
 class Finding(models.Model):
-    """One result of the knowledge-base verification of a draft version."""
+    """One result of the knowledge-base verification of a draft version.
+
+    An error whose check could not run (``ACKNOWLEDGEABLE_CHECKS``: a drug or a recorded fact unknown to the
+    knowledge base) is acknowledged by a reviewer with a short reason; nothing else about a finding changes.
+    """
 
     draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="findings")
     check_name = models.CharField(max_length=32)
@@ -177,9 +185,39 @@ class Finding(models.Model):
     end = models.PositiveIntegerField(default=0)
     # For section "icd_codes" / "medications": which item; the span is into that item's rendered line.
     item = models.PositiveSmallIntegerField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="acknowledged_findings"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledge_note = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            # Only an error whose check could not run may be acknowledged ...
+            models.CheckConstraint(
+                condition=models.Q(acknowledged_at__isnull=True)
+                | models.Q(check_name__in=sorted(ACKNOWLEDGEABLE_CHECKS), severity="error"),
+                name="finding_acknowledged_only_if_acknowledgeable",
+            ),
+            # ... and an acknowledgement is whole: who, when and why, or none of them.
+            models.CheckConstraint(
+                condition=models.Q(acknowledged_at__isnull=True, acknowledged_by__isnull=True, acknowledge_note="")
+                | (models.Q(acknowledged_at__isnull=False, acknowledged_by__isnull=False)
+                   & ~models.Q(acknowledge_note="")),
+                name="finding_acknowledgement_complete",
+            ),
+        ]
+
+    @property
+    def acknowledgeable(self) -> bool:
+        """An error of a check that could not run: a reviewer may acknowledge it."""
+        return self.severity == "error" and self.check_name in ACKNOWLEDGEABLE_CHECKS
+
+    @property
+    def waiting(self) -> bool:
+        """Acknowledgeable and not acknowledged yet."""
+        return self.acknowledgeable and self.acknowledged_at is None
 
 
 class Review(models.Model):
