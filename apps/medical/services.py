@@ -8,7 +8,8 @@ is written; it stores findings once per version (a redelivery finds the version 
 
 A draft version is final only when verification passed, a reviewer scored it above 0.8 and that reviewer is
 not the version's author. Final versions never change; an edit writes a new version that is verified and
-reviewed again.
+reviewed again. Verification is "unverifiable" when its only errors say a check could not run
+(ACKNOWLEDGEABLE_CHECKS); it passes once a reviewer other than the author acknowledges each of them.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from apps.generation.models import GenerationJob
 from apps.medical.clinical import TriageCase, Vitals, case_errors
 from apps.medical.models import VITAL_FIELDS, Draft, Encounter, Finding, Review, TriageAssessment
 from apps.medical.prompts import DEPARTMENTS, SOAP_SECTIONS, parse_json_object
+from apps.medical.verification.types import ACKNOWLEDGEABLE_CHECKS
 
 DraftStatus = Draft.Status
 Verification = Draft.Verification
@@ -34,6 +36,7 @@ Verification = Draft.Verification
 PATIENT_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$")
 MAX_LIST_ITEMS, MAX_ITEM_CHARS = 30, 100
 MAX_TEXT_CHARS = 8000
+MAX_ACKNOWLEDGE_NOTE_CHARS = 300
 FINAL_SCORE_ABOVE = Decimal("0.80")  # a score must be strictly above this to approve
 SECTION_NAMES = tuple(name for name, _ in SOAP_SECTIONS)
 
@@ -376,10 +379,17 @@ def encounter_facts(encounter: Encounter):
     )
 
 
+def verification_state(error_checks: list[str]) -> str:
+    """FAILED if any error is outside ACKNOWLEDGEABLE_CHECKS, else UNVERIFIABLE if any error is left, else PASSED."""
+    if any(check not in ACKNOWLEDGEABLE_CHECKS for check in error_checks):
+        return Verification.FAILED
+    return Verification.UNVERIFIABLE if error_checks else Verification.PASSED
+
+
 @transaction.atomic
 def draft_verify(*, draft_id: int) -> Draft | None:
     """Run the knowledge-base checks on a version and store its findings (once: a verified version is left as is)."""
-    from apps.medical.verification import verified, verify_draft
+    from apps.medical.verification import verify_draft
 
     draft = Draft.objects.select_for_update().select_related("encounter").filter(pk=draft_id).first()
     if draft is None or draft.verification != Verification.PENDING or draft.status != DraftStatus.VERIFYING:
@@ -392,13 +402,14 @@ def draft_verify(*, draft_id: int) -> Draft | None:
                 item=getattr(f, "item", None))
         for f in findings
     )
-    draft.verification = Verification.PASSED if verified(findings) else Verification.FAILED
+    draft.verification = verification_state([f.check for f in findings if f.severity == "error"])
     draft.status = DraftStatus.IN_REVIEW
     draft.verified_at = timezone.now()
     draft.save(update_fields=["verification", "status", "verified_at"])
     audit_log(actor=None, action="medical_draft.verify", obj=draft, via="worker", detail={
         "encounter": draft.encounter_id, "version": draft.version, "verification": draft.verification,
         "errors": sum(f.severity == "error" for f in findings), "findings": len(findings),
+        "unverifiable": sum(f.severity == "error" and f.check in ACKNOWLEDGEABLE_CHECKS for f in findings),
     })
     return draft
 
@@ -549,6 +560,12 @@ def review_submit(
         if draft.author_id == reviewer.pk:
             raise ApplicationError("you are this version's author; another reviewer must approve it", status=403,
                                    code="own_draft")
+        if draft.verification == Verification.UNVERIFIABLE:
+            n = waiting_findings(draft).count()
+            raise ApplicationError(
+                f"{n} finding(s) of checks that could not run wait for acknowledgement by a reviewer who is not "
+                "the author; acknowledge each one before approving", status=409, code="unverifiable",
+            )
         if draft.verification != Verification.PASSED:
             n = draft.findings.filter(severity="error").count()
             raise ApplicationError(
@@ -573,6 +590,63 @@ def review_submit(
         audit_log(actor=reviewer, action="medical_draft.finalize", obj=draft, request=request,
                   detail={"encounter": draft.encounter_id, "version": draft.version})
     return review
+
+
+# --- acknowledgement of findings whose check could not run ---------------------------------------------
+def waiting_findings(draft: Draft):
+    """The version's acknowledgeable errors that no reviewer has acknowledged yet."""
+    return draft.findings.filter(severity="error", check_name__in=ACKNOWLEDGEABLE_CHECKS,
+                                 acknowledged_at__isnull=True)
+
+
+@transaction.atomic
+def finding_acknowledge(*, finding: Finding, actor, note: str, request=None) -> Finding:
+    """A reviewer who is not the version's author acknowledges an error whose check could not run, saying why.
+
+    The draft row is locked first, so a double click waits for the first and is answered 409; when the last
+    waiting finding is acknowledged and no other error remains, the version's verification passes (audited).
+    Every refusal is a 4xx and writes nothing.
+    """
+    if not actor.has_perm("medical.add_review"):
+        raise ApplicationError("only reviewers may acknowledge findings", status=403, code="forbidden")
+    note = note.strip() if isinstance(note, str) else ""
+    if not note:
+        raise ApplicationError("note is required: say why the finding is acceptable", field="note")
+    if len(note) > MAX_ACKNOWLEDGE_NOTE_CHARS:
+        raise ApplicationError(f"note must be at most {MAX_ACKNOWLEDGE_NOTE_CHARS} characters, got {len(note)}",
+                               field="note")
+    draft = Draft.objects.select_for_update().get(pk=finding.draft_id)
+    finding = Finding.objects.select_for_update().get(pk=finding.pk)  # as of now, after the draft lock
+    if draft.author_id == actor.pk:
+        raise ApplicationError("you are this version's author; another reviewer must acknowledge its findings",
+                               status=403, code="own_draft")
+    latest = draft.encounter.drafts.order_by("-version").values_list("version", flat=True).first()
+    if draft.status != DraftStatus.IN_REVIEW or draft.version != latest:
+        raise ApplicationError(
+            f"version {draft.version} is not the current version in review (it is {draft.status}; latest v{latest})",
+            status=409, code="not_reviewable",
+        )
+    if not finding.acknowledgeable:
+        raise ApplicationError(
+            f"finding {finding.pk} ({finding.severity} of check {finding.check_name}) is not one a reviewer can "
+            "acknowledge; only errors of checks that could not run are", status=409, code="not_acknowledgeable",
+        )
+    if finding.acknowledged_at is not None:
+        raise ApplicationError(f"finding {finding.pk} is already acknowledged", status=409,
+                               code="already_acknowledged")
+    finding.acknowledged_by, finding.acknowledged_at, finding.acknowledge_note = actor, timezone.now(), note
+    finding.save(update_fields=["acknowledged_by", "acknowledged_at", "acknowledge_note"])
+    ids = {"draft": draft.pk, "encounter": draft.encounter_id, "version": draft.version}
+    audit_log(actor=actor, action="medical_finding.acknowledge", obj=finding, request=request,
+              detail={**ids, "check": finding.check_name})
+    errors = list(draft.findings.filter(severity="error", acknowledged_at__isnull=True)
+                  .values_list("check_name", flat=True))
+    if draft.verification == Verification.UNVERIFIABLE and verification_state(errors) == Verification.PASSED:
+        draft.verification = Verification.PASSED
+        draft.save(update_fields=["verification"])
+        audit_log(actor=actor, action="medical_draft.verify", obj=draft, request=request,
+                  detail={**ids, "verification": draft.verification, "via": "acknowledgement"})
+    return finding
 
 
 # --- training export --------------------------------------------------------------------------------------
