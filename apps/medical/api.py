@@ -2,7 +2,7 @@
 every read and write of encounter or draft data is audited."""
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,6 +12,9 @@ from apps.medical import selectors, services
 from apps.medical.serializers import (
     DraftEditInput,
     EncounterInput,
+    ErrorOutput,
+    FindingAcknowledgeInput,
+    FindingOutput,
     ReviewInput,
     draft_json,
     encounter_json,
@@ -112,6 +115,33 @@ class ReviewCreateApi(APIView):
         services.review_submit(draft=draft, reviewer=request.user, request=request, **data.validated_data)
         draft.refresh_from_db()
         return Response(draft_json(draft), status=status.HTTP_201_CREATED)
+
+
+class FindingAcknowledgeApi(APIView):
+    """POST {"note": "..."}: a reviewer (not the version's author) acknowledges an error whose check could not
+    run. 200 with the finding; the version's verification passes when nothing else waits."""
+
+    permission_classes = [requires(ADD_REVIEW)]
+
+    @extend_schema(
+        request=FindingAcknowledgeInput,
+        responses={
+            200: FindingOutput,
+            400: OpenApiResponse(ErrorOutput, description="note missing, blank or too long; unknown fields"),
+            403: OpenApiResponse(ErrorOutput, description="not a reviewer, or the version's author"),
+            404: OpenApiResponse(ErrorOutput, description="no such draft, or no such finding of it"),
+            409: OpenApiResponse(ErrorOutput, description="already acknowledged, not acknowledgeable, or the "
+                                                          "version is not the current one in review"),
+        },
+    )
+    def post(self, request, draft_id: int, finding_id: int):
+        draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+        finding = selectors.finding_of_draft(draft=draft, finding_id=finding_id)
+        data = FindingAcknowledgeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        finding = services.finding_acknowledge(finding=finding, actor=request.user, note=data.validated_data["note"],
+                                               request=request)
+        return Response(FindingOutput(finding).data)
 
 
 class ReviewQueueApi(APIView):

@@ -1,11 +1,13 @@
 """Reads of the medical app. Callers write the audit event of a read (services.*_read_audit)."""
 from __future__ import annotations
 
+from django.db.models import Count, Q
 from django.http import Http404
 
 from apps.accounts.roles import CLINICIAN
 from apps.medical.models import Draft, Encounter, Finding, TriageAssessment
 from apps.medical.prompts import SOAP_SECTIONS
+from apps.medical.verification.types import ACKNOWLEDGEABLE_CHECKS
 
 SECTION_TITLES = {"subjective": "Subjective", "objective": "Objective", "assessment": "Assessment", "plan": "Plan"}
 
@@ -39,13 +41,28 @@ def draft_for_user(*, user, draft_id: int) -> Draft:
     return draft
 
 
+def finding_of_draft(*, draft: Draft, finding_id: int) -> Finding:
+    """A finding of this version (404 otherwise: a finding id of another version is not found here)."""
+    finding = draft.findings.select_related("acknowledged_by").filter(pk=finding_id).first()
+    if finding is None:
+        raise Http404(f"no finding {finding_id} of draft {draft.pk}")
+    return finding
+
+
+def findings_of_draft(draft: Draft) -> list[Finding]:
+    return list(draft.findings.select_related("acknowledged_by"))
+
+
 def latest_triage(encounter: Encounter) -> TriageAssessment | None:
     return encounter.triages.select_related("job").first()
 
 
 def review_queue(*, user):
     """Versions verified and waiting for review, oldest first; a reviewer's own versions are not theirs to review."""
+    waiting = Q(findings__severity="error", findings__check_name__in=ACKNOWLEDGEABLE_CHECKS,
+                findings__acknowledged_at__isnull=True)
     return (Draft.objects.filter(status=Draft.Status.IN_REVIEW).exclude(author=user)
+            .annotate(waiting=Count("findings", filter=waiting))
             .select_related("encounter", "author").order_by("verified_at", "id"))
 
 
@@ -78,7 +95,7 @@ def medication_line(m: dict) -> str:
 
 def draft_view(draft: Draft) -> dict:
     """Sections and coded lines with their findings at their spans, for the review page and the API."""
-    findings = list(draft.findings.all())
+    findings = findings_of_draft(draft)
     by_section: dict[str, list[Finding]] = {}
     for f in findings:
         by_section.setdefault(f.section, []).append(f)
@@ -98,6 +115,7 @@ def draft_view(draft: Draft) -> dict:
         "sections": sections, "codes": codes, "medications": meds, "findings": findings,
         "errors": sum(f.severity == "error" for f in findings),
         "warnings": sum(f.severity == "warning" for f in findings),
+        "waiting": sum(f.waiting for f in findings),  # acknowledgeable errors not acknowledged yet
     }
 
 

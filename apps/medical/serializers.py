@@ -6,7 +6,8 @@ from rest_framework import serializers
 from apps.core.serializers import StrictInputSerializer
 from apps.medical import selectors
 from apps.medical.clinical import CONSCIOUSNESS_LEVELS, SEXES
-from apps.medical.models import Draft, Encounter, Review, TriageAssessment
+from apps.medical.models import Draft, Encounter, Finding, Review, TriageAssessment
+from apps.medical.services import MAX_ACKNOWLEDGE_NOTE_CHARS
 
 
 class EncounterInput(StrictInputSerializer):
@@ -58,6 +59,37 @@ class ReviewInput(StrictInputSerializer):
     comments = serializers.CharField(required=False, allow_blank=True, max_length=8000)
 
 
+class FindingAcknowledgeInput(StrictInputSerializer):
+    note = serializers.CharField(max_length=MAX_ACKNOWLEDGE_NOTE_CHARS, allow_blank=True,
+                                 help_text="why the finding is acceptable (required; trimmed)")
+
+
+class FindingOutput(serializers.Serializer):
+    """One verification finding, with its acknowledgement (who, when, why) when a reviewer gave one."""
+
+    id = serializers.IntegerField()
+    check = serializers.CharField(source="check_name")
+    severity = serializers.ChoiceField(choices=["error", "warning", "info"])
+    message = serializers.CharField()
+    evidence = serializers.CharField()
+    section = serializers.CharField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    item = serializers.IntegerField(allow_null=True)
+    acknowledgeable = serializers.BooleanField(help_text="an error of a check that could not run")
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    acknowledge_note = serializers.CharField()
+
+
+class ErrorOutput(serializers.Serializer):
+    """The shape of every API error (apps.core.exceptions.api_exception_handler)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
 def job_json(job) -> dict | None:
     if job is None:
         return None
@@ -101,12 +133,12 @@ def encounter_json(e: Encounter, *, detail: bool = True) -> dict:
     return out
 
 
-def finding_json(f) -> dict:
-    return {"check": f.check_name, "severity": f.severity, "message": f.message, "evidence": f.evidence,
-            "section": f.section, "start": f.start, "end": f.end, "item": f.item}
+def finding_json(f: Finding) -> dict:
+    return FindingOutput(f).data
 
 
 def draft_json(d: Draft) -> dict:
+    findings = [finding_json(f) for f in selectors.findings_of_draft(d)]
     return {
         **draft_summary_json(d),
         "encounter": d.encounter_id, "parent": d.parent_id, "job": job_json(d.job),
@@ -114,7 +146,8 @@ def draft_json(d: Draft) -> dict:
         "icd_codes": d.icd_codes, "medications": d.medications, "triage_level": d.triage_level,
         "generation_note": d.generation_note, "token_budgets": {"section": d.section_tokens, "codes": d.codes_tokens}, "error": d.error, "adapter": d.adapter_label,
         "verified": d.verification == Draft.Verification.PASSED, "verified_at": d.verified_at,
-        "findings": [finding_json(f) for f in d.findings.all()],
+        "findings": findings,
+        "waiting_acknowledgement": sum(f["acknowledgeable"] and f["acknowledged_at"] is None for f in findings),
         "reviews": [{"reviewer": r.reviewer.username, "score": str(r.score), "decision": r.decision,
                      "comments": r.comments, "created_at": r.created_at}
                     for r in d.reviews.select_related("reviewer")],
