@@ -68,3 +68,9 @@ class ReviewForm(forms.Form):
                                widget=forms.NumberInput(attrs={"step": "0.01"}))
     decision = forms.ChoiceField(choices=Review.Decision.choices, widget=forms.RadioSelect)
     comments = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class AcknowledgeForm(forms.Form):
+    """A reviewer's reason for acknowledging a finding whose check could not run (the service requires it)."""
+
+    note = forms.CharField(required=False, max_length=300, label="Reason")

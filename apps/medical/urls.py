@@ -14,4 +14,6 @@ urlpatterns = [
     path("drafts/<int:draft_id>/", views.draft_detail, name="draft-detail"),
     path("drafts/<int:draft_id>/edit/", views.draft_edit, name="draft-edit"),
     path("drafts/<int:draft_id>/review/", views.review_submit, name="draft-review"),
+    path("drafts/<int:draft_id>/findings/<int:finding_id>/acknowledge/", views.finding_acknowledge,
+         name="finding-acknowledge"),
 ]

@@ -9,11 +9,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import ApplicationError
 from apps.medical import selectors, services
-from apps.medical.forms import DraftEditForm, EncounterForm, ReviewForm
+from apps.medical.forms import AcknowledgeForm, DraftEditForm, EncounterForm, ReviewForm
 from apps.medical.models import Draft
 
 VIEW_ENCOUNTER, ADD_ENCOUNTER = "medical.view_encounter", "medical.add_encounter"
@@ -106,13 +107,18 @@ def review_queue(request):
     return render(request, "medical/review_queue.html", {"drafts": drafts})
 
 
-def _draft_page(request, draft: Draft, *, form=None, status: int = 200):
+def _draft_page(request, draft: Draft, *, form=None, ack_form=None, ack_finding: int | None = None,
+                status: int = 200):
     services.draft_read_audit(draft=draft, user=request.user, request=request)
     encounter = draft.encounter
     can_review = (request.user.has_perm(ADD_REVIEW) and draft.status == Draft.Status.IN_REVIEW)
+    versions = list(selectors.draft_versions(draft))
+    is_latest = bool(versions) and versions[0].pk == draft.pk
     return render(request, "medical/draft_detail.html", {
         "draft": draft, "encounter": encounter, "view": selectors.draft_view(draft),
-        "versions": selectors.draft_versions(draft), "reviews": draft.reviews.select_related("reviewer"),
+        "versions": versions, "reviews": draft.reviews.select_related("reviewer"),
+        "can_acknowledge": can_review and is_latest and draft.author_id != request.user.pk,
+        "ack_form": ack_form, "ack_finding": ack_finding,
         "triage": selectors.latest_triage(encounter), "rubric": RUBRIC,
         "form": form or (ReviewForm() if can_review else None), "can_review": can_review,
         "is_author": draft.author_id == request.user.pk,
@@ -145,6 +151,29 @@ def review_submit(request, draft_id: int):
             return redirect("medical:draft-detail", draft_id=draft.pk)
     draft.refresh_from_db()
     return _draft_page(request, draft, form=form, status=400)
+
+
+@login_required
+@require_POST
+@permission_required(ADD_REVIEW, raise_exception=True)
+def finding_acknowledge(request, draft_id: int, finding_id: int):
+    draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+    finding = selectors.finding_of_draft(draft=draft, finding_id=finding_id)
+    form, status = AcknowledgeForm(request.POST), 400
+    if form.is_valid():
+        try:
+            services.finding_acknowledge(finding=finding, actor=request.user, note=form.cleaned_data["note"],
+                                         request=request)
+        except ApplicationError as exc:
+            _form_errors(form, exc)
+            status = exc.status
+        else:
+            draft.refresh_from_db()
+            passed = " Verification passed." if draft.verification == Draft.Verification.PASSED else ""
+            messages.success(request, f"Finding acknowledged.{passed}")
+            return redirect(f"{reverse('medical:draft-detail', args=[draft.pk])}#finding-{finding.pk}")
+    draft.refresh_from_db()
+    return _draft_page(request, draft, ack_form=form, ack_finding=finding.pk, status=status)
 
 
 @login_required
