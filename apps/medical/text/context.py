@@ -51,6 +51,7 @@ class Pseudo:
 class Termination:
     pattern: str
     categories: frozenset[Category] = ALL
+    raw: bool = False
 
 
 def _alt(*words: str) -> str:
@@ -187,6 +188,7 @@ TERMINATIONS: tuple[Termination, ...] = (
     Termination(r"present(?:s|ed|ing)(?:\s+(?:with|to))?|comes?\s+in|came\s+in|complain(?:s|ed|ing)?\s+of|c/o|"
                 r"report(?:s|ed|ing)|endors(?:es|ed|ing)|admits(?:\s+to)?|positive\s+for|states|now"),
     Termination(r"has", frozenset({"negated", "uncertain", "historical", "hypothetical"})),
+    Termination(r"(?<![a-z0-9])\+(?=\s?[a-z])", raw=True),  # "+CP": a finding marked present
     Termination(r"today|tonight|currently|this\s+(?:morning|afternoon|evening)|new|recent(?:ly)?",
                 frozenset({"historical"})),
     Termination(r"patient|pt|he|she|they|child|the\s+child|baby|infant", frozenset({"family"})),
@@ -214,7 +216,7 @@ def _compiled() -> _Compiled:
     return _Compiled(
         rules=tuple((r, re.compile(r.pattern) if r.raw else _words(r.pattern)) for r in RULES),
         pseudo=tuple((p, _words(p.pattern)) for p in PSEUDO),
-        terminations=tuple((t, _words(t.pattern)) for t in TERMINATIONS),
+        terminations=tuple((t, re.compile(t.pattern) if t.raw else _words(t.pattern)) for t in TERMINATIONS),
     )
 
 

@@ -194,6 +194,8 @@ def _hit(a: _Analysis, text: str, phrase: str, p: _Phrase, es: int, ee: int,
 
 def find_terms(text: str, phrases, *, fuzzy: bool = True) -> list[TermHit]:
     """Every hit of every phrase in `text`, in text order (overlapping hits of different phrases included)."""
+    if isinstance(phrases, str):
+        raise TypeError("phrases must be a collection of phrases, not one string")
     if not text:
         return []
     a = _analyse(text, fuzzy)

@@ -187,6 +187,11 @@ def test_patient_ends_a_family_members_scope_and_sentence_ends_history():
     assert flags(text, "chest pain") == set()
 
 
+def test_a_plus_sign_marks_a_finding_present():
+    assert flags("no fever or chills, +CP", "chest pain") == set()
+    assert flags("no fever or chills, +CP", "fever") == {"negated"}
+
+
 def test_colon_after_a_trigger_introduces_its_list():
     assert flags("Denies: CP, SOB", "shortness of breath") == {"negated"}
     assert flags("ROS: chest pain", "chest pain") == set()

@@ -223,6 +223,8 @@ def test_duplicate_phrases_and_empty_text():
     assert find_terms("", ["chest pain"]) == []
     with pytest.raises(ValueError):
         find_terms("chest pain", ["  "])
+    with pytest.raises(TypeError):
+        find_terms("chest pain", "chest pain")
 
 
 def test_first_affirmed():
@@ -332,3 +334,23 @@ def test_surface_regex_variations():
     assert all(rx.fullmatch(t) for t in ("angio-oedema", "angiooedema", "angio oedema"))
     rx = re.compile(lexicon.surface_regex("can't breathe"))
     assert rx.fullmatch("cant breathe") and rx.fullmatch("can't  breathe")
+
+
+def test_random_notes_keep_the_invariants():
+    import random
+
+    rng = random.Random(7)
+    words = [e.surface for e in ENTRIES if not e.pattern] + [
+        "no", "denies", "but", "mother", "?", "possible", ",", ".", ";", "\n", "İ", "’", "chset", "speach",
+        "2015", "pain-free", "negative", "ruled out", "chest pain", "fever", "+"]
+    phrases = sorted(canonical_terms())
+    for _ in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 30)))
+        if rng.random() < 0.3:
+            text = text.upper()
+        got = find_terms(text, phrases)
+        assert [h.start for h in got] == sorted(h.start for h in got)
+        for h in got:
+            assert 0 <= h.start < h.end <= len(text) and text[h.start:h.end] == h.surface
+            assert h.how in ("exact", "lexicon", "fuzzy") and 0 < h.score <= 1
+            assert h.affirmed == (not (h.negated or h.historical or h.hypothetical or h.family))
