@@ -51,10 +51,13 @@ def test_clean_draft_passes():
 
 
 def test_verified_is_false_only_with_an_error():
-    draft = replace(CLEAN, medications=[MedicationOrder("frobnicol", 5)])
-    findings = verify_draft(draft, FACTS)
-    assert checks(findings, "warning") == ["drug_known"] and verified(findings)
-    assert finding_text(draft, findings[0]) == "frobnicol"
+    no_dose = replace(CLEAN, medications=[MedicationOrder("ibuprofen", None, "", "oral", "tds")])
+    findings = verify_draft(no_dose, FACTS)
+    assert checks(findings, "warning") == ["dose_range"] and verified(findings)
+    unknown = replace(CLEAN, medications=[MedicationOrder("frobnicol", 5)])
+    findings = verify_draft(unknown, FACTS)
+    assert checks(findings) == ["drug_unverifiable"] and not verified(findings)   # a drug we cannot check
+    assert finding_text(unknown, findings[0]) == "frobnicol"
 
 
 # --- ICD-10-CM ---
@@ -217,5 +220,5 @@ def test_malformed_model_output_gives_findings_not_crashes():
     assert not any(f.item == 0 and f.section == "medications" and f.severity == "error" for f in findings)
     assert ("dose_range", "warning", 1) in by                  # dose not stated
     assert ("dose_range", "error", 2) in by                    # zero dose
-    assert ("drug_known", "warning", 3) in by
+    assert ("drug_unverifiable", "error", 3) in by             # no name: nothing could be checked
     assert all(0 <= f.start <= f.end for f in findings)
