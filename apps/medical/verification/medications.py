@@ -491,8 +491,10 @@ def _against(limit: DoseLimit, amount: float, unit: str, freq: Frequency, prefix
         if daily is None:
             out.append(("info", f"{prefix}: frequency not understood, daily total not checked", True))
         elif daily > limit.max_daily + 1e-9:
-            out.append(("error", f"{prefix} {_fmt(amount, unit)} x {freq.per_day:g} a day = {_fmt(daily, unit)} "
-                                 f"exceeds the maximum of {_fmt(limit.max_daily, unit)} a day", True))
+            how = (f"x {freq.per_day:g} a day = {_fmt(daily, unit)}" if freq.per_day and freq.per_day >= 1
+                   else freq.describe())
+            out.append(("error", f"{prefix} {_fmt(amount, unit)} {how} exceeds the maximum of "
+                                 f"{_fmt(limit.max_daily, unit)} a day", True))
     elif limit.schedule == "weekly" and freq.per_week is not None:
         weekly = amount * freq.per_week
         if weekly > limit.max_weekly + 1e-9:

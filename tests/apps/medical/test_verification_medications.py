@@ -244,6 +244,17 @@ def test_units_weight_based_doses_and_once_only_drugs():
     assert errors(run(M("alendronate", 70, "70 mg", "PO", "daily"))[1])
 
 
+@pytest.mark.parametrize("frequency", ["stat", "once", "", "prn", "qds", "every other day", "weekly", "q72h",
+                                       "every 15 minutes"])
+@pytest.mark.parametrize("name", ["paracetamol", "methotrexate", "fosfomycin", "co-amoxiclav", "Percocet",
+                                  "vitamin D", "alteplase"])
+def test_an_overdose_at_any_frequency_is_an_error_not_a_crash(name, frequency):
+    found = run(M(name, 100000, "", "PO" if name != "alteplase" else "IV", frequency))[1]
+    assert errors(found) or any(f.severity == "warning" for f in found)   # caught, or said why not checked
+    if name in ("paracetamol", "methotrexate", "fosfomycin"):
+        assert any("above the usual adult single dose" in f.message for f in errors(found, "dose_range"))
+
+
 def test_paediatric_patients_keep_adult_ranges_as_information():
     found = run(M("ibuprofen", 100, "100 mg", "PO", "TDS"), age=8)[1]
     assert [f.severity for f in found] == ["info"] and "weight-based" in found[0].message
