@@ -13,7 +13,8 @@ Sources
   to voice; 9-14 is a reduced level of consciousness (ESI 2, "new confusion / lethargy").
 - Shock index (HR / SBP) >= 1.0 marks hypoperfusion in adults (Allgöwer & Burri 1967; ATLS).
 Our operationalisation (the handbook gives clinical words, not numbers): RR <= 8 at any age or
->= 60 / 50 / 40 (under 3 / 3-8 / over 8 years); adults HR < 40 or > 180; children HR < 60;
+>= 60 / 50 / 40 (under 3 / 3-8 / over 8 years); adults HR < 40, or > 180 with hypotension or altered
+consciousness (a stable SVT at 180 is the handbook's ESI 2 example); children HR < 60;
 hypotension for age WITH a shock sign (HR > 100 or < 50, shock index >= 1, altered consciousness), or
 SBP < 70 in anyone over 10 years, or SBP below the neonatal/infant limit at all.
 """
@@ -122,8 +123,12 @@ def lifesaving_vitals(case: TriageCase, age: Age, text: str) -> str | None:
     hr, sbp = v.heart_rate, v.systolic_bp
     if hr is not None:
         adult = age.years > 8
-        if adult and (hr < ADULT_HR_BELOW or hr > ADULT_HR_ABOVE):
-            return f"HR {hr} outside {ADULT_HR_BELOW}-{ADULT_HR_ABOVE}: unstable rhythm"
+        if adult and hr < ADULT_HR_BELOW:
+            return f"HR {hr} < {ADULT_HR_BELOW}: unstable bradycardia"
+        # the handbook's own example: SVT at 180 in a stable patient is ESI 2; with hypoperfusion it is ESI 1
+        perfusion = (sbp is not None and sbp < hypotension_limit(age)) or v.consciousness in ("voice", "new_confusion")
+        if adult and hr > ADULT_HR_ABOVE and perfusion:
+            return f"HR {hr} > {ADULT_HR_ABOVE} with signs of hypoperfusion: unstable tachycardia"
         if not adult and hr < CHILD_HR_BELOW:
             return f"HR {hr} < {CHILD_HR_BELOW} in a child: bradycardia needing resuscitation"
     if sbp is not None:
@@ -154,6 +159,25 @@ def altered_consciousness(case: TriageCase, text: str) -> str | None:
     score = gcs(text)
     if score is not None and GCS_UNRESPONSIVE_AT_MOST < score <= GCS_ALTERED_AT_MOST:
         return f"GCS {score}: reduced level of consciousness"
+    return None
+
+
+# Point-of-care glucose written in the notes: "CBG 1.9 mmol/L", "BM 2.4", "glucose 38 mg/dL", "BSL 2.8".
+# Hypoglycaemia: < 3.0 mmol/L (54 mg/dL), level 2 of the ADA/IHSG classification (Diabetes Care 2017;40:155).
+_GLUCOSE = re.compile(r"\b(?:cbg|bm|bgl|bsl|fsbg|fingerstick|finger stick|glucose|blood sugar|sugar|gluc|poct glucose)"
+                      r"\s*(?:of|is|was|=|:|-)?\s*(\d{1,3}(?:\.\d)?)\s*(mmol(?:/l)?|mg/?dl)?", re.I)
+HYPOGLYCAEMIA_MMOL_BELOW = 3.0
+MG_DL_PER_MMOL = 18.0
+
+
+def low_glucose(text: str) -> str | None:
+    """'glucose 1.9 mmol/L < 3.0' when the text records a point-of-care glucose below 3.0 mmol/L, else None.
+    A number without a unit is read as mmol/L below 30 and as mg/dL from 30 up."""
+    for hit in _GLUCOSE.finditer(text):
+        value, unit = float(hit.group(1)), (hit.group(2) or "").lower()
+        mmol = value / MG_DL_PER_MMOL if unit.startswith("mg") or (not unit and value >= 30) else value
+        if 0 < mmol < HYPOGLYCAEMIA_MMOL_BELOW:
+            return f"glucose {hit.group(1)} {unit or ('mg/dL' if value >= 30 else 'mmol/L')} < 3.0 mmol/L: hypoglycaemia"
     return None
 
 

@@ -80,6 +80,11 @@ _PE_AFTER = re.compile(
 _HEADER_AFTER = re.compile(r"^\s*[:=]")
 
 
+def _not_costovertebral(text: str, start: int, end: int) -> bool:
+    """"CVA tenderness" / "CVA angle" is the costovertebral angle (renal), not a stroke."""
+    return not re.match(r"\s*(?:tender|tenderness|angle|pain|percussion|ttp)\b", text[end:end + 16], re.IGNORECASE)
+
+
 def _not_cerebral_palsy(text: str, start: int, end: int) -> bool:
     return _CP_CUES.search(text) is None
 
@@ -239,7 +244,7 @@ ENTRIES: tuple[Entry, ...] = (
     E("gtcs", "generalized tonic clonic seizure", STEDMAN_JC),
     E("pseudoseizure", "psychogenic nonepileptic seizure", CLINICAL),
     E("pnes", "psychogenic nonepileptic seizure", STEDMAN_JC),
-    E("cva", "stroke", STEDMAN_JC),
+    E("cva", "stroke", STEDMAN_JC, context=_not_costovertebral),
     E("cerebrovascular accident", "stroke", MESH),
     E("brain attack", "stroke", CLINICAL),
     E("ischaemic stroke", "ischemic stroke", SPELLING),
@@ -546,6 +551,13 @@ rectal respiratory rollover scrotal seizure seizures sepsis septic shortness slu
 stridor stroke struck suicidal suicide swelling syncope tachycardia tachypnea tearing tenderness testicular
 thrombosis thunderclap tightness tingling tongue torsion transplant trauma tremor unconscious unresponsive
 urinary urination vaginal vertigo vision vomiting weakness wheeze wheezing
+testicle ripping tarry stools kettle floppy organiser organizer sickle crisis coffee grounds earache toothache
+recheck fishhook bruised nosebleed congested cramping drooling swollen purpura purpuric petechiae petechial
+meningism photophobia trismus peritonsillar uvula stiffness epiglottitis encephalitis meningococcal eclampsia
+preeclampsia hypothermic electrocution extrication penetrating exsanguinating spurting pulsatile swallow
+swallowing unrousable obtunded somnolent mottled haemorrhage hemorrhage scalded urticaria retractions grunting
+asystole defibrillated naloxone dextrose epinephrine anticoagulation warfarin apixaban rivaroxaban
+blanching purple
 """.split())
 
 

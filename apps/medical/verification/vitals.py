@@ -91,6 +91,38 @@ CLAIMS: tuple[tuple[re.Pattern, Callable[[Vitals], str | None]], ...] = (
 _NEGATED_BEFORE = re.compile(r"\b(?:not|no|non|never)\s+(?:\w+\s+){0,1}$", re.I)
 
 
+# A value measured again after treatment or later in the stay ("repeat HR 88 after 1 L saline", "HR now 92",
+# "improved to 96%") is not the triage value: the check compares only values that claim to be the triage set.
+_LATER = re.compile(
+    r"\b(?:repeat(?:ed)?|re-?check(?:ed)?|re-?assess(?:ed|ment)?|second set|subsequent(?:ly)?|later|now|"
+    r"after|following|improved|improving|came down|come down|down to|up to|settled|on discharge|"
+    r"at discharge|responded|post[- ](?:fluids?|bolus|treatment|nebs?|nebuli[sz]ers?|analgesia|antipyretics?))\b",
+    re.I)
+_CLAUSE_START = re.compile(r"[.;\n]|,\s*(?=(?:repeat|re-?check|after|post|following|now|then|on)\b)", re.I)
+
+
+def _clause_around(text: str, start: int, end: int) -> str:
+    """The clause a value sits in: from the last sentence/clause break before it to the next after it."""
+    before = max((m.end() for m in _CLAUSE_START.finditer(text, 0, start)), default=0)
+    after = re.search(r"[.;\n]", text[end:])
+    return text[before:end + (after.start() if after else len(text) - end)]
+
+
+def is_later_value(text: str, start: int, end: int) -> bool:
+    """True when the value at text[start:end] is labelled as a repeat or post-treatment measurement."""
+    return _LATER.search(_clause_around(text, start, end)) is not None
+
+
+def _claim_is_asserted(text: str, start: int, end: int) -> bool:
+    """The claim at text[start:end] is made about the patient now: not negated, historical or hypothetical."""
+    from apps.medical.text import find_terms
+
+    for hit in find_terms(text, (text[start:end].lower(),), fuzzy=False):
+        if hit.start <= start < hit.end or start <= hit.start < end:
+            return hit.affirmed
+    return _NEGATED_BEFORE.search(text[:start]) is None
+
+
 def check_vitals(draft: DraftContent, facts: EncounterFacts) -> list[Finding]:
     text, v = draft.objective or "", facts.vitals
     out = []
@@ -99,6 +131,8 @@ def check_vitals(draft: DraftContent, facts: EncounterFacts) -> list[Finding]:
         if recorded is None:
             continue
         for hit in num.pattern.finditer(text):
+            if is_later_value(text, hit.start(), hit.end()):
+                continue
             stated = float(hit.group(1))
             if num.field == "temperature_c":
                 unit = (hit.group(2) or "").upper()
@@ -111,6 +145,8 @@ def check_vitals(draft: DraftContent, facts: EncounterFacts) -> list[Finding]:
                                    hit.start(), hit.end()))
     if v.systolic_bp is not None and v.diastolic_bp is not None:
         for hit in _BP.finditer(text):
+            if is_later_value(text, hit.start(), hit.end()):
+                continue
             sbp, dbp = int(hit.group(1)), int(hit.group(2))
             if abs(sbp - v.systolic_bp) > BP_TOLERANCE or abs(dbp - v.diastolic_bp) > BP_TOLERANCE:
                 out.append(Finding("vitals_mismatch", "error",
@@ -120,7 +156,10 @@ def check_vitals(draft: DraftContent, facts: EncounterFacts) -> list[Finding]:
                                    hit.start(), hit.end()))
     for pattern, contradicted in CLAIMS:
         for hit in pattern.finditer(text):
-            if "not hypoxic" not in hit.group(0).lower() and _NEGATED_BEFORE.search(text[:hit.start()]):
+            negative_claim = "not hypoxic" in hit.group(0).lower()
+            if not negative_claim and not _claim_is_asserted(text, hit.start(), hit.end()):
+                continue
+            if is_later_value(text, hit.start(), hit.end()):
                 continue
             fact = contradicted(v)
             if fact:
@@ -128,4 +167,3 @@ def check_vitals(draft: DraftContent, facts: EncounterFacts) -> list[Finding]:
                                    f"Objective says {hit.group(0)!r}, but {fact}", fact, "objective",
                                    hit.start(), hit.end()))
     return out
-

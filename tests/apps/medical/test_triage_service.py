@@ -27,7 +27,7 @@ def test_rules_raise_a_model_under_triage_with_danger_zone_vitals(make_user):
     assert stored is not None
     t = TriageAssessment.objects.get(pk=triage.pk)
     assert (t.model_level, t.rules_level, t.final_level) == (5, 2, 2)
-    assert t.rule_fired == "C_danger_vitals" and t.raised_by_rules
+    assert t.rule_fired == "B_danger_vitals" and t.raised_by_rules
     assert t.model_outcome == "ok" and t.department == "minors" and t.rationale.startswith("Mild cough")
     assert "raised it to ESI 2" in t.explanation
     assert GenerationJob.objects.get(pk=t.job_id).status == "succeeded"
