@@ -429,10 +429,12 @@ def _choose(limits: tuple[DoseLimit, ...], freq: Frequency, name: str, unit: str
     if freq.once:
         return (once or daily or weekly)[0], ""
     if freq.per_day is None:
-        if daily or once:
-            return (daily or once)[0], ""
-        return weekly[0], (f"{name} is given once weekly (max {_fmt(weekly[0].max_weekly, unit)} a week) but the "
-                           "order does not say weekly")
+        if daily:
+            return daily[0], ""
+        if weekly:      # a weekly drug must say so, even if it has a single-dose use too (methotrexate)
+            return weekly[0], (f"{name} is given once weekly (max {_fmt(weekly[0].max_weekly, unit)} a week) but "
+                               "the order does not say weekly")
+        return once[0], ""
     if freq.per_day >= 1:
         if daily:
             return daily[0], ""

@@ -63,6 +63,8 @@ def test_methotrexate_ordered_daily_is_an_error(frequency, times):
 @pytest.mark.parametrize("frequency", ["once weekly", "weekly", "every Monday", "once a week"])
 def test_methotrexate_weekly_passes_and_a_weekly_overdose_does_not(frequency):
     assert errors(run(M("methotrexate", 15, "15 mg", "oral", frequency, times_per_day=1))[1]) == []
+    assert errors(run(M("methotrexate", 85, "85 mg", "IM", "single dose"))[1]) == []      # ectopic pregnancy
+    assert any("does not say weekly" in f.message for f in errors(run(M("methotrexate", 85, "85 mg", "IM", ""))[1]))
     over = one(run(M("methotrexate", 20, "20 mg", "SC", "twice weekly"))[1], "dose_range")
     assert "40 mg a week exceeds the maximum of 25 mg a week" in over.message
 
