@@ -103,6 +103,8 @@ RULES: tuple[Rule, ...] = (
     Rule(r"(?:" + _BE + r"\s+)?not\s+(?:seen|present|identified|evident|appreciated|demonstrated|detected|"
          r"visuali[sz]ed|found|noted)", "negated", "backward"),
     Rule(r"(?:" + _BE + r"\s+)?excluded", "negated", "backward"),
+    Rule(r"(?:" + _BE + r"\s+)?not\s+(?:suspected|considered|thought\s+likely|felt\s+likely|clinically\s+suspected)",
+         "negated", "backward"),
     Rule(r"unlikely", "negated", "backward"),
     Rule(r"unlikely", "uncertain", "backward"),
     Rule(r":\s*(?:none|no|negative|neg)(?![a-z0-9])(?=\s*(?:$|[.;\n]))", "negated", "backward", raw=True),

@@ -67,7 +67,7 @@ ACUITY: tuple[AcuityRow, ...] = tuple(_rows(*row) for row in (
     ("K92.0", 2, "haematemesis"), ("K92.1", 2, "melaena"), ("K92.2", 2, "gastrointestinal haemorrhage"), ("I85.01", 2, "bleeding oesophageal varices"),
     ("I85.11", 2, "bleeding oesophageal varices"), ("K25.0", 2, "bleeding gastric ulcer"),
     ("K26.0", 2, "bleeding duodenal ulcer"), ("K63.1", 2, "perforation of intestine"), ("K65", 2, "peritonitis"),
-    ("K56.6", 2, "intestinal obstruction"), ("K85", 2, "acute pancreatitis"),
+    ("K56.6", 2, "intestinal obstruction"), ("K85", 3, "acute pancreatitis"),
     ("O00", 2, "ectopic pregnancy"), ("O14", 2, "pre-eclampsia"), ("O44.1", 2, "placenta praevia with haemorrhage"),
     ("O45", 2, "placental abruption"), ("O72", 2, "postpartum haemorrhage"),
     ("N44.0", 2, "torsion of testis"), ("N83.5", 2, "torsion of ovary"),
@@ -94,7 +94,7 @@ ACUITY: tuple[AcuityRow, ...] = tuple(_rows(*row) for row in (
     ("N17", 3, "acute kidney failure"), ("K35", 3, "acute appendicitis"), ("K80.0", 3, "cholecystitis with calculus"),
     ("K81.0", 3, "acute cholecystitis"), ("I48", 3, "atrial fibrillation / flutter"), ("I50", 3, "heart failure"),
     ("J18", 3, "pneumonia"), ("J44.1", 3, "COPD with exacerbation"), ("N10", 3, "acute pyelonephritis"),
-    ("R55", 3, "syncope"), ("S72", 3, "femur fracture"), ("L03", 3, "cellulitis"), ("N20", 3, "renal colic"),
+    ("R55", 3, "syncope"), ("S72", 3, "femur fracture"), ("N20", 3, "renal colic"),
 ))
 
 # Conditions that never need ESI 1 (a level-1 triage with only these codes is worth a second look).

@@ -53,7 +53,33 @@ def _abnormal(v: Vitals) -> list[str]:
 
 
 # (claim pattern, contradicted when(vitals) -> recorded-fact string or None)
+# Claims that carry their own negation ("not tachycardic", "RR normal"): matched as written, not through
+# ConText (which would read "not tachycardic" as a negated "tachycardic").
+NEGATIVE_CLAIMS: tuple[tuple[re.Pattern, Callable[[Vitals], str | None]], ...] = (
+    (re.compile(r"\b(?:not|no longer|non-?)\s*tachycardi(?:c|a)\b", re.I),
+     lambda v: f"recorded HR {v.heart_rate}" if v.heart_rate is not None and v.heart_rate > 100 else None),
+    (re.compile(r"\b(?:not|non-?)\s*bradycardi(?:c|a)\b", re.I),
+     lambda v: f"recorded HR {v.heart_rate}" if v.heart_rate is not None and v.heart_rate < 60 else None),
+    (re.compile(r"\bnot\s+hypotensive\b", re.I),
+     lambda v: f"recorded BP {v.systolic_bp}/{v.diastolic_bp}" if v.systolic_bp is not None and v.systolic_bp < 90
+     else None),
+    (re.compile(r"\bnot\s+(?:tachypno?eic|in respiratory distress)\b", re.I),
+     lambda v: f"recorded RR {v.respiratory_rate}" if v.respiratory_rate is not None and v.respiratory_rate > 24
+     else None),
+    (re.compile(r"\bnot\s+(?:febrile|pyrexial)\b|\bno fever\b", re.I),
+     lambda v: f"recorded temperature {v.temperature_c} C" if v.temperature_c is not None and v.temperature_c >= 38.0
+     else None),
+    (re.compile(r"\b(?:respiratory rate|resp(?:iratory)? rate|RR|breathing rate)\s+(?:is\s+|was\s+)?normal\b|"
+                r"\bnormal (?:respiratory|resp) rate\b", re.I),
+     lambda v: f"recorded RR {v.respiratory_rate}" if v.respiratory_rate is not None and not 12 <= v.respiratory_rate <= 20
+     else None),
+    (re.compile(r"\b(?:heart rate|HR|pulse)\s+(?:is\s+|was\s+)?normal\b|\bnormal heart rate\b", re.I),
+     lambda v: f"recorded HR {v.heart_rate}" if v.heart_rate is not None and not 50 <= v.heart_rate <= 100 else None),
+)
 CLAIMS: tuple[tuple[re.Pattern, Callable[[Vitals], str | None]], ...] = (
+    (re.compile(r"(?<!normo)(?<!non-)(?<!non)\bhypertensi(?:ve|on)\b(?! (?:history|hx))", re.I),
+     lambda v: f"recorded BP {v.systolic_bp}/{v.diastolic_bp}"
+     if v.systolic_bp is not None and v.systolic_bp < 140 and (v.diastolic_bp or 0) < 90 else None),
     (re.compile(r"\bafebrile\b|\bapyrexial\b", re.I),
      lambda v: f"recorded temperature {v.temperature_c} C" if v.temperature_c is not None and v.temperature_c >= 38.0
      else None),
@@ -154,9 +180,10 @@ def check_vitals(draft: DraftContent, facts: EncounterFacts) -> list[Finding]:
                                    f"{v.systolic_bp}/{v.diastolic_bp}",
                                    f"recorded BP: {v.systolic_bp}/{v.diastolic_bp}", "objective",
                                    hit.start(), hit.end()))
-    for pattern, contradicted in CLAIMS:
+    claims = [(p, c, False) for p, c in CLAIMS] + [(p, c, True) for p, c in NEGATIVE_CLAIMS]
+    for pattern, contradicted, negative in claims:
         for hit in pattern.finditer(text):
-            negative_claim = "not hypoxic" in hit.group(0).lower()
+            negative_claim = negative or "not hypoxic" in hit.group(0).lower()
             if not negative_claim and not _claim_is_asserted(text, hit.start(), hit.end()):
                 continue
             if is_later_value(text, hit.start(), hit.end()):
