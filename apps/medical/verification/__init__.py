@@ -3,19 +3,27 @@
 Checks (``Finding.check``):
 - ``icd_exists``       the code is in the ICD-10-CM table shipped by ``simple-icd-10-cm`` (error);
 - ``icd_billable``     the code is a leaf category/subcategory, i.e. billable (error), e.g. "I21" is not, "I21.4" is;
-- ``drug_known``       the medication is in ``knowledge/drugs.json`` (warning: the other drug checks cannot run);
-- ``dose_range``       single dose above the usual adult range, or daily total (dose x times a day) above the
-                       maximum (error); below the usual range or dose not stated (warning);
+- ``drug_unverifiable`` an ordered drug (or a part of a combination) is not in the knowledge base: error, because
+                       dose, allergy and interaction checks could not run; a reviewer acknowledges it (audited)
+                       before the version can pass. ``medication_unrecognised`` / ``allergy_unrecognised``: the
+                       same for a recorded current medication or allergy the base cannot identify (non-drug
+                       allergens such as latex or peanut are recognised). ``ACKNOWLEDGEABLE_CHECKS``.
+- ``dose_range``       single dose outside the range for the route, daily / weekly / course total above the
+                       maximum (summed across orders of the same ingredient, combination components included),
+                       a weekly drug ordered daily (error); dose not stated (warning);
 - ``allergy_conflict`` the drug, or its class, is a recorded allergy (error; opioid class: warning), or a
                        cross-reacting class (penicillin -> cephalosporin: warning);
 - ``interaction``      a serious pair among the plan's drugs, and between the plan and current medications
                        (severity from ``knowledge/interactions.json``);
 - ``vitals_mismatch``  a number in Objective ("HR 80", "BP 120/80", "SpO2 98%", "T 37.1") differs from the
-                       recorded vitals beyond a small tolerance, or a claim ("afebrile", "tachycardic",
-                       "vital signs normal", "alert and oriented") contradicts them (error);
-- ``triage_consistency`` the assessment's codes or words name a condition that needs a more urgent ESI level
-                       than the one recorded (error), ESI 1 with only minor codes (warning), or the draft's
-                       ESI differs from the encounter's (warning).
+                       recorded vitals beyond a small tolerance, or a claim ("afebrile", "tachycardic", "not
+                       tachycardic", "vital signs normal", "alert and oriented") contradicts them (error); values
+                       labelled as a repeat or post-treatment measurement are not compared, and claims are read
+                       through ConText (negated, historical or hypothetical claims are not claims);
+- ``triage_consistency`` an assessment code needs a more urgent ESI than recorded, by ICD-10-CM block, category
+                       or subcategory (``acuity.py``), or the assessment's words affirm such a condition through
+                       ConText ("ACS ruled out", "stroke not suspected" do not count) (error); ESI 1 with only
+                       minor codes (warning); the draft's ESI differs from the encounter's (warning).
 
 Spans. ``Finding.section`` is "subjective" | "objective" | "assessment" | "plan" (offsets into that text),
 "icd_codes" (offsets into ``code_line(code)`` of item ``Finding.item``) or "medications" (offsets into

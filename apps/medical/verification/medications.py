@@ -112,6 +112,14 @@ def _word_number(text: str) -> float:
     return float(_WORD_NUMBERS.get(text.lower(), text))
 
 
+# "anaphylaxis", "angioedema", "urticaria/hives", "immediate hypersensitivity": a recorded allergy of that kind
+_IMMEDIATE_REACTION = re.compile(r"anaphyla|angio-?o?edema|urticaria|hives|immediate|airway|throat swell|"
+                                 r"lip swell|tongue swell|type i\b|ige", re.I)
+_BETA_LACTAM_CLASSES = frozenset({"penicillin", "cephalosporin", "carbapenem", "beta_lactam"})
+# "repeat every 10 min (max 300 mg)", "titrate every 15 minutes": a titration, not a schedule to multiply
+_TITRATION = re.compile(r"\b(?:repeat|repeated|titrat\w*|until|to effect|max(?:imum)?)\b", re.I)
+
+
 def parse_frequency(text: str) -> Frequency:
     """"qds" -> 4 a day; "every 4-6 hours" -> 6 (the most frequent); "once weekly" -> 1/7 a day; "every other
     day" -> 1/2; "stat" / "once" -> a single dose; "prn" alone -> not understood."""
@@ -127,6 +135,8 @@ def parse_frequency(text: str) -> Frequency:
         return Frequency(per_day=1 / days if days else None)
     hit = _EVERY_MINUTES.search(text)
     if hit and int(hit.group(1)):
+        if _TITRATION.search(text):
+            return Frequency()  # titrated to effect: the single dose is checked, the daily total is not known
         return Frequency(per_day=24 * 60 / int(hit.group(1)))
     hit = _EVERY_HOURS.search(text) or _HOURLY.search(text)
     if hit:
@@ -582,10 +592,16 @@ def _allergy_findings(o: _Order, allergies: list[str], kb: Knowledge) -> list[Fi
                 for cross in kb.cross_reactivity:
                     if cross.allergy_class in allergen_classes and cross.drug_class in d.classes:
                         who = m.name if d.name == drug.name else f"{m.name} (its {d.name})"
-                        hits.append((2, cross.severity,
+                        # BNF (Penicillins, "Allergy and cross-sensitivity"): after an immediate reaction
+                        # (anaphylaxis, angioedema, urticaria) a cross-reacting class is avoided, not just watched
+                        severe = (cross.allergy_class in _BETA_LACTAM_CLASSES
+                                  and _IMMEDIATE_REACTION.search(allergy) is not None)
+                        hits.append((2, "error" if severe else cross.severity,
                                      f"{who} ({kb.classes[cross.drug_class].label}) may cross-react with the recorded "
-                                     f"allergy to {written}",
-                                     f"{base}; {cross.note}. Source: {cross.source}"))
+                                     f"allergy to {written}" + (" (an immediate reaction: avoid)" if severe else ""),
+                                     f"{base}; {cross.note}. Source: {cross.source}"
+                                     + ("; BNF: after immediate hypersensitivity avoid cross-reacting classes"
+                                        if severe else "")))
         if hits:
             _, severity, message, evidence = min(hits, key=lambda h: (h[1] != "error", h[0]))
             out.append(Finding("allergy_conflict", severity, message, evidence, "medications", 0, len(m.name),

@@ -364,3 +364,25 @@ def test_parse_dose(text, amount, unit, count, parts):
 def test_verify_draft_runs_the_medication_checks():
     draft = DraftContent(medications=[M("methotrexate", 10, "10 mg", "PO", "daily")])
     assert not verified(verify_draft(draft, FACTS))
+
+
+def test_immediate_penicillin_reaction_makes_a_cephalosporin_an_error_and_a_rash_a_warning():
+    from apps.medical.clinical import Vitals
+    from apps.medical.verification import DraftContent, EncounterFacts, MedicationOrder, verify_draft
+
+    draft = DraftContent(medications=[MedicationOrder("ceftriaxone", dose_mg=1000, route="IV", frequency="once daily")])
+
+    def severity(allergy):
+        facts = EncounterFacts(age=40, sex="female", vitals=Vitals(), allergies=[allergy])
+        return [f.severity for f in verify_draft(draft, facts) if f.check == "allergy_conflict"]
+
+    assert severity("penicillin (anaphylaxis)") == ["error"]
+    assert severity("penicillin - hives") == ["error"]
+    assert severity("penicillin (mild rash)") == ["warning"]
+
+
+def test_titration_every_few_minutes_checks_the_single_dose_not_a_daily_total():
+    from apps.medical.verification.medications import parse_frequency
+
+    assert parse_frequency("stat, repeat every 10 min").per_day is None
+    assert parse_frequency("every 30 minutes").per_day == 48
