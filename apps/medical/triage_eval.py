@@ -6,13 +6,13 @@ accuracy + under_triage_rate + over_triage_rate == 1.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from apps.medical.clinical import TriageCase, case_errors
 from apps.medical.eval_stats import Proportion
+from apps.medical.synthetic_jsonl import read_synthetic_rows
 
 LEVELS = (1, 2, 3, 4, 5)
 VIGNETTE_DIR = Path(__file__).resolve().parents[2] / "data" / "triage"
@@ -149,29 +149,21 @@ def level_report(pairs: Iterable[tuple[int, int]]) -> LevelReport:
     )
 
 
+def _vignette(row: dict) -> Vignette:
+    case = TriageCase.from_dict({k: row[k] for k in _CASE_FIELDS if k in row})
+    errors = case_errors(case)
+    if errors:
+        raise ValueError("; ".join(errors.values()))
+    esi = row["esi"]
+    if isinstance(esi, bool) or esi not in LEVELS:
+        raise ValueError(f"esi must be 1-5, got {esi!r}")
+    return Vignette(id=str(row["id"]), case=case, esi=esi, synthetic=True, basis=row.get("basis", ""),
+                    noise=row.get("noise"))
+
+
 def load_vignettes(path: str | Path) -> list[Vignette]:
     """Read a JSONL vignette file; a malformed row raises ValueError naming its line and problem."""
-    out = []
-    with Path(path).open() as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                case = TriageCase.from_dict({k: row[k] for k in _CASE_FIELDS if k in row})
-                errors = case_errors(case)
-                if errors:
-                    raise ValueError("; ".join(errors.values()))
-                esi = row["esi"]
-                if isinstance(esi, bool) or esi not in LEVELS:
-                    raise ValueError(f"esi must be 1-5, got {esi!r}")
-                if row.get("synthetic") is not True:
-                    raise ValueError("every vignette must be marked \"synthetic\": true")
-                out.append(Vignette(id=str(row["id"]), case=case, esi=esi, synthetic=True,
-                                    basis=row.get("basis", ""), noise=row.get("noise")))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{lineno}: {exc}") from exc
-    return out
+    return read_synthetic_rows(path, _vignette)
 
 
 def evaluate_predictor(vignettes: Iterable[Vignette], predict: Callable[[TriageCase], int]) -> TriageMetrics:

@@ -13,13 +13,13 @@ an unknown drug) are counted apart, since a reviewer clears them without an edit
 """
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from apps.medical.clinical import Vitals
 from apps.medical.eval_stats import Proportion
+from apps.medical.synthetic_jsonl import read_synthetic_rows
 from apps.medical.verification import (
     ACKNOWLEDGEABLE_CHECKS,
     CodedDiagnosis,
@@ -62,38 +62,28 @@ def _medication(m: dict) -> MedicationOrder:
                            times_per_day=m.get("times_per_day"))
 
 
+def _corpus_row(row: dict) -> CorpusRow:
+    enc, d = row["encounter"], row["draft"]
+    facts = EncounterFacts(age=enc["age"], sex=enc["sex"], vitals=Vitals.from_dict(enc.get("vitals")),
+                           allergies=list(enc.get("allergies") or []),
+                           current_medications=list(enc.get("current_medications") or []),
+                           triage_level=enc.get("triage_level"))
+    draft = DraftContent(
+        subjective=d.get("subjective", ""), objective=d.get("objective", ""), assessment=d.get("assessment", ""),
+        plan=d.get("plan", ""),
+        icd_codes=[CodedDiagnosis(c["code"], c.get("description", "")) for c in d.get("icd_codes", [])],
+        medications=[_medication(m) for m in d.get("medications", [])], triage_level=d.get("triage_level"),
+    )
+    planted = row.get("planted")
+    kind = planted["kind"] if planted else None
+    if kind is not None and kind not in KIND_CHECKS:
+        raise ValueError(f"unknown planted kind {kind!r}")
+    return CorpusRow(id=str(row["id"]), draft=draft, facts=facts, kind=kind, where=(planted or {}).get("where", ""))
+
+
 def load_corpus(path: str | Path = CORPUS_PATH) -> list[CorpusRow]:
     """Read the corpus; a malformed row raises ValueError naming its line."""
-    rows = []
-    with Path(path).open() as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                if row.get("synthetic") is not True:
-                    raise ValueError('every row must be marked "synthetic": true')
-                enc, d = row["encounter"], row["draft"]
-                facts = EncounterFacts(age=enc["age"], sex=enc["sex"], vitals=Vitals.from_dict(enc.get("vitals")),
-                                       allergies=list(enc.get("allergies") or []),
-                                       current_medications=list(enc.get("current_medications") or []),
-                                       triage_level=enc.get("triage_level"))
-                draft = DraftContent(
-                    subjective=d.get("subjective", ""), objective=d.get("objective", ""),
-                    assessment=d.get("assessment", ""), plan=d.get("plan", ""),
-                    icd_codes=[CodedDiagnosis(c["code"], c.get("description", "")) for c in d.get("icd_codes", [])],
-                    medications=[_medication(m) for m in d.get("medications", [])],
-                    triage_level=d.get("triage_level"),
-                )
-                planted = row.get("planted")
-                kind = planted["kind"] if planted else None
-                if kind is not None and kind not in KIND_CHECKS:
-                    raise ValueError(f"unknown planted kind {kind!r}")
-                rows.append(CorpusRow(id=str(row["id"]), draft=draft, facts=facts, kind=kind,
-                                      where=(planted or {}).get("where", "")))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{lineno}: {exc}") from exc
-    return rows
+    return read_synthetic_rows(path, _corpus_row)
 
 
 def outcome(kind: str, findings: list[Finding]) -> str:
