@@ -56,6 +56,9 @@ def _abnormal(v: Vitals) -> list[str]:
 # Claims that carry their own negation ("not tachycardic", "RR normal"): matched as written, not through
 # ConText (which would read "not tachycardic" as a negated "tachycardic").
 NEGATIVE_CLAIMS: tuple[tuple[re.Pattern, Callable[[Vitals], str | None]], ...] = (
+    (re.compile(r"\bnormotherm(?:ic|ia)\b", re.I),
+     lambda v: f"recorded temperature {v.temperature_c} C"
+     if v.temperature_c is not None and not 35.5 <= v.temperature_c < 38.0 else None),
     (re.compile(r"\b(?:not|no longer|non-?)\s*tachycardi(?:c|a)\b", re.I),
      lambda v: f"recorded HR {v.heart_rate}" if v.heart_rate is not None and v.heart_rate > 100 else None),
     (re.compile(r"\b(?:not|non-?)\s*bradycardi(?:c|a)\b", re.I),
@@ -63,8 +66,8 @@ NEGATIVE_CLAIMS: tuple[tuple[re.Pattern, Callable[[Vitals], str | None]], ...] =
     (re.compile(r"\bnot\s+hypotensive\b", re.I),
      lambda v: f"recorded BP {v.systolic_bp}/{v.diastolic_bp}" if v.systolic_bp is not None and v.systolic_bp < 90
      else None),
-    (re.compile(r"\bnot\s+(?:tachypno?eic|in respiratory distress)\b", re.I),
-     lambda v: f"recorded RR {v.respiratory_rate}" if v.respiratory_rate is not None and v.respiratory_rate > 24
+    (re.compile(r"\b(?:not|no)\s+(?:tachypno?eic|tachypno?ea|in respiratory distress)\b", re.I),
+     lambda v: f"recorded RR {v.respiratory_rate}" if v.respiratory_rate is not None and v.respiratory_rate > 20
      else None),
     (re.compile(r"\bnot\s+(?:febrile|pyrexial)\b|\bno fever\b", re.I),
      lambda v: f"recorded temperature {v.temperature_c} C" if v.temperature_c is not None and v.temperature_c >= 38.0
@@ -77,6 +80,9 @@ NEGATIVE_CLAIMS: tuple[tuple[re.Pattern, Callable[[Vitals], str | None]], ...] =
      lambda v: f"recorded HR {v.heart_rate}" if v.heart_rate is not None and not 50 <= v.heart_rate <= 100 else None),
 )
 CLAIMS: tuple[tuple[re.Pattern, Callable[[Vitals], str | None]], ...] = (
+    (re.compile(r"\bnormotherm(?:ic|ia)\b", re.I),
+     lambda v: f"recorded temperature {v.temperature_c} C"
+     if v.temperature_c is not None and not 35.5 <= v.temperature_c < 38.0 else None),
     (re.compile(r"(?<!normo)(?<!non-)(?<!non)\bhypertensi(?:ve|on)\b(?! (?:history|hx))", re.I),
      lambda v: f"recorded BP {v.systolic_bp}/{v.diastolic_bp}"
      if v.systolic_bp is not None and v.systolic_bp < 140 and (v.diastolic_bp or 0) < 90 else None),

@@ -15,7 +15,7 @@ def test_floors(code, worst):
     assert acuity_floor(code).worst_esi == worst
 
 
-@pytest.mark.parametrize("code", ["R07.9", "J06.9", "S93.401A", "T38.0X5A", "S06.5X0S", "S06.5X0D", "T40.1X6A",
+@pytest.mark.parametrize("code", ["R07.9", "J06.9", "S93.401A", "T38.0X5A", "S06.5X0S", "S06.5X0D", "T40.1X6A", "J45.41",
                                   "Z76.0"])
 def test_no_floor(code):
     assert acuity_floor(code) is None
