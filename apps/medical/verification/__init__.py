@@ -34,7 +34,8 @@ from __future__ import annotations
 
 from apps.medical.knowledge import Knowledge, default_knowledge
 from apps.medical.verification.codes import check_codes
-from apps.medical.verification.medications import check_medications, dose_in_mg, times_per_day
+from apps.medical.verification.medications import check_medications
+from apps.medical.verification.orders import dose_in_mg, times_per_day
 from apps.medical.verification.triage import check_triage
 from apps.medical.verification.types import (
     ACKNOWLEDGEABLE_CHECKS,

@@ -20,7 +20,7 @@ from apps.medical.verification import (
     verified,
     verify_draft,
 )
-from apps.medical.verification.medications import normalise_route, parse_dose, parse_frequency, times_per_day
+from apps.medical.verification.orders import normalise_route, parse_dose, parse_frequency, times_per_day
 
 M = MedicationOrder
 VITALS = Vitals(heart_rate=88, systolic_bp=132, diastolic_bp=84, respiratory_rate=16, spo2=97,
@@ -382,7 +382,7 @@ def test_immediate_penicillin_reaction_makes_a_cephalosporin_an_error_and_a_rash
 
 
 def test_titration_every_few_minutes_checks_the_single_dose_not_a_daily_total():
-    from apps.medical.verification.medications import parse_frequency
+    from apps.medical.verification.orders import parse_frequency
 
     assert parse_frequency("stat, repeat every 10 min").per_day is None
     assert parse_frequency("every 30 minutes").per_day == 48
