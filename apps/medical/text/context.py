@@ -176,8 +176,11 @@ PSEUDO: tuple[Pseudo, ...] = (
            frozenset({"historical"})),
     # a relative who reports, brings or accompanies the patient is not the experiencer
     Pseudo(r"(?:(?:patient's|pt's|his|her|their|the)\s+)?" + _RELATIVE + r"\s+" + _REPORTING, frozenset({"family"})),
-    Pseudo(r"(?:by|per|from|according\s+to|with|accompanied\s+by|lives\s+with|to)\s+"
+    Pseudo(r"(?:by|per|from|according\s+to|with|w/|accompanied\s+by|lives\s+with|to)\s*"
            r"(?:(?:his|her|their|the|patient's|pt's)\s+)?" + _RELATIVE, frozenset({"family"})),
+    # a relative's belongings are not the relative's condition: "found with grandma's pills"
+    Pseudo(_RELATIVE + r"(?:'s|’s)\s+(?:pills?|tablets?|tabs|meds|medications?|medicines?|pill\s*(?:box|bottle|"
+           r"organi[sz]er)|house|home|car|bag|purse|handbag|cabinet|drugs)", frozenset({"family"})),
     # "if" that asks rather than supposes: "unsure if she had a seizure" is uncertain, not hypothetical
     Pseudo(r"(?:unsure|not\s+sure|not\s+certain|uncertain|unclear|wonders?|asks?|asked|ask|know|knows)\s+"
            r"(?:if|whether)|as\s+if|even\s+if", frozenset({"hypothetical"})),

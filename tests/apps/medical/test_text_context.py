@@ -228,3 +228,11 @@ def test_triggers_and_scopes():
     assert cats == [("negated", "denies")]
     (scope,) = find_scopes(text)
     assert text[scope.start:scope.end].strip() == "fever"
+
+
+def test_a_relatives_belongings_and_w_slash_are_not_family_history():
+    from apps.medical.text import find_terms
+
+    assert not find_terms("found w/ grandma's pill organiser open", ["pill organiser"])[0].family
+    assert not find_terms("got into grandma's pills", ["pills"])[0].family
+    assert find_terms("grandma had a stroke", ["stroke"])[0].family

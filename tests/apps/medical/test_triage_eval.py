@@ -106,8 +106,8 @@ def test_independent_sets_are_large_enough_and_synthetic():
 
 def test_meaning_preserving_perturbations_do_not_change_the_rules_level():
     """Property: abbreviations, misspellings, synonyms, negated distractors, reordering and case never make an
-    ESI 1-2 patient less urgent, and change the level of at most 3 % of perturbed cases (measured 1.5-2.8 %:
-    the misses are resource estimates of minor complaints, and two ConText edge cases named in the README)."""
+    ESI 1-2 patient less urgent, and change the level of at most 2 % of perturbed cases (measured 23 of 4,142
+    with seeds 0 and 1: resource estimates of minor complaints whose words a perturbation changed)."""
     from apps.medical.perturb import perturbations
     from apps.medical.triage_rules import rules_triage
 
@@ -124,8 +124,8 @@ def test_meaning_preserving_perturbations_do_not_change_the_rules_level():
                     if v.esi <= 2 and level > v.esi:
                         under.append((v.id, kind, seed, level))
     print(f"{changed}/{total} perturbed cases changed level; ESI 1-2 under-triaged: {under}")
-    assert changed / total <= 0.03
-    assert len(under) <= 4, under
+    assert changed / total <= 0.02
+    assert under == []
 
 
 def test_loader_names_the_bad_row(tmp_path):
