@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.schema import ErrorOutput  # noqa: F401 (re-exported: the one error shape)
 from apps.core.serializers import StrictInputSerializer
 from apps.medical import selectors
 from apps.medical.clinical import CONSCIOUSNESS_LEVELS, SEXES
@@ -80,14 +81,6 @@ class FindingOutput(serializers.Serializer):
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True)
     acknowledged_at = serializers.DateTimeField(allow_null=True)
     acknowledge_note = serializers.CharField()
-
-
-class ErrorOutput(serializers.Serializer):
-    """The shape of every API error (apps.core.exceptions.api_exception_handler)."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
 
 
 def job_json(job) -> dict | None:
