@@ -127,6 +127,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set that several components share (the schema is validated with --fail-on-warn).
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "apps.generation.models.GenerationJob.Status",
+        "ReportStatusEnum": "apps.finance.reports.models.Report.Status",
+        "SectionKindEnum": "apps.finance.reports.prompts.SECTION_KINDS",
+        "DraftStatusEnum": "apps.medical.models.Draft.Status",
+        "DraftVerificationEnum": "apps.medical.models.Draft.Verification",
+        "TriageStatusEnum": "apps.medical.models.TriageAssessment.Status",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
