@@ -125,6 +125,7 @@ def ctx(api_client_for):
 def test_query_count_does_not_grow_with_the_list(ctx, name, django_assert_max_num_queries):
     make, budget = LISTS[name]
     client, url = make(ctx, 1)
+    client.get(url)  # settle what the first request of a token does once (its last-used time, caches)
     with django_assert_max_num_queries(budget):
         first = client.get(url)
     assert first.status_code == 200 and first.json()["count"] >= 1
