@@ -155,6 +155,20 @@ class FindingAcknowledgeApi(APIView):
         return Response(FindingOutput(finding).data)
 
 
+class FindingListApi(APIView):
+    """A version's verification findings, in the order the checks wrote them (also embedded in the draft)."""
+
+    permission_classes = [requires(VIEW_DRAFT)]
+    pagination_class = CappedLimitOffsetPagination
+
+    @extend_schema(responses=FindingOutput(many=True))
+    def get(self, request, draft_id: int):
+        draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+        paginator, findings = paginate(request=request, queryset=selectors.findings_queryset(draft), view=self)
+        services.draft_read_audit(draft=draft, user=request.user, request=request)
+        return paginator.get_paginated_response(FindingOutput(findings, many=True).data)
+
+
 class ReviewQueueApi(APIView):
     permission_classes = [requires(ADD_REVIEW)]
     pagination_class = CappedLimitOffsetPagination

@@ -127,6 +127,7 @@ def calls_for(caller: Caller, world: dict) -> None:
     c.call("POST", f"{med}/encounters/{encounter}/triage/")
     c.call("POST", f"{med}/encounters/{encounter}/drafts/")
     c.call("GET", f"{med}/drafts/{draft.pk}/")
+    c.call("GET", f"{med}/drafts/{draft.pk}/findings/?limit=5")
     c.call("GET", f"{med}/review-queue/")
     finding = draft.findings.first()
     c.call("POST", f"{med}/drafts/{draft.pk}/findings/{finding.pk}/acknowledge/", {"note": "checked by hand"})

@@ -103,11 +103,24 @@ def review_queue(ctx, n):
     return ctx["reviewer"], "/api/v1/medical/review-queue/"
 
 
+def findings(ctx, n):
+    from apps.medical.models import Draft, Finding
+
+    draft = ctx.get("draft")
+    if draft is None:
+        e = encounter(ctx["clinician"].user)
+        draft = ctx["draft"] = Draft.objects.create(encounter=e, version=1, author=ctx["clinician"].user,
+                                                    source="edit", status=Draft.Status.IN_REVIEW)
+    Finding.objects.bulk_create([Finding(draft=draft, check_name="dose", severity="warning", message="m",
+                                         section="plan") for _ in range(n)])
+    return ctx["reviewer"], f"/api/v1/medical/drafts/{draft.pk}/findings/"
+
+
 # (maker, query budget of one page whatever its length: auth, permissions, count, rows, prefetches, audit)
 LISTS = {
     "tokens": (tokens, 4), "jobs": (jobs, 7), "adapters": (adapters, 5), "companies": (companies, 9),
     "statements": (statements, 8), "reports": (reports, 7), "encounters": (encounters, 8),
-    "review_queue": (review_queue, 7),
+    "review_queue": (review_queue, 7), "findings": (findings, 8),
 }
 
 
