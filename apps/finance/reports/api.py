@@ -163,6 +163,10 @@ class SectionEditInput(StrictInputSerializer):
     text = serializers.CharField(max_length=settings.PLUMBLINE_REPORT_MAX_SECTION_CHARS, trim_whitespace=True)
 
 
+KIND_PARAMETER = OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(SECTION_KINDS),
+                                  description="the section")
+
+
 def _section_kind(kind: str) -> str:
     if kind not in SECTION_KINDS:
         raise ApplicationError(f"unknown section {kind!r}; expected one of {', '.join(SECTION_KINDS)}",
@@ -247,7 +251,7 @@ class SectionEditOutput(serializers.Serializer):
 class SectionEditApi(APIView):
     permission_classes = [requires(CHANGE)]
 
-    @extend_schema(request=SectionEditInput,
+    @extend_schema(request=SectionEditInput, parameters=[KIND_PARAMETER],
                    responses={200: SectionEditOutput, 409: error("still generating, or approved")})
     def post(self, request, report_id: int, kind: str):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
@@ -261,7 +265,8 @@ class SectionEditApi(APIView):
 class SectionRegenerateApi(APIView):
     permission_classes = [requires(CHANGE)]
 
-    @extend_schema(request=None, responses={202: ReportOutput, 409: error("still generating, or approved")})
+    @extend_schema(request=None, parameters=[KIND_PARAMETER],
+                   responses={202: ReportOutput, 409: error("still generating, or approved")})
     def post(self, request, report_id: int, kind: str):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         services.report_section_regenerate(report=report, kind=_section_kind(kind), actor=request.user,
@@ -288,7 +293,7 @@ class SectionVersionsOutput(serializers.Serializer):
 class SectionVersionsApi(APIView):
     permission_classes = [requires(VIEW)]
 
-    @extend_schema(responses=SectionVersionsOutput)
+    @extend_schema(responses=SectionVersionsOutput, parameters=[KIND_PARAMETER])
     def get(self, request, report_id: int, kind: str):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         _section, versions = selectors.section_versions(report=report, kind=_section_kind(kind))
