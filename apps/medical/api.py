@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
-from apps.core.schema import ErrorOutput, error
+from apps.core.schema import error
 from apps.medical import selectors, services
 from apps.medical.serializers import (
     DraftEditInput,
@@ -138,11 +138,10 @@ class FindingAcknowledgeApi(APIView):
         request=FindingAcknowledgeInput,
         responses={
             200: FindingOutput,
-            400: OpenApiResponse(ErrorOutput, description="note missing, blank or too long; unknown fields"),
-            403: OpenApiResponse(ErrorOutput, description="not a reviewer, or the version's author"),
-            404: OpenApiResponse(ErrorOutput, description="no such draft, or no such finding of it"),
-            409: OpenApiResponse(ErrorOutput, description="already acknowledged, not acknowledgeable, or the "
-                                                          "version is not the current one in review"),
+            400: error("note missing, blank or too long; unknown fields"),
+            403: error("not a reviewer, or the version's author"),
+            404: error("no such draft, or no such finding of it"),
+            409: error("already acknowledged, not acknowledgeable, or the version is not the current one in review"),
         },
     )
     def post(self, request, draft_id: int, finding_id: int):

@@ -4,7 +4,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.schema import ErrorOutput  # noqa: F401 (re-exported: the one error shape)
 from apps.core.serializers import StrictInputSerializer
 from apps.medical import selectors
 from apps.medical.clinical import CONSCIOUSNESS_LEVELS, SEXES

@@ -123,7 +123,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plumbline API",
-    "DESCRIPTION": "Vertical-domain LLM platform: generation jobs, finance reports, clinical drafts.",
+    "DESCRIPTION": (
+        "Vertical-domain LLM platform: generation jobs, finance reports, clinical drafts.\n\n"
+        "Every error answers `ErrorOutput`: `{detail, code, errors}`, `errors` naming each bad field or query "
+        "parameter. Every list is paginated: `?limit=` (1 to 200, default 50) and `?offset=`, answering "
+        "`{count, next, previous, results}`; a bad value is a 400. Work that runs on a worker answers 202 "
+        "with the job to poll."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
