@@ -7,6 +7,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.selectors import api_tokens_for
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.core.pagination import CappedLimitOffsetPagination, paginate
+from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 
 
@@ -31,17 +33,22 @@ class TokenCreatedOutput(TokenOutput):
 
 
 class TokenListCreateApi(APIView):
+    pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
+
     @extend_schema(responses=TokenOutput(many=True))
     def get(self, request):
-        return Response(TokenOutput(api_tokens_for(user=request.user), many=True).data)
+        paginator, tokens = paginate(request=request, queryset=api_tokens_for(user=request.user), view=self)
+        return paginator.get_paginated_response(TokenOutput(tokens, many=True).data)
 
-    @extend_schema(request=TokenCreateInput, responses={201: TokenCreatedOutput})
+    @extend_schema(request=TokenCreateInput,
+                   responses={201: TokenCreatedOutput, 409: error("a live token of that name already exists")})
     def post(self, request):
         data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         key = api_token_create(user=request.user, request=request, **data.validated_data)
         token = api_tokens_for(user=request.user).get(prefix=key.split("_")[1])
-        return Response({**TokenOutput(token).data, "key": key}, status=status.HTTP_201_CREATED)
+        token.key = key  # shown this once; only its hash is stored
+        return Response(TokenCreatedOutput(token).data, status=status.HTTP_201_CREATED)
 
 
 class TokenRevokeApi(APIView):

@@ -11,6 +11,7 @@ from apps.accounts.permissions import requires
 from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
 from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
+from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 
 
@@ -26,6 +27,13 @@ class AdapterOutput(serializers.ModelSerializer):
             "size_bytes", "sha256", "uploaded_by", "uploaded_at", "eval_status", "eval_error", "domain_loss_base",
             "domain_loss_adapter", "general_loss_base", "general_loss_adapter", "general_regression", "evaluated_at",
         ]
+
+
+class AdapterUploadOutput(AdapterOutput):
+    duplicate = serializers.BooleanField(help_text="true (with 200): these exact files were already uploaded")
+
+    class Meta(AdapterOutput.Meta):
+        fields = [*AdapterOutput.Meta.fields, "duplicate"]
 
 
 class UploadInput(StrictInputSerializer):
@@ -47,13 +55,15 @@ class AdapterListUploadApi(ListAPIView):
     def get_queryset(self):
         return adapter_versions()
 
-    @extend_schema(request={"multipart/form-data": UploadInput}, responses={201: AdapterOutput, 200: AdapterOutput})
+    @extend_schema(request={"multipart/form-data": UploadInput},
+                   responses={201: AdapterUploadOutput, 200: AdapterUploadOutput})
     def post(self, request):
         data = UploadInput(data=request.data)
         data.is_valid(raise_exception=True)
         version, created = adapter_upload(uploaded_by=request.user, request=request, **data.validated_data)
-        body = {**AdapterOutput(version).data, "duplicate": not created}
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        version.duplicate = not created
+        return Response(AdapterUploadOutput(version).data,
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class AdapterDetailApi(APIView):
@@ -65,8 +75,10 @@ class AdapterDetailApi(APIView):
 
 
 class ActivationOutput(serializers.Serializer):
+    """A domain and the label (name@version) of its active adapter, or null for the base model."""
+
     domain = serializers.CharField()
-    active = serializers.CharField(allow_null=True)
+    active = serializers.CharField(source="adapter.label", allow_null=True)
 
 
 class AdapterActivateInput(StrictInputSerializer):
@@ -77,23 +89,24 @@ class AdapterActivateApi(APIView):
     permission_classes = [requires("adapters.change_adapterversion")]
     parser_classes = [JSONParser]
 
-    @extend_schema(request=AdapterActivateInput, responses=ActivationOutput)
+    @extend_schema(request=AdapterActivateInput,
+                   responses={200: ActivationOutput, 409: error("the version may not be activated (evaluation)")})
     def post(self, request, adapter_id: int):
         version = get_object_or_404(adapter_versions(), pk=adapter_id)
         data = AdapterActivateInput(data=request.data if request.data else {})
         data.is_valid(raise_exception=True)
         activation = adapter_activate(version=version, actor=request.user, request=request, **data.validated_data)
-        return Response({"domain": activation.domain, "active": activation.adapter.label})
+        return Response(ActivationOutput(activation).data)
 
 
 class AdapterRollbackApi(APIView):
     permission_classes = [requires("adapters.change_adapterversion")]
 
-    @extend_schema(request=None, responses=ActivationOutput)
+    @extend_schema(request=None, responses={200: ActivationOutput, 409: error("nothing to roll back to")})
     def post(self, request, adapter_id: int):
         version = get_object_or_404(adapter_versions(), pk=adapter_id)
         activation = adapter_rollback(version=version, actor=request.user, request=request)
-        return Response({"domain": activation.domain, "active": activation.adapter.label if activation.adapter else None})
+        return Response(ActivationOutput(activation).data)
 
 
 class ActiveAdaptersApi(APIView):
@@ -101,5 +114,7 @@ class ActiveAdaptersApi(APIView):
 
     @extend_schema(responses=ActivationOutput(many=True))
     def get(self, request):
-        return Response([{"domain": d, "active": v.label if v else None} for d, v in active_adapters().items()])
+        # One row per domain: a fixed, short list (not paginated).
+        rows = [{"domain": d, "adapter": v} for d, v in active_adapters().items()]
+        return Response(ActivationOutput(rows, many=True).data)
 

@@ -2,43 +2,71 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core.pagination import CappedLimitOffsetPagination, paginate
+from apps.core.schema import ErrorOutput, error
 from apps.core.serializers import StrictInputSerializer
 from apps.finance import selectors, services
 from apps.finance.importers import FORMATS, MAX_IMPORT_BYTES, CellError, ImportFailed
 from apps.finance.line_items import LINE_ITEM_KEYS
-from apps.finance.models import Company, FinancialStatement
+from apps.finance.models import Company
 
 VIEW_COMPANY, ADD_COMPANY = "finance.view_company", "finance.add_company"
 ADD_STATEMENT = "finance.add_financialstatement"
 
 
-def _number(value):
-    return None if value is None else float(value)
+StatementValuesOutput = type("StatementValuesOutput", (serializers.Serializer,), {
+    "__doc__": "Every line item of a period (null where the statement does not give it).",
+    **{key: serializers.FloatField(allow_null=True) for key in LINE_ITEM_KEYS},
+})
 
 
 class StatementOutput(serializers.Serializer):
-    def to_representation(self, s: FinancialStatement) -> dict:
-        return {"fiscal_year": s.fiscal_year, "period_end": s.period_end, "currency": s.currency,
-                "source": s.source, "values": {k: _number(getattr(s, k)) for k in LINE_ITEM_KEYS}}
+    fiscal_year = serializers.IntegerField()
+    period_end = serializers.DateField(allow_null=True)
+    currency = serializers.CharField()
+    source = serializers.CharField()
+    values = StatementValuesOutput(source="*")
+
+
+class CompanyRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
 
 
 class CompanyOutput(serializers.Serializer):
-    def to_representation(self, c: Company) -> dict:
-        return {
-            "id": c.pk, "url": f"/api/v1/finance/companies/{c.pk}/", "page_url": f"/finance/companies/{c.pk}/",
-            "name": c.name, "ticker": c.ticker, "currency": c.currency, "team": c.team.name,
-            "fictional": c.fictional, "price_per_share": _number(c.price_per_share),
-            "peers": [{"id": p.pk, "name": p.name} for p in c.peers.order_by("name")],
-            "fiscal_years": list(c.statements.order_by("fiscal_year").values_list("fiscal_year", flat=True)),
-        }
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField()
+    name = serializers.CharField()
+    ticker = serializers.CharField()
+    currency = serializers.CharField()
+    team = serializers.CharField(source="team.name")
+    fictional = serializers.BooleanField()
+    price_per_share = serializers.FloatField(allow_null=True)
+    peers = CompanyRefOutput(many=True, source="peers.all", help_text="by name")
+    fiscal_years = serializers.SerializerMethodField()
+
+    def get_url(self, c: Company) -> str:
+        return f"/api/v1/finance/companies/{c.pk}/"
+
+    def get_page_url(self, c: Company) -> str:
+        return f"/finance/companies/{c.pk}/"
+
+    def get_fiscal_years(self, c: Company) -> list[int]:
+        return [s.fiscal_year for s in c.statements.all()]
+
+
+class CompanyDetailOutput(CompanyOutput):
+    statements = StatementOutput(many=True, source="statements.all", help_text="oldest first")
 
 
 class CompanyInput(StrictInputSerializer):
@@ -51,28 +79,44 @@ class CompanyInput(StrictInputSerializer):
     peers = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
 
 
+class CellErrorOutput(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True)
+    column = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ImportErrorOutput(ErrorOutput):
+    """The error envelope plus every problem of the file, located: nothing was imported."""
+
+    cells = CellErrorOutput(many=True)
+
+
 def import_failed_response(exc: ImportFailed) -> Response:
     """400 with every problem: {"detail", "code", "errors": {"file": [...]}, "cells": [{row, column, message}]}."""
-    return Response({"detail": exc.message, "code": exc.code, "errors": {"file": [str(e) for e in exc.errors]},
-                     "cells": [e.to_dict() for e in exc.errors]}, status=status.HTTP_400_BAD_REQUEST)
+    body = {"detail": exc.message, "code": exc.code, "errors": {"file": [str(e) for e in exc.errors]},
+            "cells": exc.errors}
+    return Response(ImportErrorOutput(body).data, status=status.HTTP_400_BAD_REQUEST)
 
 
 class CompanyListCreateApi(APIView):
     parser_classes = [JSONParser]
+    pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     def get_permissions(self):
         return [requires(ADD_COMPANY if self.request.method == "POST" else VIEW_COMPANY)()]
 
     @extend_schema(responses=CompanyOutput(many=True))
     def get(self, request):
-        companies = selectors.companies_for_user(request.user).prefetch_related("peers")[:500]
-        return Response([CompanyOutput(c).data for c in companies])
+        companies = selectors.companies_with_summary(selectors.companies_for_user(request.user)).order_by("name", "id")
+        paginator, page = paginate(request=request, queryset=companies, view=self)
+        return paginator.get_paginated_response(CompanyOutput(page, many=True).data)
 
-    @extend_schema(request=CompanyInput, responses={201: CompanyOutput})
+    @extend_schema(request=CompanyInput, responses={201: CompanyOutput, 409: error("a company of that name exists")})
     def post(self, request):
         data = CompanyInput(data=request.data)
         data.is_valid(raise_exception=True)
         company = services.company_create(user=request.user, request=request, **data.validated_data)
+        company = selectors.companies_with_summary(selectors.companies_for_user(request.user)).get(pk=company.pk)
         return Response(CompanyOutput(company).data, status=status.HTTP_201_CREATED,
                         headers={"Location": f"/api/v1/finance/companies/{company.pk}/"})
 
@@ -99,14 +143,13 @@ class CompanyDetailApi(APIView):
         data.is_valid(raise_exception=True)
         company = services.company_update(user=request.user, company=company, request=request,
                                           **data.validated_data)
+        company = selectors.companies_with_summary(selectors.companies_for_user(request.user)).get(pk=company.pk)
         return Response(CompanyOutput(company).data)
 
-    @extend_schema(responses=CompanyOutput)
+    @extend_schema(responses=CompanyDetailOutput)
     def get(self, request, company_id: int):
-        company = selectors.company_for_user(request.user, company_id)
-        body = CompanyOutput(company).data
-        body["statements"] = [StatementOutput(s).data for s in selectors.statements_for_company(company)]
-        return Response(body)
+        companies = selectors.companies_with_summary(selectors.companies_for_user(request.user))
+        return Response(CompanyDetailOutput(get_object_or_404(companies, pk=company_id)).data)
 
 
 class StatementImportInput(StrictInputSerializer):
@@ -119,7 +162,7 @@ class ImportOutput(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS)
     created_years = serializers.ListField(child=serializers.IntegerField())
     replaced_years = serializers.ListField(child=serializers.IntegerField())
-    statements = serializers.ListField(child=serializers.DictField())
+    statements = StatementOutput(many=True, help_text="the imported periods, oldest first")
 
 
 class StatementListImportApi(APIView):
@@ -128,6 +171,7 @@ class StatementListImportApi(APIView):
     Any problem -> 400 listing every one, nothing imported."""
 
     parser_classes = [JSONParser, MultiPartParser]
+    pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     def get_permissions(self):
         return [requires(ADD_STATEMENT if self.request.method == "POST" else VIEW_COMPANY)()]
@@ -135,10 +179,12 @@ class StatementListImportApi(APIView):
     @extend_schema(responses=StatementOutput(many=True))
     def get(self, request, company_id: int):
         company = selectors.company_for_user(request.user, company_id)
-        return Response([StatementOutput(s).data for s in selectors.statements_for_company(company)])
+        paginator, page = paginate(request=request, queryset=selectors.statements_for_company(company), view=self)
+        return paginator.get_paginated_response(StatementOutput(page, many=True).data)
 
     @extend_schema(request={"multipart/form-data": StatementImportInput, "application/json": OpenApiTypes.OBJECT},
-                   responses={201: ImportOutput, 400: OpenApiTypes.OBJECT})
+                   responses={201: ImportOutput,
+                              400: OpenApiResponse(ImportErrorOutput, description="every problem; nothing imported")})
     def post(self, request, company_id: int):
         company = selectors.company_for_user(request.user, company_id)
         try:
@@ -163,7 +209,6 @@ class StatementListImportApi(APIView):
         except ImportFailed as exc:
             return import_failed_response(exc)
         statements = selectors.statements_for_company(company).filter(fiscal_year__in=result.years)
-        return Response({"format": result.format, "created_years": result.created_years,
-                         "replaced_years": result.replaced_years,
-                         "statements": [StatementOutput(s).data for s in statements]},
-                        status=status.HTTP_201_CREATED)
+        body = {"format": result.format, "created_years": result.created_years,
+                "replaced_years": result.replaced_years, "statements": statements}
+        return Response(ImportOutput(body).data, status=status.HTTP_201_CREATED)

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 from apps.generation.models import GenerationJob
 from apps.generation.selectors import jobs_visible_to
@@ -55,7 +56,7 @@ class JobListCreateApi(ListAPIView):
         return [requires(perm)()]
 
     def get_queryset(self):
-        return jobs_visible_to(user=self.request.user)
+        return jobs_visible_to(user=self.request.user).select_related("adapter")  # JobOutput.adapter
 
     @extend_schema(request=JobInput, responses={202: JobOutput})
     def post(self, request):
@@ -78,7 +79,7 @@ class JobDetailApi(APIView):
 class JobCancelApi(APIView):
     permission_classes = [requires("generation.view_generationjob")]
 
-    @extend_schema(request=None, responses=JobOutput)
+    @extend_schema(request=None, responses={200: JobOutput, 409: error("the job has already ended")})
     def post(self, request, job_id: int):
         job = get_object_or_404(jobs_visible_to(user=request.user), pk=job_id)
         return Response(JobOutput(job_cancel(job=job, actor=request.user, request=request)).data)

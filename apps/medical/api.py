@@ -8,17 +8,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core.pagination import CappedLimitOffsetPagination, paginate
+from apps.core.schema import error
 from apps.medical import selectors, services
 from apps.medical.serializers import (
     DraftEditInput,
+    DraftOutput,
     EncounterInput,
-    ErrorOutput,
+    EncounterListOutput,
+    EncounterOutput,
+    EncounterStatusOutput,
     FindingAcknowledgeInput,
     FindingOutput,
     ReviewInput,
-    draft_json,
-    encounter_json,
-    triage_json,
+    ReviewQueueItemOutput,
+    TriageOutput,
 )
 
 VIEW_ENCOUNTER, ADD_ENCOUNTER = "medical.view_encounter", "medical.add_encounter"
@@ -27,65 +31,68 @@ VIEW_DRAFT, ADD_DRAFT, ADD_REVIEW = "medical.view_draft", "medical.add_draft", "
 
 
 class EncounterListCreateApi(APIView):
+    pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
+
     def get_permissions(self):
         return [requires(ADD_ENCOUNTER if self.request.method == "POST" else VIEW_ENCOUNTER)()]
 
-    @extend_schema(responses=None, operation_id="medical_encounters_list")
+    @extend_schema(responses=EncounterListOutput(many=True), operation_id="medical_encounters_list")
     def get(self, request):
-        encounters = list(selectors.encounters_for_user(user=request.user)[:200])
+        paginator, encounters = paginate(request=request, queryset=selectors.encounters_for_user(user=request.user),
+                                         view=self)
         services.encounters_list_audit(encounter_ids=[e.pk for e in encounters], user=request.user, request=request)
-        return Response([encounter_json(e, detail=False) for e in encounters])
+        return paginator.get_paginated_response(EncounterListOutput(encounters, many=True).data)
 
-    @extend_schema(request=EncounterInput, responses=None)
+    @extend_schema(request=EncounterInput, responses={201: EncounterOutput})
     def post(self, request):
         data = EncounterInput(data=request.data)
         data.is_valid(raise_exception=True)
         encounter = services.encounter_create(created_by=request.user, data=dict(data.validated_data),
                                               request=request)
-        return Response(encounter_json(encounter), status=status.HTTP_201_CREATED,
+        return Response(EncounterOutput(encounter).data, status=status.HTTP_201_CREATED,
                         headers={"Location": f"/api/v1/medical/encounters/{encounter.pk}/"})
 
 
 class EncounterDetailApi(APIView):
     permission_classes = [requires(VIEW_ENCOUNTER)]
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=EncounterOutput)
     def get(self, request, encounter_id: int):
         encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
         services.encounter_read_audit(encounter=encounter, user=request.user, request=request)
-        return Response(encounter_json(encounter))
+        return Response(EncounterOutput(encounter).data)
 
 
 class TriageStartApi(APIView):
     permission_classes = [requires(ADD_TRIAGE)]
 
-    @extend_schema(request=None, responses=None)
+    @extend_schema(request=None, responses={202: TriageOutput})
     def post(self, request, encounter_id: int):
         encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
         triage = services.triage_request(encounter=encounter, actor=request.user, request=request)
-        return Response(triage_json(triage), status=status.HTTP_202_ACCEPTED,
+        return Response(TriageOutput(triage).data, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"/api/v1/jobs/{triage.job_id}/"})
 
 
 class DraftStartApi(APIView):
     permission_classes = [requires(ADD_DRAFT, ADD_TRIAGE)]  # clinicians ask for model drafts
 
-    @extend_schema(request=None, responses=None)
+    @extend_schema(request=None, responses={202: DraftOutput})
     def post(self, request, encounter_id: int):
         encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
         draft = services.draft_request(encounter=encounter, actor=request.user, request=request)
-        return Response(draft_json(draft), status=status.HTTP_202_ACCEPTED,
+        return Response(DraftOutput(draft).data, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": f"/api/v1/medical/drafts/{draft.pk}/"})
 
 
 class DraftDetailApi(APIView):
     permission_classes = [requires(VIEW_DRAFT)]
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=DraftOutput)
     def get(self, request, draft_id: int):
         draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
         services.draft_read_audit(draft=draft, user=request.user, request=request)
-        return Response(draft_json(draft))
+        return Response(DraftOutput(draft).data)
 
 
 class DraftEditApi(APIView):
@@ -93,28 +100,32 @@ class DraftEditApi(APIView):
 
     permission_classes = [requires(ADD_DRAFT)]
 
-    @extend_schema(request=DraftEditInput, responses=None)
+    @extend_schema(request=DraftEditInput,
+                   responses={201: DraftOutput, 409: error("not the latest version, or it is still being made")})
     def post(self, request, draft_id: int):
         draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
         data = DraftEditInput(data=request.data)
         data.is_valid(raise_exception=True)
         content = {k: ([dict(i) for i in v] if isinstance(v, list) else v) for k, v in data.validated_data.items()}
         new = services.draft_edit(draft=draft, actor=request.user, content=content, request=request)
-        return Response(draft_json(new), status=status.HTTP_201_CREATED,
+        return Response(DraftOutput(new).data, status=status.HTTP_201_CREATED,
                         headers={"Location": f"/api/v1/medical/drafts/{new.pk}/"})
 
 
 class ReviewCreateApi(APIView):
     permission_classes = [requires(ADD_REVIEW)]
 
-    @extend_schema(request=ReviewInput, responses=None)
+    @extend_schema(request=ReviewInput, responses={
+        201: OpenApiResponse(DraftOutput, description="the reviewed version, with its new review"),
+        409: error("final, not in review, or verification has not passed"),
+    })
     def post(self, request, draft_id: int):
         draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
         data = ReviewInput(data=request.data)
         data.is_valid(raise_exception=True)
         services.review_submit(draft=draft, reviewer=request.user, request=request, **data.validated_data)
         draft.refresh_from_db()
-        return Response(draft_json(draft), status=status.HTTP_201_CREATED)
+        return Response(DraftOutput(draft).data, status=status.HTTP_201_CREATED)
 
 
 class FindingAcknowledgeApi(APIView):
@@ -127,11 +138,10 @@ class FindingAcknowledgeApi(APIView):
         request=FindingAcknowledgeInput,
         responses={
             200: FindingOutput,
-            400: OpenApiResponse(ErrorOutput, description="note missing, blank or too long; unknown fields"),
-            403: OpenApiResponse(ErrorOutput, description="not a reviewer, or the version's author"),
-            404: OpenApiResponse(ErrorOutput, description="no such draft, or no such finding of it"),
-            409: OpenApiResponse(ErrorOutput, description="already acknowledged, not acknowledgeable, or the "
-                                                          "version is not the current one in review"),
+            400: error("note missing, blank or too long; unknown fields"),
+            403: error("not a reviewer, or the version's author"),
+            404: error("no such draft, or no such finding of it"),
+            409: error("already acknowledged, not acknowledgeable, or the version is not the current one in review"),
         },
     )
     def post(self, request, draft_id: int, finding_id: int):
@@ -144,17 +154,30 @@ class FindingAcknowledgeApi(APIView):
         return Response(FindingOutput(finding).data)
 
 
+class FindingListApi(APIView):
+    """A version's verification findings, in the order the checks wrote them (also embedded in the draft)."""
+
+    permission_classes = [requires(VIEW_DRAFT)]
+    pagination_class = CappedLimitOffsetPagination
+
+    @extend_schema(responses=FindingOutput(many=True))
+    def get(self, request, draft_id: int):
+        draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
+        paginator, findings = paginate(request=request, queryset=selectors.findings_queryset(draft), view=self)
+        services.draft_read_audit(draft=draft, user=request.user, request=request)
+        return paginator.get_paginated_response(FindingOutput(findings, many=True).data)
+
+
 class ReviewQueueApi(APIView):
     permission_classes = [requires(ADD_REVIEW)]
+    pagination_class = CappedLimitOffsetPagination
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=ReviewQueueItemOutput(many=True))
     def get(self, request):
-        from apps.medical.serializers import draft_summary_json
-
-        drafts = list(selectors.review_queue(user=request.user)[:200])
+        paginator, drafts = paginate(request=request, queryset=selectors.review_queue(user=request.user), view=self)
         services.encounters_list_audit(encounter_ids=[d.encounter_id for d in drafts], user=request.user,
                                        request=request)
-        return Response([{**draft_summary_json(d), "encounter": d.encounter_id} for d in drafts])
+        return paginator.get_paginated_response(ReviewQueueItemOutput(drafts, many=True).data)
 
 
 class EncounterStatusApi(APIView):
@@ -162,9 +185,9 @@ class EncounterStatusApi(APIView):
 
     permission_classes = [requires(VIEW_ENCOUNTER)]
 
-    @extend_schema(responses=None)
+    @extend_schema(responses=EncounterStatusOutput)
     def get(self, request, encounter_id: int):
         encounter = selectors.encounter_for_user(user=request.user, encounter_id=encounter_id)
         triage = selectors.latest_triage(encounter)
-        drafts = encounter.drafts.order_by("-version").values("id", "version", "status", "verification")
-        return Response({"triage": triage.status if triage else None, "drafts": list(drafts)})
+        drafts = encounter.drafts.order_by("-version").only("id", "version", "status", "verification")
+        return Response(EncounterStatusOutput({"triage": triage.status if triage else None, "drafts": drafts}).data)

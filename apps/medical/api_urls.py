@@ -12,6 +12,7 @@ urlpatterns = [
     path("drafts/<int:draft_id>/", api.DraftDetailApi.as_view(), name="api-medical-draft-detail"),
     path("drafts/<int:draft_id>/versions/", api.DraftEditApi.as_view(), name="api-medical-draft-edit"),
     path("drafts/<int:draft_id>/reviews/", api.ReviewCreateApi.as_view(), name="api-medical-draft-review"),
+    path("drafts/<int:draft_id>/findings/", api.FindingListApi.as_view(), name="api-medical-draft-findings"),
     path("drafts/<int:draft_id>/findings/<int:finding_id>/acknowledge/", api.FindingAcknowledgeApi.as_view(),
          name="api-medical-finding-acknowledge"),
     path("review-queue/", api.ReviewQueueApi.as_view(), name="api-medical-review-queue"),

@@ -49,8 +49,12 @@ def finding_of_draft(*, draft: Draft, finding_id: int) -> Finding:
     return finding
 
 
+def findings_queryset(draft: Draft):
+    return draft.findings.select_related("acknowledged_by").order_by("id")
+
+
 def findings_of_draft(draft: Draft) -> list[Finding]:
-    return list(draft.findings.select_related("acknowledged_by"))
+    return list(findings_queryset(draft))
 
 
 def latest_triage(encounter: Encounter) -> TriageAssessment | None:

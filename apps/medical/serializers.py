@@ -1,12 +1,13 @@
 """Input and output shapes of the medical REST API."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.serializers import StrictInputSerializer
 from apps.medical import selectors
 from apps.medical.clinical import CONSCIOUSNESS_LEVELS, SEXES
-from apps.medical.models import Draft, Encounter, Finding, Review, TriageAssessment
+from apps.medical.models import Draft, Encounter, Review, TriageAssessment
 from apps.medical.services import MAX_ACKNOWLEDGE_NOTE_CHARS
 
 
@@ -82,74 +83,190 @@ class FindingOutput(serializers.Serializer):
     acknowledge_note = serializers.CharField()
 
 
-class ErrorOutput(serializers.Serializer):
-    """The shape of every API error (apps.core.exceptions.api_exception_handler)."""
+class JobRefOutput(serializers.Serializer):
+    """The generation job behind a triage or a draft (its own page: /api/v1/jobs/{id}/)."""
 
-    detail = serializers.CharField()
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/jobs/{job.pk}/"
+
+
+class TriageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=TriageAssessment.Status.choices)
+    job = JobRefOutput(allow_null=True)
+    final_level = serializers.IntegerField(allow_null=True, help_text="ESI 1 (most urgent) to 5")
+    model_level = serializers.IntegerField(allow_null=True)
+    rules_level = serializers.IntegerField(allow_null=True)
+    rule_fired = serializers.CharField()
+    rules_reason = serializers.CharField()
+    raised_by_rules = serializers.BooleanField()
+    model_outcome = serializers.ChoiceField(choices=TriageAssessment.ModelOutcome.choices)
+    model_error = serializers.CharField()
+    department = serializers.CharField()
+    rationale = serializers.CharField()
+    explanation = serializers.CharField()
+    adapter = serializers.CharField(source="adapter_label", help_text='name@version; "" for the base model')
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class DraftSummaryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField()
+    version = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Draft.Status.choices)
+    verification = serializers.ChoiceField(choices=Draft.Verification.choices)
+    author = serializers.CharField(source="author.username")
+    source = serializers.ChoiceField(choices=["model", "edit"])
+    created_at = serializers.DateTimeField()
+
+    def get_url(self, d: Draft) -> str:
+        return f"/api/v1/medical/drafts/{d.pk}/"
+
+    def get_page_url(self, d: Draft) -> str:
+        return f"/medical/drafts/{d.pk}/"
+
+
+class ReviewQueueItemOutput(DraftSummaryOutput):
+    encounter = serializers.IntegerField(source="encounter_id")
+    waiting_acknowledgement = serializers.IntegerField(
+        source="waiting", help_text="errors of checks that could not run, not yet acknowledged")
+
+
+class VitalsOutput(serializers.Serializer):
+    heart_rate = serializers.IntegerField(allow_null=True)
+    systolic_bp = serializers.IntegerField(allow_null=True)
+    diastolic_bp = serializers.IntegerField(allow_null=True)
+    respiratory_rate = serializers.IntegerField(allow_null=True)
+    spo2 = serializers.IntegerField(allow_null=True)
+    temperature_c = serializers.FloatField(allow_null=True)
+    pain_score = serializers.IntegerField(allow_null=True)
+    consciousness = serializers.ChoiceField(choices=CONSCIOUSNESS_LEVELS, allow_null=True)
+
+
+class EncounterListOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField()
+    patient_ref = serializers.CharField()
+    age = serializers.IntegerField()
+    sex = serializers.ChoiceField(choices=SEXES)
+    chief_complaint = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+
+    def get_url(self, e: Encounter) -> str:
+        return f"/api/v1/medical/encounters/{e.pk}/"
+
+    def get_page_url(self, e: Encounter) -> str:
+        return f"/medical/encounters/{e.pk}/"
+
+
+class EncounterOutput(EncounterListOutput):
+    vitals = VitalsOutput()
+    history = serializers.CharField()
+    allergies = serializers.ListField(child=serializers.CharField())
+    current_medications = serializers.ListField(child=serializers.CharField())
+    notes = serializers.CharField()
+    updated_at = serializers.DateTimeField()
+    triage = serializers.SerializerMethodField(help_text="the latest triage, or null")
+    drafts = serializers.SerializerMethodField(help_text="every version, newest first")
+
+    @extend_schema_field(TriageOutput(allow_null=True))
+    def get_triage(self, e: Encounter) -> dict | None:
+        triage = selectors.latest_triage(e)
+        return None if triage is None else TriageOutput(triage).data
+
+    @extend_schema_field(DraftSummaryOutput(many=True))
+    def get_drafts(self, e: Encounter) -> list:
+        return DraftSummaryOutput(e.drafts.select_related("author").order_by("-version"), many=True).data
+
+
+class DraftStatusOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Draft.Status.choices)
+    verification = serializers.ChoiceField(choices=Draft.Verification.choices)
+
+
+class EncounterStatusOutput(serializers.Serializer):
+    """Only states, no clinical data: what the live page polls."""
+
+    triage = serializers.ChoiceField(choices=TriageAssessment.Status.choices, allow_null=True)
+    drafts = DraftStatusOutput(many=True, help_text="newest first")
+
+
+class CodeOutput(serializers.Serializer):
     code = serializers.CharField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    description = serializers.CharField(required=False)
 
 
-def job_json(job) -> dict | None:
-    if job is None:
-        return None
-    return {"id": job.pk, "url": f"/api/v1/jobs/{job.pk}/", "status": job.status, "attempts": job.attempts}
+class MedicationOutput(serializers.Serializer):
+    name = serializers.CharField()
+    dose_mg = serializers.FloatField(required=False, allow_null=True)
+    dose_text = serializers.CharField(required=False)
+    route = serializers.CharField(required=False)
+    frequency = serializers.CharField(required=False)
+    times_per_day = serializers.IntegerField(required=False, allow_null=True)
 
 
-def triage_json(t: TriageAssessment | None) -> dict | None:
-    if t is None:
-        return None
-    return {
-        "id": t.pk, "status": t.status, "job": job_json(t.job), "final_level": t.final_level,
-        "model_level": t.model_level, "rules_level": t.rules_level, "rule_fired": t.rule_fired,
-        "rules_reason": t.rules_reason, "raised_by_rules": t.raised_by_rules, "model_outcome": t.model_outcome,
-        "model_error": t.model_error, "department": t.department, "rationale": t.rationale,
-        "explanation": t.explanation, "adapter": t.adapter_label, "created_at": t.created_at,
-        "finished_at": t.finished_at,
-    }
+class TokenBudgetsOutput(serializers.Serializer):
+    section = serializers.IntegerField(source="section_tokens")
+    codes = serializers.IntegerField(source="codes_tokens")
 
 
-def draft_summary_json(d: Draft) -> dict:
-    return {
-        "id": d.pk, "url": f"/api/v1/medical/drafts/{d.pk}/", "page_url": f"/medical/drafts/{d.pk}/",
-        "version": d.version, "status": d.status, "verification": d.verification, "author": d.author.username,
-        "source": d.source, "created_at": d.created_at,
-    }
+class ReviewOutput(serializers.Serializer):
+    reviewer = serializers.CharField(source="reviewer.username")
+    score = serializers.DecimalField(max_digits=3, decimal_places=2, help_text="0 to 1, as a string")
+    decision = serializers.ChoiceField(choices=Review.Decision.choices)
+    comments = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
-def encounter_json(e: Encounter, *, detail: bool = True) -> dict:
-    out = {
-        "id": e.pk, "url": f"/api/v1/medical/encounters/{e.pk}/", "page_url": f"/medical/encounters/{e.pk}/",
-        "patient_ref": e.patient_ref, "age": e.age, "sex": e.sex, "chief_complaint": e.chief_complaint,
-        "created_by": e.created_by.username, "created_at": e.created_at,
-    }
-    if detail:
-        out.update({
-            "vitals": e.vitals.to_dict(), "history": e.history, "allergies": e.allergies,
-            "current_medications": e.current_medications, "notes": e.notes, "updated_at": e.updated_at,
-            "triage": triage_json(selectors.latest_triage(e)),
-            "drafts": [draft_summary_json(d) for d in e.drafts.select_related("author").order_by("-version")],
-        })
-    return out
+class DraftOutput(DraftSummaryOutput):
+    encounter = serializers.IntegerField(source="encounter_id")
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    job = JobRefOutput(allow_null=True)
+    subjective = serializers.CharField()
+    objective = serializers.CharField()
+    assessment = serializers.CharField()
+    plan = serializers.CharField()
+    icd_codes = CodeOutput(many=True)
+    medications = MedicationOutput(many=True)
+    triage_level = serializers.IntegerField(allow_null=True)
+    generation_note = serializers.CharField()
+    token_budgets = TokenBudgetsOutput(source="*")
+    error = serializers.CharField()
+    adapter = serializers.CharField(source="adapter_label")
+    verified = serializers.SerializerMethodField(help_text="verification passed")
+    verified_at = serializers.DateTimeField(allow_null=True)
+    findings = serializers.SerializerMethodField()
+    waiting_acknowledgement = serializers.SerializerMethodField(
+        help_text="errors of checks that could not run, not yet acknowledged")
+    reviews = serializers.SerializerMethodField(help_text="oldest first")
+    finalized_by = serializers.CharField(source="finalized_by.username", allow_null=True)
+    finalized_at = serializers.DateTimeField(allow_null=True)
 
+    def to_representation(self, d: Draft) -> dict:
+        self._findings = selectors.findings_of_draft(d)
+        return super().to_representation(d)
 
-def finding_json(f: Finding) -> dict:
-    return FindingOutput(f).data
+    def get_verified(self, d: Draft) -> bool:
+        return d.verification == Draft.Verification.PASSED
 
+    @extend_schema_field(FindingOutput(many=True))
+    def get_findings(self, d: Draft) -> list:
+        return FindingOutput(self._findings, many=True).data
 
-def draft_json(d: Draft) -> dict:
-    findings = [finding_json(f) for f in selectors.findings_of_draft(d)]
-    return {
-        **draft_summary_json(d),
-        "encounter": d.encounter_id, "parent": d.parent_id, "job": job_json(d.job),
-        "subjective": d.subjective, "objective": d.objective, "assessment": d.assessment, "plan": d.plan,
-        "icd_codes": d.icd_codes, "medications": d.medications, "triage_level": d.triage_level,
-        "generation_note": d.generation_note, "token_budgets": {"section": d.section_tokens, "codes": d.codes_tokens}, "error": d.error, "adapter": d.adapter_label,
-        "verified": d.verification == Draft.Verification.PASSED, "verified_at": d.verified_at,
-        "findings": findings,
-        "waiting_acknowledgement": sum(f["acknowledgeable"] and f["acknowledged_at"] is None for f in findings),
-        "reviews": [{"reviewer": r.reviewer.username, "score": str(r.score), "decision": r.decision,
-                     "comments": r.comments, "created_at": r.created_at}
-                    for r in d.reviews.select_related("reviewer")],
-        "finalized_by": d.finalized_by.username if d.finalized_by else None, "finalized_at": d.finalized_at,
-    }
+    @extend_schema_field(ReviewOutput(many=True))
+    def get_reviews(self, d: Draft) -> list:
+        return ReviewOutput(d.reviews.select_related("reviewer"), many=True).data
+
+    def get_waiting_acknowledgement(self, d: Draft) -> int:
+        return sum(f.acknowledgeable and f.acknowledged_at is None for f in self._findings)

@@ -114,18 +114,34 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.PlumblineAutoSchema",
+    # Every list: ?limit= (1..200, default 50) and ?offset=; a bad value is a 400 naming the parameter.
+    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Plumbline API",
-    "DESCRIPTION": "Vertical-domain LLM platform: generation jobs, finance reports, clinical drafts.",
+    "DESCRIPTION": (
+        "Vertical-domain LLM platform: generation jobs, finance reports, clinical drafts.\n\n"
+        "Every error answers `ErrorOutput`: `{detail, code, errors}`, `errors` naming each bad field or query "
+        "parameter. Every list is paginated: `?limit=` (1 to 200, default 50) and `?offset=`, answering "
+        "`{count, next, previous, results}`; a bad value is a 400. Work that runs on a worker answers 202 "
+        "with the job to poll."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set that several components share (the schema is validated with --fail-on-warn).
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "apps.generation.models.GenerationJob.Status",
+        "ReportStatusEnum": "apps.finance.reports.models.Report.Status",
+        "SectionKindEnum": "apps.finance.reports.prompts.SECTION_KINDS",
+        "DraftStatusEnum": "apps.medical.models.Draft.Status",
+        "DraftVerificationEnum": "apps.medical.models.Draft.Verification",
+        "TriageStatusEnum": "apps.medical.models.TriageAssessment.Status",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

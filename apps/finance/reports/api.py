@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
@@ -11,6 +12,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import CappedLimitOffsetPagination, paginate
+from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 from apps.finance.reports import selectors, services
 from apps.finance.reports.models import Report
@@ -19,43 +22,134 @@ from apps.finance.reports.prompts import SECTION_KINDS
 VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change_report"
 
 
+class ReportCompanyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    ticker = serializers.CharField()
+
+
+class DcfInputsOutput(serializers.Serializer):
+    wacc = serializers.FloatField()
+    terminal_growth = serializers.FloatField()
+    forecast_years = serializers.IntegerField()
+
+
+class ReportJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/jobs/{job.pk}/"
+
+
+class AdapterRefOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="adapter_id")
+    label = serializers.CharField(source="adapter_label")
+
+
+class SectionOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=SECTION_KINDS)
+    title = serializers.CharField()
+    status = serializers.CharField()
+    generated = serializers.BooleanField(help_text="written by the model (else computed)")
+    grounded = serializers.BooleanField(help_text="its numbers are checked against the facts")
+    live_text = serializers.CharField(help_text="the text streamed so far while it generates")
+    version = serializers.IntegerField(allow_null=True)
+    author = serializers.CharField(allow_null=True)
+    text = serializers.CharField()
+    data = serializers.DictField()
+    flags = serializers.ListField(child=serializers.CharField())
+    checks = serializers.ListField(child=serializers.DictField(), help_text="one grounding check per number")
+    versions = serializers.IntegerField(help_text="how many versions the section has")
+
+
+class FactOutput(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    unit = serializers.CharField()
+    display = serializers.CharField()
+    reason = serializers.CharField()
+    formula = serializers.CharField()
+    period = serializers.IntegerField(allow_null=True)
+    currency = serializers.CharField(allow_null=True)
+
+
+class SensitivityOutput(serializers.Serializer):
+    """The DCF sensitivity grid: value per share for each (wacc, growth); {} before the facts are computed."""
+
+    wacc_values = serializers.ListField(child=serializers.FloatField(), required=False)
+    growth_values = serializers.ListField(child=serializers.FloatField(), required=False)
+    values = serializers.ListField(child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
+                                   required=False)
+    reasons = serializers.JSONField(required=False, allow_null=True)
+    base_wacc = serializers.FloatField(required=False, allow_null=True)
+    base_growth = serializers.FloatField(required=False, allow_null=True)
+
+
 class ReportOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField()
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=Report.Status.choices)
+    company = ReportCompanyOutput()
+    owner = serializers.CharField(source="owner.username")
+    currency = serializers.CharField()
+    dcf_inputs = DcfInputsOutput(source="*")
+    price_per_share = serializers.FloatField(allow_null=True)
+    model_name = serializers.CharField()
+    adapter = serializers.SerializerMethodField()
+    job = serializers.SerializerMethodField()
+    error = serializers.CharField()
+    flag_count = serializers.SerializerMethodField()
+    sections = serializers.SerializerMethodField()
+    facts = FactOutput(many=True, required=False, help_text="left out with ?facts=0")
+    sensitivity = SensitivityOutput(required=False, help_text="left out with ?facts=0")
+    created_at = serializers.DateTimeField()
+    approved_by = serializers.CharField(source="approved_by.username", allow_null=True)
+    approved_at = serializers.DateTimeField(allow_null=True)
+
     def to_representation(self, report: Report) -> dict:
+        self._view = selectors.report_view(report)
+        return super().to_representation(report)
+
+    def get_url(self, report: Report) -> str:
+        return f"/api/v1/finance/reports/{report.pk}/"
+
+    def get_page_url(self, report: Report) -> str:
+        return f"/finance/reports/{report.pk}/"
+
+    @extend_schema_field(AdapterRefOutput(allow_null=True))
+    def get_adapter(self, report: Report) -> dict | None:
+        return AdapterRefOutput(report).data if report.adapter_id else None
+
+    @extend_schema_field(ReportJobOutput(allow_null=True))
+    def get_job(self, report: Report) -> dict | None:
         job = selectors.report_current_job(report)
-        view = selectors.report_view(report)
-        return {
-            "id": report.pk,
-            "url": f"/api/v1/finance/reports/{report.pk}/",
-            "page_url": f"/finance/reports/{report.pk}/",
-            "title": report.title,
-            "status": report.status,
-            "company": {"id": report.company_id, "name": report.company.name, "ticker": report.company.ticker},
-            "owner": report.owner.username,
-            "currency": report.currency,
-            "dcf_inputs": {"wacc": report.wacc, "terminal_growth": report.terminal_growth,
-                           "forecast_years": report.forecast_years},
-            "price_per_share": report.price_per_share,
-            "model_name": report.model_name,
-            "adapter": {"id": report.adapter_id, "label": report.adapter_label} if report.adapter_id else None,
-            "job": None if job is None else {
-                "id": job.pk, "url": f"/api/v1/jobs/{job.pk}/", "status": job.status, "attempts": job.attempts,
-                "error": job.error,
-            },
-            "error": report.error,
-            "flag_count": view["flag_count"],
-            "sections": [{k: v for k, v in s.items() if k != "segments"} for s in view["sections"]],
-            "facts": report.facts,
-            "sensitivity": report.sensitivity,
-            "created_at": report.created_at,
-            "approved_by": report.approved_by.username if report.approved_by else None,
-            "approved_at": report.approved_at,
-        }
+        return None if job is None else ReportJobOutput(job).data
+
+    def get_flag_count(self, report: Report) -> int:
+        return self._view["flag_count"]
+
+    @extend_schema_field(SectionOutput(many=True))
+    def get_sections(self, report: Report) -> list:
+        return SectionOutput(self._view["sections"], many=True).data
 
 
 class ReportListOutput(serializers.Serializer):
-    def to_representation(self, report: Report) -> dict:
-        return {"id": report.pk, "url": f"/api/v1/finance/reports/{report.pk}/", "title": report.title,
-                "status": report.status, "company": report.company_id, "created_at": report.created_at}
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    title = serializers.CharField()
+    status = serializers.ChoiceField(choices=Report.Status.choices)
+    company = serializers.IntegerField(source="company_id")
+    created_at = serializers.DateTimeField()
+
+    def get_url(self, report: Report) -> str:
+        return f"/api/v1/finance/reports/{report.pk}/"
 
 
 class ReportInput(StrictInputSerializer):
@@ -69,6 +163,10 @@ class SectionEditInput(StrictInputSerializer):
     text = serializers.CharField(max_length=settings.PLUMBLINE_REPORT_MAX_SECTION_CHARS, trim_whitespace=True)
 
 
+KIND_PARAMETER = OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(SECTION_KINDS),
+                                  description="the section")
+
+
 def _section_kind(kind: str) -> str:
     if kind not in SECTION_KINDS:
         raise ApplicationError(f"unknown section {kind!r}; expected one of {', '.join(SECTION_KINDS)}",
@@ -77,13 +175,15 @@ def _section_kind(kind: str) -> str:
 
 
 class ReportListCreateApi(APIView):
+    pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
+
     def get_permissions(self):
         return [requires(ADD if self.request.method == "POST" else VIEW)()]
 
     @extend_schema(responses=ReportListOutput(many=True))
     def get(self, request):
-        reports = selectors.reports_for_user(user=request.user)[:200]
-        return Response([ReportListOutput(r).data for r in reports])
+        paginator, page = paginate(request=request, queryset=selectors.reports_for_user(user=request.user), view=self)
+        return paginator.get_paginated_response(ReportListOutput(page, many=True).data)
 
     @extend_schema(request=ReportInput, responses={202: ReportOutput})
     def post(self, request):
@@ -115,7 +215,7 @@ class ReportDetailApi(APIView):
 class ReportApproveApi(APIView):
     permission_classes = [requires(CHANGE)]
 
-    @extend_schema(request=None, responses=ReportOutput)
+    @extend_schema(request=None, responses={200: ReportOutput, 409: error("not ready, incomplete, or frozen")})
     def post(self, request, report_id: int):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         return Response(ReportOutput(services.report_approve(report=report, actor=request.user, request=request)).data)
@@ -130,7 +230,7 @@ class DcfInput(StrictInputSerializer):
 class ReportDcfApi(APIView):
     permission_classes = [requires(CHANGE)]
 
-    @extend_schema(request=DcfInput, responses=ReportOutput)
+    @extend_schema(request=DcfInput, responses={200: ReportOutput, 409: error("still generating, or approved")})
     def post(self, request, report_id: int):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         data = DcfInput(data=request.data)
@@ -139,24 +239,34 @@ class ReportDcfApi(APIView):
         return Response(ReportOutput(report).data)
 
 
+class SectionEditOutput(serializers.Serializer):
+    """The new version of the section, checked against the report's facts."""
+
+    section = serializers.ChoiceField(choices=SECTION_KINDS, source="section.kind")
+    version = serializers.IntegerField(source="number")
+    flags = serializers.ListField(child=serializers.CharField(), help_text="numbers the facts do not support")
+    checks = serializers.ListField(child=serializers.DictField(), help_text="one grounding check per number")
+
+
 class SectionEditApi(APIView):
     permission_classes = [requires(CHANGE)]
 
-    @extend_schema(request=SectionEditInput, responses=ReportOutput)
+    @extend_schema(request=SectionEditInput, parameters=[KIND_PARAMETER],
+                   responses={200: SectionEditOutput, 409: error("still generating, or approved")})
     def post(self, request, report_id: int, kind: str):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         data = SectionEditInput(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.report_section_edit(report=report, kind=_section_kind(kind), text=data.validated_data["text"],
                                                actor=request.user, request=request)
-        return Response({"section": kind, "version": version.number, "flags": version.flags,
-                         "checks": version.checks})
+        return Response(SectionEditOutput(version).data)
 
 
 class SectionRegenerateApi(APIView):
     permission_classes = [requires(CHANGE)]
 
-    @extend_schema(request=None, responses={202: ReportOutput})
+    @extend_schema(request=None, parameters=[KIND_PARAMETER],
+                   responses={202: ReportOutput, 409: error("still generating, or approved")})
     def post(self, request, report_id: int, kind: str):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         services.report_section_regenerate(report=report, kind=_section_kind(kind), actor=request.user,
@@ -183,16 +293,16 @@ class SectionVersionsOutput(serializers.Serializer):
 class SectionVersionsApi(APIView):
     permission_classes = [requires(VIEW)]
 
-    @extend_schema(responses=SectionVersionsOutput)
+    @extend_schema(responses=SectionVersionsOutput, parameters=[KIND_PARAMETER])
     def get(self, request, report_id: int, kind: str):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         _section, versions = selectors.section_versions(report=report, kind=_section_kind(kind))
         out, previous = [], None
         for v in versions:
-            out.append({"number": v.number, "author": v.author, "created_at": v.created_at, "text": v.text,
-                        "flags": v.flags, "data": v.data, "diff": selectors.version_diff(previous, v)})
+            v.diff = selectors.version_diff(previous, v)
+            out.append(v)
             previous = v
-        return Response({"section": kind, "versions": out})
+        return Response(SectionVersionsOutput({"section": kind, "versions": out}).data)
 
 
 class _AnyFormat(BaseContentNegotiation):
@@ -212,11 +322,23 @@ class ReportExportApi(APIView):
     permission_classes = [requires(VIEW)]
     content_negotiation_class = _AnyFormat
 
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=list(EXPORT_FORMATS))], responses={200: bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=list(EXPORT_FORMATS), default="pdf")],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="?format=pdf (attachment)"),
+            (200, "text/markdown"): OpenApiResponse(OpenApiTypes.BINARY, description="?format=md (attachment)"),
+            409: error("the report is not ready or approved"),
+        },
+    )
     def get(self, request, report_id: int):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         fmt = request.query_params.get("format", "pdf")
         return export_response(report=report, fmt=fmt, user=request.user, request=request)
+
+
+@extend_schema(exclude=True)
+class ReportExportNoSlashApi(ReportExportApi):
+    """The same export at `.../export` (no trailing slash), for clients that strip it."""
 
 
 def export_response(*, report: Report, fmt: str, user, request) -> HttpResponse:

@@ -53,11 +53,11 @@ def test_token_api_creates_lists_and_revokes_own_tokens_only(api_client_for):
     assert created.status_code == 201
     body = created.json()
     assert body["key"].startswith("plb_") and body["name"] == "reporting-bot"
-    listed = alice.get("/api/v1/auth/tokens/").json()
+    listed = alice.get("/api/v1/auth/tokens/").json()["results"]
     assert {t["name"] for t in listed} == {"tests", "reporting-bot"}
     assert all("key" not in t and "digest" not in t for t in listed)
     # Bob can neither see nor revoke Alice's token.
-    assert {t["name"] for t in bob.get("/api/v1/auth/tokens/").json()} == {"tests"}
+    assert {t["name"] for t in bob.get("/api/v1/auth/tokens/").json()["results"]} == {"tests"}
     assert bob.post(f"/api/v1/auth/tokens/{body['id']}/revoke/").status_code == 404
     revoked = alice.post(f"/api/v1/auth/tokens/{body['id']}/revoke/")
     assert revoked.status_code == 200 and revoked.json()["is_live"] is False

@@ -34,7 +34,7 @@ def test_user_without_team_cannot_create(make_user):
     r = client.post(LIST, {"name": "Orphan Co"}, format="json")
     assert r.status_code == 403 and r.json()["code"] == "no_team" and "not in a team" in r.json()["detail"]
     assert not Company.objects.exists()
-    assert client.get(LIST).json() == []
+    assert client.get(LIST).json()["results"] == []
 
 
 @pytest.mark.parametrize("payload,field,code", [
@@ -65,12 +65,12 @@ def test_list_and_detail_are_team_scoped(make_user):
     ua, ub = analyst(make_user, a), analyst(make_user, b)
     ca, cb = company(ua, name="A Co"), company(ub, name="B Co")
     client_a = token_client(ua)
-    assert [c["name"] for c in client_a.get(LIST).json()] == ["A Co"]
+    assert [c["name"] for c in client_a.get(LIST).json()["results"]] == ["A Co"]
     assert client_a.get(f"{LIST}{ca.pk}/").status_code == 200
     assert client_a.get(f"{LIST}{cb.pk}/").status_code == 404
     assert client_a.get(f"{LIST}999999/").status_code == 404
     admin = token_client(make_user("admin"))
-    assert {c["name"] for c in admin.get(LIST).json()} == {"A Co", "B Co"}
+    assert {c["name"] for c in admin.get(LIST).json()["results"]} == {"A Co", "B Co"}
 
 
 def test_detail_lists_statements(make_user):

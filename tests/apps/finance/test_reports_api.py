@@ -44,7 +44,7 @@ def test_post_returns_202_with_the_report_and_its_job(setup):
     assert [s["kind"] for s in body["sections"]][0] == "rating" and len(body["sections"]) == 7
     assert any(f["key"] == "revenue.2024" for f in body["facts"])
     assert a.get(body["url"]).json()["id"] == body["id"]
-    assert [r["id"] for r in a.get(URL).json()] == [body["id"]]
+    assert [r["id"] for r in a.get(URL).json()["results"]] == [body["id"]]
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_other_team_gets_404_everywhere(setup):
     ]:
         resp = getattr(b, method)(path, {"text": "Hijack."} if method == "post" else None, format="json")
         assert resp.status_code == 404, (path, resp.status_code)
-    assert b.get(URL).json() == []
+    assert b.get(URL).json()["results"] == []
     assert Report.objects.get(pk=report_id).status == "ready"
 
 

@@ -140,3 +140,23 @@ def test_verification_message_goes_to_the_default_queue_with_the_draft_id(make_u
     purge_test_broker()
     assert [(m["task"], m["args"]) for m in messages] == [("apps.medical.tasks.verify_draft_version", [new.pk])]
     assert "aspirin" not in messages[0]["raw"]
+
+
+def test_findings_list_is_scoped_paginated_and_audited(api_client_for, make_user):
+    from tests.apps.medical.factories import PLANTED_CONTENT
+    from tests.apps.medical.test_review import verified_version
+
+    owner = api_client_for("clinician")
+    draft = verified_version(owner.user, PLANTED_CONTENT)
+    total = draft.findings.count()
+    assert total >= 3
+    url = f"/api/v1/medical/drafts/{draft.pk}/findings/"
+    page = owner.get(f"{url}?limit=2").json()
+    assert page["count"] == total and len(page["results"]) == 2 and page["next"]
+    rest = owner.get(f"{url}?limit=2&offset=2").json()["results"]
+    ids = list(draft.findings.order_by("id").values_list("id", flat=True))
+    assert [f["id"] for f in page["results"] + rest] == ids[:4]
+    assert AuditEvent.objects.filter(action="medical_draft.read", object_id=str(draft.pk)).count() == 2
+    assert api_client_for("clinician").get(url).status_code == 404  # another clinician's patient
+    assert api_client_for("analyst").get(url).status_code == 403
+    assert api_client_for("reviewer").get(url).json()["count"] == total
