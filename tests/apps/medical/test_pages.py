@@ -53,6 +53,7 @@ def test_clinician_creates_encounter_and_reviewer_approves_the_draft(celery_work
     page.fill("[name=score]", "0.9")
     page.check("input[name=decision][value=approve]")
     page.get_by_test_id("submit-review").click()
+    page.get_by_test_id("confirm-ok").click()
     assert "approved by" in page.get_by_test_id("final").inner_text().lower()
     assert page.get_by_test_id("draft-status").inner_text() == "final"
     draft.refresh_from_db()
