@@ -6,20 +6,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.selectors import api_tokens_for, audit_events_visible_to
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.core.dashboards import dashboard_context
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate
-from apps.generation.selectors import job_counts_for, jobs_visible_to
 
 
 @login_required
 def dashboard(request):
-    role = request.user.role or "none"
-    context = {
-        "role": role,
-        "recent_jobs": jobs_visible_to(user=request.user)[:10],
-        "job_counts": job_counts_for(user=request.user),
-    }
-    return render(request, f"accounts/dashboard_{role}.html", context)
+    context = dashboard_context(user=request.user, request=request)
+    return render(request, f"accounts/dashboard_{context['role']}.html", context)
 
 
 @login_required
