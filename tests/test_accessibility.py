@@ -114,6 +114,10 @@ def test_no_serious_or_critical_axe_violation_on_any_page(browser, live_server, 
     page.fill("input[name=password]", "wrong")
     page.click("button[type=submit]")
     check(page, "anonymous /login/ (error)")
+    # The checker itself: an unlabelled field and an image without alt text are reported.
+    page.evaluate("""() => { document.querySelector('main').insertAdjacentHTML('beforeend',
+        '<input id=unlabelled><img src=data:image/gif;base64,R0lGODlhAQABAAAAACw= >'); }""")
+    assert {"label", "image-alt"} <= {v["id"] for v in _violations(page)}
     context.close()
 
     checked = 2
