@@ -1,6 +1,8 @@
 """Forms of the medical pages. They parse input; services validate the clinical rules and write."""
 from __future__ import annotations
 
+import re
+
 from django import forms
 
 from apps.medical.clinical import CONSCIOUSNESS_LEVELS, SEXES
@@ -39,13 +41,27 @@ class DraftEditForm(forms.Form):
     plan = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
 
 
+CODE_SHAPE = re.compile(r"^[A-Za-z][0-9][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?$")
+
+
 class CodeForm(forms.Form):
     """One diagnosis: an ICD-10-CM code (the page searches the table as you type) and its description."""
 
-    code = forms.CharField(required=False, max_length=10, label="ICD-10-CM code",
+    code = forms.CharField(required=False, max_length=80, label="ICD-10-CM code",
                            widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false",
                                                          "data-icd-search": "1"}))
     description = forms.CharField(required=False, max_length=300, label="Description")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].widget.attrs.pop("maxlength", None)  # the field takes search words too
+
+    def clean_code(self):
+        code = self.cleaned_data.get("code", "").strip()
+        if code and not CODE_SHAPE.match(code):
+            raise forms.ValidationError(f"{code[:40]} is not an ICD-10-CM code: choose one from the list, "
+                                        "or type one such as R07.9")
+        return code
 
     def clean(self):
         data = super().clean()

@@ -114,12 +114,14 @@ def test_row_errors_sit_at_their_field_and_nothing_is_saved(client, make_user):
     draft = _draft(clinician)
     client.force_login(clinician)
     resp = client.post(f"/medical/drafts/{draft.pk}/edit/", _post(draft, codes=[
-        {"code": "", "description": "a description without its code"}], meds=[
+        {"code": "", "description": "a description without its code"},
+        {"code": "chest pain", "description": ""}], meds=[
         {"name": "aspirin", "dose_mg": "300", "route": "oral", "frequency": "once", "times_per_day": "30"},
         {"name": "", "dose_mg": "5", "route": "", "frequency": "", "times_per_day": ""}]))
     assert resp.status_code == 400
     html = resp.content.decode()
     for name, message in (("codes-0-code", "enter the code of this diagnosis"),
+                          ("codes-1-code", "chest pain is not an ICD-10-CM code"),
                           ("meds-0-times_per_day", "less than or equal to 24"),
                           ("meds-1-name", "name the medication")):
         field = re.search(rf'<[^>]*name="{name}"[^>]*>', html).group(0)
