@@ -1,5 +1,6 @@
 """The adapter registry page in a real browser: an admin uploads, sees the version, activates it."""
 import pytest
+from playwright.sync_api import expect
 
 from apps.adapters.datasets import DATA_DIR
 from apps.adapters.models import AdapterVersion
@@ -24,7 +25,7 @@ def test_admin_uploads_a_zip_and_activates_after_evaluation(celery_worker, make_
     page.select_option("select[name=domain]", "finance")
     page.set_input_files("input[name=archive]", str(archive))
     page.get_by_role("button", name="Upload").click()
-    assert "Uploaded fin-web@1; evaluation queued." in page.get_by_role("status").inner_text()
+    assert "Uploaded fin-web@1; evaluation queued." in page.locator(".flash").inner_text()
     row = page.get_by_test_id("adapter-fin-web@1")
     assert "q_proj, v_proj" in row.inner_text()
 
@@ -52,13 +53,13 @@ def test_admin_uploads_a_zip_and_activates_after_evaluation(celery_worker, make_
     assert AdapterVersion.objects.get(name="fin-web").eval_status == "done"
     page.get_by_test_id("adapter-fin-web@1").get_by_role("button", name="Activate").click()
     page.get_by_test_id("confirm-ok").click()
-    assert page.get_by_test_id("active-finance").inner_text() == "fin-web@1"
+    expect(page.get_by_test_id("active-finance")).to_have_text("fin-web@1")
     assert active_adapter(domain="finance").label == "fin-web@1"
 
     # Now it serves: its row offers "Roll back" (confirmed), which returns finance to the base model.
     page.get_by_test_id("adapter-fin-web@1").get_by_role("button", name="Roll back").click()
     page.get_by_test_id("confirm-ok").click()
-    assert page.get_by_test_id("active-finance").inner_text() == "base model"
+    expect(page.get_by_test_id("active-finance")).to_have_text("base model")
     assert active_adapter(domain="finance") is None
 
 

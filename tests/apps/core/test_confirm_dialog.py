@@ -1,6 +1,7 @@
 """The confirmation dialog in a real browser (revoking an API token): it opens instead of posting, focus starts
 on the safe choice, Escape keeps everything and gives focus back, Confirm posts once."""
 import pytest
+from playwright.sync_api import expect
 
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create
@@ -27,5 +28,5 @@ def test_revoke_asks_in_a_dialog_and_escape_keeps_the_token(make_user, login, li
 
     revoke.click()
     page.get_by_role("button", name="Revoke", exact=True).click()  # the dialog's confirm button says what it does
-    assert "Token ci-bot revoked." in page.get_by_role("status").first.inner_text()
+    expect(page.locator(".flash")).to_have_text("Token ci-bot revoked.")
     assert ApiToken.objects.get(name="ci-bot").revoked_at is not None
