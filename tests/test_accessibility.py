@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from tests.apps.adapters.factories import adapter_files
@@ -41,8 +42,11 @@ def _world(make_user, tmp_path, settings):
     analyst = join(make_user("analyst"), team)
     admin, clinician, reviewer = make_user("admin"), make_user("clinician"), make_user("reviewer")
     company = make_company(team=team, created_by=analyst)
-    report, _ = report_services.report_create(owner=analyst, company=company)
-    write_all_sections(report, {"summary": "Gross margin was 47.0% in FY2024."})  # one flagged number
+    # One transaction: the report's job is enqueued on commit, when it is already finished, so a worker that
+    # another test left running cannot claim it first.
+    with transaction.atomic():
+        report, _ = report_services.report_create(owner=analyst, company=company)
+        write_all_sections(report, {"summary": "Gross margin was 47.0% in FY2024."})  # one flagged number
     job = job_create(owner=analyst, prompt="Write one sentence about cash flow.", domain="finance")  # stays queued
 
     e = encounter(clinician)
