@@ -6,19 +6,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.selectors import api_tokens_for, audit_events_visible_to
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.core.dashboards import dashboard_context
 from apps.core.exceptions import ApplicationError
-from apps.generation.selectors import job_counts_for, jobs_visible_to
+from apps.core.pagination import paginate_page
 
 
 @login_required
 def dashboard(request):
-    role = request.user.role or "none"
-    context = {
-        "role": role,
-        "recent_jobs": jobs_visible_to(user=request.user)[:10],
-        "job_counts": job_counts_for(user=request.user),
-    }
-    return render(request, f"accounts/dashboard_{role}.html", context)
+    context = dashboard_context(user=request.user, request=request)
+    return render(request, f"accounts/dashboard_{context['role']}.html", context)
 
 
 @login_required
@@ -30,9 +26,8 @@ def api_tokens(request):
             new_key = api_token_create(user=request.user, name=request.POST.get("name", ""), request=request)
         except ApplicationError as exc:
             messages.error(request, exc.message)
-    return render(
-        request, "accounts/api_tokens.html", {"tokens": api_tokens_for(user=request.user), "new_key": new_key}
-    )
+    return render(request, "accounts/api_tokens.html",
+                  {"page_obj": paginate_page(request, api_tokens_for(user=request.user)), "new_key": new_key})
 
 
 @login_required
@@ -47,4 +42,5 @@ def api_token_revoke_view(request, token_id: int):
 @login_required
 @permission_required("accounts.view_auditevent", raise_exception=True)
 def audit_log_view(request):
-    return render(request, "accounts/audit_log.html", {"events": audit_events_visible_to(user=request.user)[:200]})
+    events = audit_events_visible_to(user=request.user)
+    return render(request, "accounts/audit_log.html", {"page_obj": paginate_page(request, events, per_page=50)})

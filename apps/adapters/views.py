@@ -2,6 +2,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -9,6 +10,7 @@ from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
 from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import paginate_page
 
 
 class UploadForm(forms.Form):
@@ -44,8 +46,35 @@ def adapter_list(request):
                 )
                 return redirect("adapters:list")
         status = 400
-    context = {"versions": adapter_versions(), "active": active_adapters(), "form": form}
+    active = active_adapters()
+    page_obj = paginate_page(request, adapter_versions())
+    active_ids = {v.pk for v in active.values() if v is not None}
+    for v in page_obj.object_list:
+        v.is_active = v.pk in active_ids  # "Roll back" applies only to the version serving its domain now
+    context = {"page_obj": page_obj, "active": active, "form": form,
+               "evaluating": any(v.eval_status in EVALUATING for v in page_obj.object_list)}
     return render(request, "adapters/list.html", context, status=status)
+
+
+EVALUATING = (AdapterVersion.EvalStatus.PENDING, AdapterVersion.EvalStatus.RUNNING)
+
+
+def _loss(base: float | None, adapter: float | None) -> str:
+    return "" if base is None else f"{base:.3f} → {adapter:.3f}" if adapter is not None else f"{base:.3f} →"
+
+
+@login_required
+@permission_required("adapters.view_adapterversion", raise_exception=True)
+def adapter_eval_status(request):
+    """The evaluation state of the versions the page asks about (?id=1&id=2), for the adapters page to poll."""
+    ids = [int(i) for i in request.GET.getlist("id") if i.isdigit()][:100]
+    rows = AdapterVersion.objects.filter(pk__in=ids).only(
+        "id", "eval_status", "eval_error", "domain_loss_base", "domain_loss_adapter", "general_loss_base",
+        "general_loss_adapter")
+    return JsonResponse({"versions": [
+        {"id": v.pk, "eval_status": v.eval_status, "eval_error": v.eval_error,
+         "domain_loss": _loss(v.domain_loss_base, v.domain_loss_adapter),
+         "general_loss": _loss(v.general_loss_base, v.general_loss_adapter)} for v in rows]})
 
 
 @login_required

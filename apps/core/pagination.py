@@ -4,6 +4,7 @@ A bad or too large value is a 400 naming the parameter, never a silently clamped
 1000 rows and gets 200 would think it has them all."""
 from __future__ import annotations
 
+from django.core.paginator import Page, Paginator
 from rest_framework import serializers
 from rest_framework.pagination import LimitOffsetPagination
 
@@ -55,3 +56,12 @@ def paginate(*, request, queryset, view=None) -> tuple[CappedLimitOffsetPaginati
     paginator = CappedLimitOffsetPagination()
     rows = paginator.paginate_queryset(queryset, request, view=view)
     return paginator, list(rows)
+
+
+# --- server-rendered pages: page numbers (the REST API above paginates with limit/offset) ---
+PAGE_SIZE = 25
+
+
+def paginate_page(request, items, *, per_page: int = PAGE_SIZE) -> Page:
+    """The page of `items` that ?page= asks for; a missing, malformed or too large number gives the nearest page."""
+    return Paginator(items, per_page).get_page(request.GET.get("page"))

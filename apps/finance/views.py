@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import paginate_page
 from apps.finance import selectors, services
 from apps.finance.forms import CompanyEditForm, CompanyForm, ImportForm, StatementForm
 from apps.finance.importers import MAX_IMPORT_BYTES, CellError, ImportFailed
@@ -19,8 +20,9 @@ ADD_STATEMENT = "finance.add_financialstatement"
 @login_required
 @permission_required(VIEW_COMPANY, raise_exception=True)
 def company_list(request):
-    companies = selectors.companies_for_user(request.user).prefetch_related("statements")
-    return render(request, "finance/company_list.html", {"companies": companies, "team": request.user.team})
+    companies = selectors.companies_for_user(request.user).prefetch_related("statements").order_by("name", "id")
+    return render(request, "finance/company_list.html",
+                  {"page_obj": paginate_page(request, companies), "team": request.user.team})
 
 
 @login_required
@@ -75,8 +77,14 @@ def company_edit(request, company_id: int):
 def company_detail(request, company_id: int):
     company = selectors.company_for_user(request.user, company_id)
     years, rows = selectors.statement_table(company)
+    reports = None
+    if request.user.has_perm("finance.view_report"):
+        from apps.finance.reports.selectors import reports_for_user
+
+        reports = reports_for_user(user=request.user).filter(company=company).order_by("-created_at", "-id")[:20]
     return render(request, "finance/company_detail.html", {
         "company": company, "years": years, "rows": rows, "peers": company.peers.order_by("name"),
+        "reports": reports,
     })
 
 

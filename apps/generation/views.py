@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.roles import ROLE_DOMAINS
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import paginate_page
 from apps.generation.models import GenerationJob
 from apps.generation.selectors import jobs_visible_to
 from apps.generation.services import job_cancel, job_create, job_read_audit
@@ -42,7 +43,7 @@ def job_new(request):
 @login_required
 @permission_required("generation.view_generationjob", raise_exception=True)
 def job_list(request):
-    return render(request, "generation/job_list.html", {"jobs": jobs_visible_to(user=request.user)[:100]})
+    return render(request, "generation/job_list.html", {"page_obj": paginate_page(request, jobs_visible_to(user=request.user))})
 
 
 @login_required

@@ -3,18 +3,29 @@ review page (draft beside the encounter, findings at their spans), edits (new ve
 selectors read, and every page that shows encounter or draft data writes an audit event."""
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import paginate_page
 from apps.medical import selectors, services
-from apps.medical.forms import AcknowledgeForm, DraftEditForm, EncounterForm, ReviewForm
+from apps.medical.forms import (
+    AcknowledgeForm,
+    CodeFormSet,
+    DraftEditForm,
+    EncounterForm,
+    MedicationFormSet,
+    ReviewForm,
+    formset_entries,
+)
+from apps.medical.icd_search import icd_search
+from apps.medical.knowledge import default_knowledge
+from apps.medical.knowledge.loader import ROUTES
 from apps.medical.models import Draft
 
 VIEW_ENCOUNTER, ADD_ENCOUNTER = "medical.view_encounter", "medical.add_encounter"
@@ -41,9 +52,10 @@ def _form_errors(form, exc: ValidationError | ApplicationError) -> None:
 @login_required
 @permission_required(VIEW_ENCOUNTER, raise_exception=True)
 def encounter_list(request):
-    encounters = list(selectors.encounters_for_user(user=request.user)[:200])
-    services.encounters_list_audit(encounter_ids=[e.pk for e in encounters], user=request.user, request=request)
-    return render(request, "medical/encounter_list.html", {"encounters": encounters})
+    page_obj = paginate_page(request, selectors.encounters_for_user(user=request.user).order_by("-created_at", "-id"))
+    services.encounters_list_audit(encounter_ids=[e.pk for e in page_obj.object_list], user=request.user,
+                                   request=request)
+    return render(request, "medical/encounter_list.html", {"page_obj": page_obj})
 
 
 @login_required
@@ -101,10 +113,10 @@ def draft_start(request, encounter_id: int):
 @login_required
 @permission_required(ADD_REVIEW, raise_exception=True)
 def review_queue(request):
-    drafts = list(selectors.review_queue(user=request.user)[:200])
-    services.encounters_list_audit(encounter_ids=[d.encounter_id for d in drafts], user=request.user,
+    page_obj = paginate_page(request, selectors.review_queue(user=request.user))
+    services.encounters_list_audit(encounter_ids=[d.encounter_id for d in page_obj.object_list], user=request.user,
                                    request=request)
-    return render(request, "medical/review_queue.html", {"drafts": drafts})
+    return render(request, "medical/review_queue.html", {"page_obj": page_obj})
 
 
 def _draft_page(request, draft: Draft, *, form=None, ack_form=None, ack_finding: int | None = None,
@@ -176,23 +188,48 @@ def finding_acknowledge(request, draft_id: int, finding_id: int):
     return _draft_page(request, draft, ack_form=form, ack_finding=finding.pk, status=status)
 
 
+FREQUENCIES = ("once", "once daily", "twice daily", "three times daily", "four times daily", "every 4 hours",
+               "every 6 hours", "every 8 hours", "every 12 hours", "at night", "as needed", "weekly")
+
+
 @login_required
 @permission_required(ADD_DRAFT, raise_exception=True)
 def draft_edit(request, draft_id: int):
     draft = selectors.draft_for_user(user=request.user, draft_id=draft_id)
     initial = {n: getattr(draft, n) for n in ("subjective", "objective", "assessment", "plan")}
-    initial["icd_codes"] = json.dumps(draft.icd_codes, indent=1)
-    initial["medications"] = json.dumps(draft.medications, indent=1)
-    form = DraftEditForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    data = request.POST if request.method == "POST" else None
+    form = DraftEditForm(data, initial=initial)
+    codes = CodeFormSet(data, initial=draft.icd_codes, prefix="codes")
+    meds = MedicationFormSet(data, initial=draft.medications, prefix="meds")
+    coded_errors: dict[str, list[str]] = {}
+    if data is not None and all([form.is_valid(), codes.is_valid(), meds.is_valid()]):
+        content = {**form.cleaned_data, "icd_codes": formset_entries(codes), "medications": formset_entries(meds)}
         try:
-            new = services.draft_edit(draft=draft, actor=request.user, content=form.cleaned_data, request=request)
+            new = services.draft_edit(draft=draft, actor=request.user, content=content, request=request)
         except (ValidationError, ApplicationError) as exc:
-            _form_errors(form, exc)
+            if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+                for name in ("icd_codes", "medications"):  # the lists' errors show at their fieldsets
+                    if name in exc.error_dict:
+                        coded_errors[name] = [m for e in exc.error_dict.pop(name) for m in e.messages]
+            if not isinstance(exc, ValidationError) or exc.error_dict:
+                _form_errors(form, exc)
         else:
             messages.success(request, f"Saved as version {new.version}; it is being verified.")
             return redirect("medical:draft-detail", draft_id=new.pk)
     if request.method == "GET":
         services.draft_read_audit(draft=draft, user=request.user, request=request)
-    return render(request, "medical/draft_edit.html", {"draft": draft, "form": form},
-                  status=400 if form.errors else 200)
+    invalid = bool(form.errors or coded_errors or codes.total_error_count() or meds.total_error_count())
+    return render(request, "medical/draft_edit.html", {
+        "draft": draft, "form": form, "codes": codes, "meds": meds, "coded_errors": coded_errors,
+        "drug_names": sorted(default_knowledge().drugs), "routes": ROUTES, "frequencies": FREQUENCIES,
+    }, status=400 if data is not None and invalid else 200)
+
+
+@login_required
+@permission_required(ADD_DRAFT, raise_exception=True)
+def icd_codes_search(request):
+    """[{code, description, billable}] for ?q= (a code prefix or words of a description), billable first."""
+    return JsonResponse({"results": [
+        {"code": e.code, "description": e.description, "billable": e.billable}
+        for e in icd_search(request.GET.get("q", "")[:80])
+    ]})

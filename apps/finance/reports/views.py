@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.core.exceptions import ApplicationError
+from apps.core.pagination import paginate_page
 from apps.finance.reports import selectors, services
 from apps.finance.reports.api import export_response
 from apps.finance.reports.forms import DcfForm, ReportNewForm, SectionEditForm
@@ -20,7 +21,8 @@ VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def report_list(request):
-    return render(request, "finance/reports/list.html", {"reports": selectors.reports_for_user(user=request.user)[:200]})
+    reports = selectors.reports_for_user(user=request.user).order_by("-created_at", "-id")
+    return render(request, "finance/reports/list.html", {"page_obj": paginate_page(request, reports)})
 
 
 @login_required

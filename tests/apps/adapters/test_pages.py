@@ -1,7 +1,6 @@
 """The adapter registry page in a real browser: an admin uploads, sees the version, activates it."""
-import time
-
 import pytest
+from playwright.sync_api import expect
 
 from apps.adapters.datasets import DATA_DIR
 from apps.adapters.models import AdapterVersion
@@ -26,21 +25,42 @@ def test_admin_uploads_a_zip_and_activates_after_evaluation(celery_worker, make_
     page.select_option("select[name=domain]", "finance")
     page.set_input_files("input[name=archive]", str(archive))
     page.get_by_role("button", name="Upload").click()
-    assert "Uploaded fin-web@1; evaluation queued." in page.get_by_role("status").inner_text()
+    assert "Uploaded fin-web@1; evaluation queued." in page.locator(".flash").inner_text()
     row = page.get_by_test_id("adapter-fin-web@1")
     assert "q_proj, v_proj" in row.inner_text()
 
+    assert row.get_by_role("button", name="Roll back").count() == 0  # only the serving version rolls back
+
+    # Activation asks first (a dialog, not the browser's confirm); "Keep as is" posts nothing.
+    row.get_by_role("button", name="Activate").click()
+    dialog = page.get_by_role("dialog")
+    assert "Activate fin-web@1?" in dialog.inner_text()
+    assert page.evaluate("document.activeElement.dataset.testid") == "confirm-cancel"
+    page.get_by_test_id("confirm-cancel").click()
+    assert not dialog.is_visible()
+    assert page.evaluate("document.activeElement.textContent") == "Activate"  # focus back on the button
+
     # Activation waits for the evaluation, which the worker runs after the upload.
     row.get_by_role("button", name="Activate").click()
+    page.get_by_test_id("confirm-ok").click()
     assert "has not been evaluated" in page.locator(".flash-error").inner_text()
-    end = time.monotonic() + 240
-    while AdapterVersion.objects.get(name="fin-web").eval_status != "done" and time.monotonic() < end:
-        time.sleep(0.5)
-    page.reload()
-    assert "done" in page.get_by_test_id("adapter-fin-web@1").inner_text()
+    # The page shows the evaluation finish without a reload, and announces it once.
+    was_evaluating = page.locator("#adapters").get_attribute("data-evaluating") == "1"
+    page.get_by_test_id("eval-status-fin-web@1").filter(has_text="done").wait_for(timeout=240_000)
+    if was_evaluating:  # (unless it had finished before this page was drawn)
+        assert page.get_by_test_id("eval-announce").inner_text() == "Evaluation of fin-web@1 finished."
+    assert "→" in page.get_by_test_id("adapter-fin-web@1").inner_text()
+    assert AdapterVersion.objects.get(name="fin-web").eval_status == "done"
     page.get_by_test_id("adapter-fin-web@1").get_by_role("button", name="Activate").click()
-    assert page.get_by_test_id("active-finance").inner_text() == "fin-web@1"
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("active-finance")).to_have_text("fin-web@1")
     assert active_adapter(domain="finance").label == "fin-web@1"
+
+    # Now it serves: its row offers "Roll back" (confirmed), which returns finance to the base model.
+    page.get_by_test_id("adapter-fin-web@1").get_by_role("button", name="Roll back").click()
+    page.get_by_test_id("confirm-ok").click()
+    expect(page.get_by_test_id("active-finance")).to_have_text("base model")
+    assert active_adapter(domain="finance") is None
 
 
 def test_upload_errors_show_on_the_page_and_store_nothing(make_user, login, live_server, tmp_path, settings):

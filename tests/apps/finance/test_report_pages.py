@@ -87,6 +87,8 @@ def test_analyst_imports_generates_edits_approves_and_downloads_the_pdf(
 
     # Approve: the report is frozen (no edit links any more).
     page.get_by_test_id("approve").click()
+    assert "frozen" in page.get_by_role("dialog").inner_text()  # asked first, in the page's own dialog
+    page.get_by_test_id("confirm-ok").click()
     page.wait_for_load_state()
     assert "frozen" in page.get_by_test_id("approved").inner_text()
     assert page.get_by_test_id("edit-summary").count() == 0

@@ -73,5 +73,8 @@ def test_form_errors_name_the_field(make_user, login, live_server):
     page.fill("textarea[name=prompt]", "hello")
     page.fill("input[name=max_tokens]", "0")
     page.get_by_role("button", name="Generate").click()
-    assert "max_tokens" in page.get_by_role("alert").first.inner_text()
+    assert "Max tokens" in page.get_by_role("alert").first.inner_text()
+    field = page.locator("input[name=max_tokens]")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert "greater than or equal to 1" in page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
     assert GenerationJob.objects.count() == 0

@@ -19,7 +19,7 @@ def test_clinician_creates_encounter_and_reviewer_approves_the_draft(celery_work
         setattr(settings, name, value)
     clinician, reviewer = make_user("clinician"), make_user("reviewer")
     page = login(clinician.username)
-    page.get_by_role("link", name="Encounters").click()
+    page.get_by_role("navigation").get_by_role("link", name="Encounters").click()
     page.get_by_test_id("new-encounter").click()
     fields = {"patient_ref": "PT-BROWSER-01", "age": "34", "chief_complaint": "sprained right ankle",
               "heart_rate": "400", "systolic_bp": "124", "diastolic_bp": "78", "respiratory_rate": "14",
@@ -53,6 +53,7 @@ def test_clinician_creates_encounter_and_reviewer_approves_the_draft(celery_work
     page.fill("[name=score]", "0.9")
     page.check("input[name=decision][value=approve]")
     page.get_by_test_id("submit-review").click()
+    page.get_by_test_id("confirm-ok").click()
     assert "approved by" in page.get_by_test_id("final").inner_text().lower()
     assert page.get_by_test_id("draft-status").inner_text() == "final"
     draft.refresh_from_db()
