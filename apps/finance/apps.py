@@ -8,9 +8,9 @@ class FinanceConfig(AppConfig):
     label = "finance"
 
     def ready(self) -> None:
+        from apps.core.domains import Domain
         from apps.finance.reports.runner import report_run
         from apps.finance.reports.services import REPORT_JOB_KIND, report_job_ended
-        from apps.core.domains import Domain
         from apps.generation.registry import JobKind, kind_register
 
         kind_register(JobKind(name=REPORT_JOB_KIND, run=report_run, domain=Domain.FINANCE, on_end=report_job_ended,
