@@ -1,4 +1,4 @@
-"""Web pages of the accounts app: dashboard per role, API tokens, audit log."""
+"""Web pages of the accounts app: API tokens, audit log."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -7,18 +7,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.selectors import api_tokens_for, audit_events_visible_to
 from apps.accounts.services import api_token_create, api_token_revoke
 from apps.core.exceptions import ApplicationError
-from apps.generation.selectors import job_counts_for, jobs_visible_to
-
-
-@login_required
-def dashboard(request):
-    role = request.user.role or "none"
-    context = {
-        "role": role,
-        "recent_jobs": jobs_visible_to(user=request.user)[:10],
-        "job_counts": job_counts_for(user=request.user),
-    }
-    return render(request, f"accounts/dashboard_{role}.html", context)
 
 
 @login_required
