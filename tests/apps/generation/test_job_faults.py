@@ -57,6 +57,7 @@ SUBMIT = {"generation.text": _text, "finance.report": _report, "medical.triage":
 
 def app_state(job: GenerationJob) -> str:
     """The state of the app row the job feeds: it must never be left waiting on an ended job."""
+    job.refresh_from_db()
     if job.kind == "finance.report":
         return job.report_run.report.status
     if job.kind == "medical.triage":
@@ -64,6 +65,20 @@ def app_state(job: GenerationJob) -> str:
     if job.kind == "medical.draft":
         return job.medical_draft.status
     return job.status
+
+
+def assert_app_settled_after_failure(job: GenerationJob) -> None:
+    """A failed job leaves no app row waiting: the draft failed, the triage stands on the rules, the report's
+    regenerated section failed and the report says why (it stays ready: its other sections have text)."""
+    state = app_state(job)
+    if job.kind == "finance.report":
+        report = job.report_run.report
+        assert state == "ready" and report.error == job.error
+        assert report.sections.get(kind="risks").status == "failed"
+    elif job.kind == "medical.triage":
+        assert state == "done" and job.medical_triage.model_outcome == "failed"
+    elif job.kind == "medical.draft":
+        assert state == "failed" and job.medical_draft.error == job.error
 
 
 @pytest.fixture
@@ -97,7 +112,7 @@ def test_a_raising_runner_ends_the_job_failed_with_the_error_visible(kind, start
         assert job.error.startswith("ImproperlyConfigured: PLUMBLINE_LAYER_ATTENTION is not JSON")
     else:  # medical: the exception's type only, never its message
         assert job.error == "ImproperlyConfigured"
-    assert app_state(job) in {"failed", "done"}  # the report/draft failed; a triage stands on the rules
+    assert_app_settled_after_failure(job)
     if kind == "medical.triage":
         assert job.medical_triage.model_outcome == "failed" and job.medical_triage.final_level is not None
 
@@ -112,7 +127,7 @@ def test_the_time_limit_ends_the_job_failed(kind, start_worker, submit, transact
     job = wait_for_job(job.pk, timeout=180, worker=worker)
     assert job.status == "failed", worker.log()[-2000:]
     assert job.error == f"the {kind_get(kind).what} ran past its time limit"
-    assert app_state(job) in {"failed", "done"}
+    assert_app_settled_after_failure(job)
 
 
 @pytest.mark.worker
