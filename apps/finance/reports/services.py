@@ -8,6 +8,7 @@ duplicates sections nor versions.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +19,9 @@ from apps.core.exceptions import ApplicationError
 from apps.finance.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports import grounding_store
 from apps.finance.reports.prompts import DISCLOSURE, SECTION_KINDS, SECTIONS, section_spec
+
+if TYPE_CHECKING:
+    from apps.generation.models import GenerationJob
 
 Status = Report.Status
 SectionStatus = ReportSection.Status
@@ -97,7 +101,7 @@ def _validate_dcf(*, wacc: float, terminal_growth: float, forecast_years: int) -
 REPORT_JOB_KIND = "finance.report"
 
 
-def _submit_job(*, report: Report, owner, section_kind: str = "", request=None):
+def _submit_job(*, report: Report, owner, section_kind: str = "", request=None) -> GenerationJob:
     """The report's generation job (submitted through apps.generation) and the run that links it to the report."""
     from apps.generation.services import job_submit
 
@@ -120,7 +124,7 @@ def report_create(
     terminal_growth: float | None = None,
     forecast_years: int | None = None,
     request=None,
-) -> tuple[Report, object]:
+) -> tuple[Report, GenerationJob]:
     """Write the report (facts snapshot, empty sections) and its generation job; enqueue it on commit."""
     from apps.generation.model_api import adapter_for_domain
 
@@ -181,7 +185,7 @@ def _section(report: Report, kind: str) -> ReportSection:
 
 
 @transaction.atomic
-def report_section_regenerate(*, report: Report, kind: str, actor, request=None):
+def report_section_regenerate(*, report: Report, kind: str, actor, request=None) -> GenerationJob:
     """A new job that writes a new model version of one section."""
     report = _lock_unfrozen(report, doing="regenerated")
     section = _section(report, kind)
