@@ -1,6 +1,8 @@
 """The four roles, as Django groups, and the permissions each holds."""
 from __future__ import annotations
 
+from apps.core.domains import Domain
+
 ANALYST, CLINICIAN, REVIEWER, ADMIN = "analyst", "clinician", "reviewer", "admin"
 ROLES = (ANALYST, CLINICIAN, REVIEWER, ADMIN)
 
@@ -39,10 +41,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 
 # Which generation domains a role may ask for.
 ROLE_DOMAINS: dict[str, tuple[str, ...]] = {
-    ANALYST: ("finance", "general"),
-    CLINICIAN: ("medical", "general"),
+    ANALYST: (Domain.FINANCE, Domain.GENERAL),
+    CLINICIAN: (Domain.MEDICAL, Domain.GENERAL),
     REVIEWER: (),
-    ADMIN: ("finance", "medical", "general"),
+    ADMIN: (Domain.FINANCE, Domain.MEDICAL, Domain.GENERAL),
 }
 
 

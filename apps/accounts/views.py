@@ -1,4 +1,4 @@
-"""Web pages of the accounts app: dashboard per role, API tokens, audit log."""
+"""Web pages of the accounts app: API tokens, audit log."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -6,15 +6,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.selectors import api_tokens_for, audit_events_visible_to
 from apps.accounts.services import api_token_create, api_token_revoke
-from apps.core.dashboards import dashboard_context
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate_page
-
-
-@login_required
-def dashboard(request):
-    context = dashboard_context(user=request.user, request=request)
-    return render(request, f"accounts/dashboard_{context['role']}.html", context)
 
 
 @login_required

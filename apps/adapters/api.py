@@ -11,6 +11,7 @@ from apps.accounts.permissions import requires
 from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
 from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
+from apps.core.domains import Domain
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 
@@ -38,7 +39,7 @@ class AdapterUploadOutput(AdapterOutput):
 
 class UploadInput(StrictInputSerializer):
     name = serializers.CharField(max_length=64)
-    domain = serializers.ChoiceField(choices=AdapterVersion.Domain.choices)
+    domain = serializers.ChoiceField(choices=Domain.choices)
     config = serializers.FileField(required=False, help_text="adapter_config.json")
     weights = serializers.FileField(required=False, help_text="adapter_model.safetensors")
     archive = serializers.FileField(required=False, help_text="one zip holding both files")

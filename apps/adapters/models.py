@@ -4,14 +4,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.domains import Domain
+
 
 class AdapterVersion(models.Model):
     """One uploaded LoRA adapter version. Its files live content-addressed in the blob store."""
 
-    class Domain(models.TextChoices):
-        FINANCE = "finance"
-        MEDICAL = "medical"
-        GENERAL = "general"
+    Domain = Domain
 
     class EvalStatus(models.TextChoices):
         PENDING = "pending"
@@ -70,7 +69,7 @@ class AdapterActivation(models.Model):
         ACTIVATE = "activate"
         ROLLBACK = "rollback"
 
-    domain = models.CharField(max_length=16, choices=AdapterVersion.Domain.choices, db_index=True)
+    domain = models.CharField(max_length=16, choices=Domain.choices, db_index=True)
     adapter = models.ForeignKey(AdapterVersion, null=True, on_delete=models.PROTECT, related_name="activations")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from apps.adapters.models import AdapterActivation, AdapterVersion
+from apps.core.domains import Domain
 
 
 def adapter_versions() -> QuerySet[AdapterVersion]:
@@ -20,7 +21,7 @@ def active_adapter(*, domain: str) -> AdapterVersion | None:
 
 
 def active_adapters() -> dict[str, AdapterVersion | None]:
-    return {domain: active_adapter(domain=domain) for domain in AdapterVersion.Domain.values}
+    return {domain: active_adapter(domain=domain) for domain in Domain.values}
 
 
 def adapter_by_label(label: str) -> AdapterVersion | None:

@@ -14,6 +14,7 @@ from apps.adapters.models import AdapterActivation, AdapterVersion
 from apps.adapters.safetensors_header import HeaderError, parse_header
 from apps.adapters.selectors import active_activation
 from apps.adapters.upload import AdapterFiles, UploadError
+from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
 from apps.generation import model_api
 
@@ -33,8 +34,8 @@ def adapter_validate(*, name: str, domain: str, files: AdapterFiles) -> model_ap
     """Every check that needs no database: raises UploadError / ValueError naming the problem."""
     if not NAME_RE.match(name):
         raise UploadError("name must be 1-64 lowercase letters, digits or '-', starting with a letter or digit", field="name")
-    if domain not in AdapterVersion.Domain.values:
-        raise UploadError(f"domain must be one of {', '.join(AdapterVersion.Domain.values)}", field="domain")
+    if domain not in Domain.values:
+        raise UploadError(f"domain must be one of {', '.join(Domain.values)}", field="domain")
     try:
         spec = model_api.adapter_config_parse(files.config)
     except ValueError as exc:

@@ -9,13 +9,14 @@ from django.views.decorators.http import require_POST
 from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
 from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
+from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate_page
 
 
 class UploadForm(forms.Form):
     name = forms.SlugField(max_length=64)
-    domain = forms.ChoiceField(choices=AdapterVersion.Domain.choices)
+    domain = forms.ChoiceField(choices=Domain.choices)
     config = forms.FileField(required=False, label="adapter_config.json")
     weights = forms.FileField(required=False, label="adapter_model.safetensors")
     archive = forms.FileField(required=False, label="or one zip of both")

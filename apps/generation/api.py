@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core.domains import Domain
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 from apps.generation.models import GenerationJob
@@ -37,7 +38,7 @@ class JobOutput(serializers.ModelSerializer):
 
 class JobInput(StrictInputSerializer):
     prompt = serializers.CharField(max_length=settings.PLUMBLINE_MAX_PROMPT_CHARS, trim_whitespace=False)
-    domain = serializers.ChoiceField(choices=GenerationJob.Domain.choices, default="general")
+    domain = serializers.ChoiceField(choices=Domain.choices, default="general")
     max_tokens = serializers.IntegerField(min_value=1, max_value=settings.PLUMBLINE_MAX_NEW_TOKENS, default=256)
     temperature = serializers.FloatField(min_value=0.0, max_value=2.0, default=0.0)
     top_p = serializers.FloatField(min_value=0.01, max_value=1.0, default=1.0)

@@ -4,9 +4,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core.domains import Domain
+
+TEXT_KIND = "generation.text"  # a prompt a person typed; the other kinds are registered by their apps
+
 
 class GenerationJob(models.Model):
-    """One request for generated text, run by a worker on queue `gpu`."""
+    """One piece of model work (a prompt, a report, a triage, a draft), run by a worker on queue `gpu`."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -15,13 +19,12 @@ class GenerationJob(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    class Domain(models.TextChoices):
-        FINANCE = "finance"
-        MEDICAL = "medical"
-        GENERAL = "general"
+    Domain = Domain
 
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
+    # Which registered runner runs it (apps.generation.registry): "generation.text", "finance.report", ...
+    kind = models.CharField(max_length=32, default=TEXT_KIND, db_index=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="generation_jobs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     domain = models.CharField(max_length=16, choices=Domain.choices, default=Domain.GENERAL)

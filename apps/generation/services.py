@@ -12,10 +12,70 @@ from django.utils import timezone
 
 from apps.accounts.audit import audit_log
 from apps.accounts.roles import ROLE_DOMAINS
+from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
-from apps.generation.models import GenerationJob
+from apps.generation.models import TEXT_KIND, GenerationJob
+from apps.generation.registry import kind_get
 
 Status = GenerationJob.Status
+
+
+ACTIVE = "active"  # job_submit's default adapter: the domain's active one
+
+
+@transaction.atomic
+def job_submit(
+    *,
+    kind: str,
+    owner,
+    prompt: str,
+    domain: str | None = None,
+    adapter=ACTIVE,
+    max_tokens: int = 256,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    chat: bool = True,
+    request=None,
+    detail: dict | None = None,
+) -> GenerationJob:
+    """The one way to ask for a job: check the owner may work in the kind's domain, write the queued row,
+    audit it and enqueue the one job task once the transaction commits.
+
+    `adapter`: ACTIVE (the domain's active adapter), None (the base model) or an AdapterVersion. Apps link
+    their own rows to the returned job; they never create, lock or end job rows themselves.
+    """
+    from apps.generation.model_api import adapter_for_domain
+    from apps.generation.tasks import run_job
+
+    spec = kind_get(kind)
+    if spec is None:
+        raise ApplicationError(f"unknown job kind {kind!r}", field="kind")
+    if spec.domain is not None:
+        if domain not in (None, spec.domain):
+            raise ValueError(f"a {kind} job is in domain {spec.domain}, not {domain}")
+        domain = spec.domain
+    domain = domain or Domain.GENERAL
+    if domain not in ROLE_DOMAINS.get(owner.role or "", ()):
+        raise ApplicationError(f"your role may not generate in domain {domain!r}", field="domain", status=403,
+                               code="forbidden")
+    job = GenerationJob.objects.create(
+        kind=kind,
+        owner=owner,
+        adapter=adapter_for_domain(domain) if adapter == ACTIVE else adapter,
+        prompt=prompt,
+        domain=domain,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        chat=chat,
+        model_name=settings.PLUMBLINE_MODEL,
+    )
+    audit_log(actor=owner, action="generation_job.create", obj=job, request=request,
+              detail={"domain": domain, "kind": kind, **(detail or {})})
+    transaction.on_commit(lambda: run_job.delay(job.pk))
+    return job
 
 
 @transaction.atomic
@@ -32,13 +92,11 @@ def job_create(
     adapter: str | None = None,
     request=None,
 ) -> GenerationJob:
-    """Write a queued job and enqueue its task once the transaction commits.
+    """A text-generation job (kind TEXT_KIND) from a prompt a person typed.
 
     `adapter`: None = the domain's active adapter; "base" = no adapter; "name" or "name@N" = that adapter,
     which must have passed evaluation and belong to the job's domain (or to "general").
     """
-    from apps.generation.tasks import run_generation_job
-
     if domain not in ROLE_DOMAINS.get(owner.role or "", ()):
         raise ApplicationError(f"your role may not generate in domain {domain!r}", field="domain", status=403)
     if not prompt.strip():
@@ -49,21 +107,11 @@ def job_create(
         )
     if not 1 <= max_tokens <= settings.PLUMBLINE_MAX_NEW_TOKENS:
         raise ApplicationError(f"max_tokens must be 1..{settings.PLUMBLINE_MAX_NEW_TOKENS}", field="max_tokens")
-    job = GenerationJob.objects.create(
-        owner=owner,
-        adapter=_resolve_adapter(domain=domain, requested=adapter),
-        prompt=prompt,
-        domain=domain,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        chat=chat,
-        model_name=settings.PLUMBLINE_MODEL,
+    return job_submit(
+        kind=TEXT_KIND, owner=owner, prompt=prompt, domain=domain,
+        adapter=_resolve_adapter(domain=domain, requested=adapter), max_tokens=max_tokens,
+        temperature=temperature, top_p=top_p, seed=seed, chat=chat, request=request,
     )
-    audit_log(actor=owner, action="generation_job.create", obj=job, request=request, detail={"domain": domain})
-    transaction.on_commit(lambda: run_generation_job.delay(job.pk))
-    return job
 
 
 def _resolve_adapter(*, domain: str, requested: str | None):
@@ -79,7 +127,7 @@ def _resolve_adapter(*, domain: str, requested: str | None):
         raise ApplicationError(f"no adapter {requested!r}", field="adapter")
     if version.eval_status != AdapterVersion.EvalStatus.DONE:
         raise ApplicationError(f"adapter {version.label} has not passed evaluation", field="adapter")
-    if version.domain not in (domain, AdapterVersion.Domain.GENERAL):
+    if version.domain not in (domain, Domain.GENERAL):
         raise ApplicationError(f"adapter {version.label} is for {version.domain}, not {domain}", field="adapter")
     return version
 
@@ -90,24 +138,23 @@ def job_cancel(*, job: GenerationJob, actor, request=None) -> GenerationJob:
     if job.is_terminal:
         raise ApplicationError(f"job {job.pk} has already ended ({job.status})", status=409)
     job.cancel_requested = True
-    if job.status == Status.QUEUED:
-        job.status = Status.CANCELLED
-        job.finish_reason = "cancelled"
-        job.finished_at = timezone.now()
-    job.save()
+    job.save(update_fields=["cancel_requested", "updated_at"])
+    if job.status == Status.QUEUED:  # no worker has it yet: it ends now, and its app settles its rows
+        _end(job, Status.CANCELLED, finish_reason="cancelled")
     audit_log(actor=actor, action="generation_job.cancel", obj=job, request=request)
     return job
 
 
 def job_read_audit(*, job: GenerationJob, user, request=None) -> None:
     """Reads of medical jobs may show patient data: each one goes to the audit log."""
-    if job.domain == GenerationJob.Domain.MEDICAL:
+    if job.domain == Domain.MEDICAL:
         audit_log(actor=user, action="generation_job.read", obj=job, request=request)
 
 
 @transaction.atomic
 def job_start(*, job_id: int) -> tuple[GenerationJob, int] | None:
-    """Claim a job for this delivery. None when it has ended already (a redelivered finished job)."""
+    """Take the job for this delivery and bump its attempt. None when it has ended already (a redelivered
+    finished job) or was cancelled before it started."""
     job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
     if job is None or job.is_terminal:
         return None
@@ -121,6 +168,15 @@ def job_start(*, job_id: int) -> tuple[GenerationJob, int] | None:
     job.completion_tokens, job.first_token_at = 0, None
     job.save()
     return job, job.attempts
+
+
+def job_owned(*, job_id: int, attempt: int) -> GenerationJob | None:
+    """The job locked (call inside a transaction) while `attempt` still owns it; None for a stale delivery or
+    an ended job. Apps call this before they store a job's result, in the same transaction."""
+    job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None or job.attempts != attempt or job.is_terminal:
+        return None
+    return job
 
 
 def job_progress(*, job_id: int, attempt: int, output: str, completion_tokens: int, prompt_tokens: int) -> bool:
@@ -148,8 +204,8 @@ def job_finish(
     error: str = "",
 ) -> GenerationJob | None:
     """End the job of this attempt; a no-op (None) for a stale attempt or an already ended job."""
-    job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
-    if job is None or job.attempts != attempt or job.is_terminal:
+    job = job_owned(job_id=job_id, attempt=attempt)
+    if job is None:
         return None
     job.output, job.prompt_tokens, job.completion_tokens = output, prompt_tokens, completion_tokens
     if output and job.first_token_at is None:
@@ -160,13 +216,14 @@ def job_finish(
         status = Status.FAILED
     else:
         status = Status.SUCCEEDED
-    _end(job, status, finish_reason=finish_reason, error=error)
+    _end(job, status, finish_reason=finish_reason, error=error, notify=False)  # the app stored its result
     return job
 
 
 @transaction.atomic
 def job_fail(*, job_id: int, error: str, attempt: int | None = None) -> GenerationJob | None:
-    """Mark a job failed with its error, unless it already ended or a newer attempt owns it."""
+    """Mark a job failed with its error, unless it already ended or a newer attempt owns it; its kind's
+    on_end settles the app's rows in the same transaction."""
     job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
     if job is None or job.is_terminal or (attempt is not None and job.attempts != attempt):
         return None
@@ -174,7 +231,21 @@ def job_fail(*, job_id: int, error: str, attempt: int | None = None) -> Generati
     return job
 
 
-def _end(job: GenerationJob, status: str, *, finish_reason: str, error: str = "") -> None:
+@transaction.atomic
+def job_settle(*, job_id: int, attempt: int) -> GenerationJob | None:
+    """After a runner returned or stopped: a job this attempt still owns ends cancelled (when cancel was asked)
+    or failed (the runner stored no result). A no-op for stale attempts and ended jobs."""
+    job = job_owned(job_id=job_id, attempt=attempt)
+    if job is None:
+        return None
+    if job.cancel_requested:
+        _end(job, Status.CANCELLED, finish_reason="cancelled")
+    else:
+        _end(job, Status.FAILED, finish_reason="error", error="the job ended without storing a result")
+    return job
+
+
+def _end(job: GenerationJob, status: str, *, finish_reason: str, error: str = "", notify: bool = True) -> None:
     job.status = status
     job.finish_reason = finish_reason
     job.error = error[:4000]
@@ -187,3 +258,6 @@ def _end(job: GenerationJob, status: str, *, finish_reason: str, error: str = ""
         via="worker",
         detail={"attempt": job.attempts, "finish_reason": finish_reason},
     )
+    spec = kind_get(job.kind)
+    if notify and status != Status.SUCCEEDED and spec is not None and spec.on_end is not None:
+        spec.on_end(job=job, error=job.error)

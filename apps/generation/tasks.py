@@ -1,13 +1,12 @@
-"""Celery tasks of the generation app: they take ids and call one function."""
+"""The one Celery task of every kind of job (queue gpu): it takes a job id and dispatches to the runner that
+the job's app registered for its kind (apps.generation.registry)."""
 from __future__ import annotations
 
 from celery import shared_task
 
-from apps.generation import services
-from apps.generation.job_tasks import JOB_TASK_OPTIONS, run_guarded
-from apps.generation.runner import job_run
+from apps.generation.jobs import JOB_TASK_OPTIONS, job_dispatch
 
 
 @shared_task(**JOB_TASK_OPTIONS)
-def run_generation_job(self, job_id: int) -> None:
-    run_guarded(self, job_id, job_run, services.job_fail)
+def run_job(self, job_id: int) -> None:
+    job_dispatch(job_id=job_id, retries=self.request.retries, max_retries=self.max_retries)

@@ -7,23 +7,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.accounts.roles import ROLE_DOMAINS
+from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate_page
-from apps.generation.models import GenerationJob
 from apps.generation.selectors import jobs_visible_to
 from apps.generation.services import job_cancel, job_create, job_read_audit
 
 
 class JobForm(forms.Form):
     prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), max_length=settings.PLUMBLINE_MAX_PROMPT_CHARS)
-    domain = forms.ChoiceField(choices=GenerationJob.Domain.choices)
+    domain = forms.ChoiceField(choices=Domain.choices)
     max_tokens = forms.IntegerField(min_value=1, max_value=settings.PLUMBLINE_MAX_NEW_TOKENS, initial=128)
     temperature = forms.FloatField(min_value=0.0, max_value=2.0, initial=0.0)
 
     def __init__(self, *args, role: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         allowed = ROLE_DOMAINS.get(role or "", ())
-        self.fields["domain"].choices = [(v, label) for v, label in GenerationJob.Domain.choices if v in allowed]
+        self.fields["domain"].choices = [(v, label) for v, label in Domain.choices if v in allowed]
 
 
 @login_required

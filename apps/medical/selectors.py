@@ -5,8 +5,10 @@ from django.db.models import Count, Q
 from django.http import Http404
 
 from apps.accounts.roles import CLINICIAN
+from apps.core.spans import cut_at_spans
 from apps.medical.models import Draft, Encounter, Finding, TriageAssessment
 from apps.medical.prompts import SOAP_SECTIONS
+from apps.medical.verification import types
 from apps.medical.verification.types import ACKNOWLEDGEABLE_CHECKS
 
 SECTION_TITLES = {"subjective": "Subjective", "objective": "Objective", "assessment": "Assessment", "plan": "Plan"}
@@ -72,29 +74,20 @@ def review_queue(*, user):
 
 def _segments(text: str, findings: list[Finding]) -> list[dict]:
     """The text cut at the findings' spans: [{"text", "finding" or None}], overlapping spans merged into the first."""
-    spans = sorted(((f.start, f.end, f) for f in findings if 0 <= f.start < f.end <= len(text)),
-                   key=lambda s: (s[0], -s[1]))
-    out, pos = [], 0
-    for start, end, finding in spans:
-        if start < pos:
-            continue
-        if start > pos:
-            out.append({"text": text[pos:start], "finding": None})
-        out.append({"text": text[start:end], "finding": finding})
-        pos = end
-    if pos < len(text) or not out:
-        out.append({"text": text[pos:], "finding": None})
-    return out
+    pieces = cut_at_spans(text, ((f.start, f.end, f) for f in findings))
+    return [{"text": piece, "finding": f} for piece, f in pieces] or [{"text": text, "finding": None}]
 
 
 def code_line(code: dict) -> str:
-    return f"{code.get('code', '')} {code.get('description', '')}".strip()
+    """The line a stored code's spans point into (verification's format)."""
+    return types.code_line(types.CodedDiagnosis(code=code.get("code", ""), description=code.get("description", "")))
 
 
 def medication_line(m: dict) -> str:
-    dose = m.get("dose_text") or (f"{m['dose_mg']:g} mg" if m.get("dose_mg") is not None else "")
-    parts = [m.get("name", ""), dose, m.get("route", ""), m.get("frequency", "")]
-    return " ".join(p for p in parts if p)
+    """The line a stored medication's spans point into (verification's format)."""
+    return types.medication_line(types.MedicationOrder(
+        name=m.get("name", ""), dose_mg=m.get("dose_mg"), dose_text=m.get("dose_text", ""),
+        route=m.get("route", ""), frequency=m.get("frequency", "")))
 
 
 def draft_view(draft: Draft) -> dict:

@@ -173,16 +173,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 CELERY_TASK_ROUTES = {
-    "apps.generation.tasks.*": {"queue": "gpu"},
+    "apps.generation.tasks.*": {"queue": "gpu"},  # run_job: every kind of job runs the model
     "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
-    "apps.finance.reports.tasks.*": {"queue": "gpu"},  # report sections: runs the model
-    "apps.medical.tasks.run_triage": {"queue": "gpu"},  # runs the model
-    "apps.medical.tasks.generate_draft": {"queue": "gpu"},  # runs the model
     "apps.medical.tasks.verify_draft_version": {"queue": "default"},  # knowledge-base checks, CPU only
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Task modules that autodiscovery (<app>/tasks.py) does not find.
-CELERY_IMPORTS = ("apps.finance.reports.tasks",)
 
 LOGGING = {
     "version": 1,

@@ -15,8 +15,8 @@ from apps.core.exceptions import ApplicationError
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
+from apps.finance.models import Report
 from apps.finance.reports import selectors, services
-from apps.finance.reports.models import Report
 from apps.finance.reports.prompts import SECTION_KINDS
 
 VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change_report"

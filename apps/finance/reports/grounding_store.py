@@ -51,12 +51,8 @@ def annotated(text: str, checks: list[dict]) -> str:
 
 def segments(text: str, checks: list[dict]) -> list[dict]:
     """The text cut into pieces for a page: {"text", "check" (a mismatch or None)}."""
-    out, pos = [], 0
-    for check in sorted((c for c in checks if not c["ok"]), key=lambda c: c["start"]):
-        if check["start"] < pos:
-            continue
-        out.append({"text": text[pos:check["start"]], "check": None})
-        out.append({"text": text[check["start"]:check["end"]], "check": {**check, "flag": flag_text(check)}})
-        pos = check["end"]
-    out.append({"text": text[pos:], "check": None})
-    return [s for s in out if s["text"]]
+    from apps.core.spans import cut_at_spans
+
+    mismatches = ((c["start"], c["end"], c) for c in checks if not c["ok"])
+    return [{"text": piece, "check": {**c, "flag": flag_text(c)} if c else None}
+            for piece, c in cut_at_spans(text, mismatches)]

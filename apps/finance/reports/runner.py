@@ -1,98 +1,50 @@
-"""The gpu worker's side of a report: generate its sections in order, streaming each into the page."""
+"""The runner of report jobs (kind "finance.report"): generate the report's sections in order, each streamed
+into the page, each stored once by the job's current attempt."""
 from __future__ import annotations
-
-import logging
-import time
 
 from django.conf import settings
 
+from apps.finance.models import Report, ReportRun
 from apps.finance.reports import services
-from apps.finance.reports.models import Report, ReportRun
 from apps.finance.reports.prompts import RATING_SCHEMA, SECTIONS, section_prompt, tidy_model_text
-
-log = logging.getLogger(__name__)
-
-FLUSH_INTERVAL_S = 0.25  # how often streamed text is written for the live page
+from apps.generation.jobs import JobContext, JobStale
 
 
-class _Stale(Exception):
-    """This delivery no longer owns the job (cancelled, or a newer attempt)."""
+def report_run(ctx: JobContext) -> None:
+    run = ReportRun.objects.select_related("report__company").get(job_id=ctx.job_id)
+    for spec in SECTIONS:
+        if not run.section_kind or spec.kind == run.section_kind:
+            _section_run(ctx, report=run.report, spec=spec)
+    services.report_run_end(job_id=ctx.job_id, attempt=ctx.attempt, prompt_tokens=ctx.prompt_tokens,
+                            completion_tokens=ctx.completion_tokens)
 
 
-def report_run(*, job_id: int) -> None:
-    from apps.generation.services import job_start
-
-    claimed = job_start(job_id=job_id)
-    if claimed is None:
-        log.info("report job %s already ended; nothing to do", job_id)
-        services.report_run_orphaned(job_id=job_id)  # cancelled while queued: the report must not wait forever
-        return
-    job, attempt = claimed
-    run = ReportRun.objects.select_related("report__company").get(job_id=job_id)
-    report = run.report
-    kinds = [s for s in SECTIONS if not run.section_kind or s.kind == run.section_kind]
-    deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT
-    tokens = [0, 0]  # prompt and completion tokens of this delivery, all sections together
-    try:
-        for spec in kinds:
-            _section_run(report=report, spec=spec, job=job, attempt=attempt, deadline=deadline, tokens=tokens)
-    except _Stale:
-        if services.job_cancel_requested(job_id=job_id, attempt=attempt):
-            services.report_run_end(job_id=job_id, attempt=attempt, cancelled=True)
-        else:
-            log.info("report job %s attempt %s is stale; stopping", job_id, attempt)
-        return
-    except _SectionFailed as exc:
-        services.report_run_end(job_id=job_id, attempt=attempt, error=str(exc))
-        return
-    services.report_run_end(job_id=job_id, attempt=attempt, prompt_tokens=tokens[0], completion_tokens=tokens[1])
-
-
-class _SectionFailed(Exception):
-    pass
-
-
-def _section_run(*, report: Report, spec, job, attempt: int, deadline: float, tokens: list[int]) -> None:
+def _section_run(ctx: JobContext, *, report: Report, spec) -> None:
     from apps.finance.analytics import FactSet
-    from apps.generation.model_api import generate_text
 
-    state = services.section_begin(report_id=report.pk, kind=spec.kind, job_id=job.pk, attempt=attempt)
+    ids = {"report_id": report.pk, "kind": spec.kind, "job_id": ctx.job_id, "attempt": ctx.attempt}
+    state = services.section_begin(**ids)
     if state == "stale":
-        raise _Stale
+        raise JobStale
     if state == "done":  # written by an earlier delivery of this job
         return
     if not spec.generated:
-        services.section_store(report_id=report.pk, kind=spec.kind, job_id=job.pk, attempt=attempt,
-                               text=services.disclosure_text())
+        services.section_store(**ids, text=services.disclosure_text())
         return
 
     facts = FactSet.from_json(report.facts)
     system, prompt = section_prompt(spec.kind, company_name=report.company.name, currency=report.currency,
                                     facts=facts)
-    last_flush = [0.0]
-
-    def on_text(text: str) -> bool:
-        if time.monotonic() - last_flush[0] < FLUSH_INTERVAL_S:
-            return True
-        last_flush[0] = time.monotonic()
-        return services.section_stream(report_id=report.pk, kind=spec.kind, job_id=job.pk, attempt=attempt,
-                                       text=text)
-
     budget = settings.PLUMBLINE_REPORT_SECTION_TOKENS
     structured = spec.kind == "rating"
     if structured:
         budget = max(budget, settings.PLUMBLINE_REPORT_RATING_TOKENS)
-    result = generate_text(
-        prompt=prompt, adapter=job.adapter, system=system, max_tokens=budget,
-        json_schema=RATING_SCHEMA if structured else None, on_text=on_text, deadline=deadline,
+    result = ctx.generate(
+        step=f"section {spec.kind}", label=spec.kind,
+        also=lambda text: services.section_live_text(report_id=report.pk, kind=spec.kind, text=text),
+        prompt=prompt, adapter=ctx.job.adapter, system=system, max_tokens=budget,
+        json_schema=RATING_SCHEMA if structured else None,
     )
-    tokens[0] += result.prompt_tokens
-    tokens[1] += result.completion_tokens
-    if result.finish_reason == "cancelled":
-        raise _Stale
-    if result.finish_reason in ("error", "deadline"):
-        why = result.error or "the report ran past its time limit"
-        raise _SectionFailed(f"section {spec.kind}: {why}")
     data = None
     text = result.text.strip() if structured else tidy_model_text(result.text, truncated=result.finish_reason == "length")
     if structured:
@@ -103,5 +55,4 @@ def _section_run(*, report: Report, spec, job, attempt: int, deadline: float, to
         data["finish_reason"] = result.finish_reason
     if not text:
         text = "(the model wrote nothing for this section)"
-    services.section_store(report_id=report.pk, kind=spec.kind, job_id=job.pk, attempt=attempt, text=text,
-                           data=data)
+    services.section_store(**ids, text=text, data=data)

@@ -6,8 +6,8 @@ import difflib
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
+from apps.finance.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports import grounding_store
-from apps.finance.reports.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports.prompts import section_spec
 
 # Rows of the financial-analysis table, in order (a row is shown when any year has the fact).

@@ -1,13 +1,14 @@
 """Writes of research reports: start, the worker's section writes, edit, regenerate, approve, export.
 
-A report's generation is one GenerationJob (queue gpu). A job may be delivered more than once (acks_late);
-each delivery that starts it gets a new attempt number (apps.generation.services.job_start), and a section
-version is written only by the job's current attempt and at most once per (section, job), so a redelivered
-task neither duplicates sections nor versions.
+A report's generation is one job of kind "finance.report", submitted through apps.generation (job_submit) and
+run by apps.finance.reports.runner. A job may be delivered more than once; a section version is written only
+by the job's current attempt (job_owned) and at most once per (section, job), so a redelivered job neither
+duplicates sections nor versions.
 """
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -15,10 +16,12 @@ from django.utils import timezone
 
 from apps.accounts.audit import audit_log
 from apps.core.exceptions import ApplicationError
+from apps.finance.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports import grounding_store
-from apps.finance.reports.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports.prompts import DISCLOSURE, SECTION_KINDS, SECTIONS, section_spec
-from apps.generation.models import GenerationJob
+
+if TYPE_CHECKING:
+    from apps.generation.models import GenerationJob
 
 Status = Report.Status
 SectionStatus = ReportSection.Status
@@ -95,24 +98,21 @@ def _validate_dcf(*, wacc: float, terminal_growth: float, forecast_years: int) -
 
 
 # --- start a report ---------------------------------------------------------------------------------
-def _new_job(*, report: Report, owner, section_kind: str = "") -> GenerationJob:
+REPORT_JOB_KIND = "finance.report"
+
+
+def _submit_job(*, report: Report, owner, section_kind: str = "", request=None) -> GenerationJob:
+    """The report's generation job (submitted through apps.generation) and the run that links it to the report."""
+    from apps.generation.services import job_submit
+
     what = f"section {section_kind}" if section_kind else f"sections {', '.join(SECTION_KINDS)}"
-    job = GenerationJob.objects.create(
-        owner=owner,
-        domain=GenerationJob.Domain.FINANCE,
-        adapter=report.adapter,
+    job = job_submit(
+        kind=REPORT_JOB_KIND, owner=owner, adapter=report.adapter, request=request,
         prompt=f"Research report {report.pk} on {report.company.name}: {what}",
-        max_tokens=settings.PLUMBLINE_REPORT_SECTION_TOKENS,
-        model_name=report.model_name,
+        max_tokens=settings.PLUMBLINE_REPORT_SECTION_TOKENS, detail={"report": report.pk},
     )
     ReportRun.objects.create(report=report, job=job, section_kind=section_kind)
     return job
-
-
-def _enqueue(job: GenerationJob) -> None:
-    from apps.finance.reports.tasks import generate_report_sections
-
-    transaction.on_commit(lambda: generate_report_sections.delay(job.pk))
 
 
 @transaction.atomic
@@ -160,12 +160,11 @@ def report_create(
     ReportSection.objects.bulk_create(
         ReportSection(report=report, kind=spec.kind, position=i) for i, spec in enumerate(SECTIONS)
     )
-    job = _new_job(report=report, owner=owner)
+    job = _submit_job(report=report, owner=owner, request=request)
     audit_log(
         actor=owner, action="finance_report.create", obj=report, request=request,
         detail={"company": company.pk, "job": job.pk},
     )
-    _enqueue(job)
     return report, job
 
 
@@ -200,10 +199,9 @@ def report_section_regenerate(*, report: Report, kind: str, actor, request=None)
     section.save(update_fields=["status", "live_text", "updated_at"])
     report.status, report.error = Status.GENERATING, ""
     report.save(update_fields=["status", "error", "updated_at"])
-    job = _new_job(report=report, owner=actor, section_kind=kind)
+    job = _submit_job(report=report, owner=actor, section_kind=kind, request=request)
     audit_log(actor=actor, action="finance_report.regenerate", obj=report, request=request,
               detail={"section": kind, "job": job.pk})
-    _enqueue(job)
     return job
 
 
@@ -313,17 +311,14 @@ def report_export_audit(*, report: Report, actor, fmt: str, request=None) -> Non
     audit_log(actor=actor, action="finance_report.export", obj=report, request=request, detail={"format": fmt})
 
 
-# --- what the worker writes ----------------------------------------------------------------------------
-def _job_is_current(job_id: int, attempt: int) -> bool:
-    job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
-    return job is not None and job.attempts == attempt and not job.is_terminal
-
-
+# --- what the worker writes (each write fenced by the job's attempt: apps.generation.services.job_owned) ------
 @transaction.atomic
 def section_begin(*, report_id: int, kind: str, job_id: int, attempt: int) -> str:
     """"go": this attempt writes the section now; "done": an earlier delivery of the job wrote it;
     "stale": the job was cancelled or a newer attempt owns it."""
-    if not _job_is_current(job_id, attempt):
+    from apps.generation.services import job_owned
+
+    if job_owned(job_id=job_id, attempt=attempt) is None:
         return "stale"
     section = ReportSection.objects.select_for_update().get(report_id=report_id, kind=kind)
     if section.versions.filter(job_id=job_id).exists():
@@ -333,15 +328,9 @@ def section_begin(*, report_id: int, kind: str, job_id: int, attempt: int) -> st
     return "go"
 
 
-def section_stream(*, report_id: int, kind: str, job_id: int, attempt: int, text: str) -> bool:
-    """Store text streamed so far; False when the job was cancelled or a newer attempt owns it."""
-    from apps.generation.services import job_progress
-
-    if not job_progress(job_id=job_id, attempt=attempt, output=f"[{kind}] {text}", completion_tokens=0,
-                        prompt_tokens=0):
-        return False
+def section_live_text(*, report_id: int, kind: str, text: str) -> None:
+    """The text streamed so far, for the report page (the job's progress writer calls it after each write)."""
     ReportSection.objects.filter(report_id=report_id, kind=kind).update(live_text=text, updated_at=timezone.now())
-    return True
 
 
 @transaction.atomic
@@ -349,7 +338,9 @@ def section_store(
     *, report_id: int, kind: str, job_id: int, attempt: int, text: str, data: dict | None = None
 ) -> ReportSectionVersion | None:
     """The model's version of a section by this job; None (nothing written) for a stale attempt or a repeat."""
-    if not _job_is_current(job_id, attempt):
+    from apps.generation.services import job_owned
+
+    if job_owned(job_id=job_id, attempt=attempt) is None:
         return None
     report = Report.objects.get(pk=report_id)
     section = ReportSection.objects.select_for_update().get(report=report, kind=kind)
@@ -367,80 +358,44 @@ def disclosure_text() -> str:
     return DISCLOSURE
 
 
-@transaction.atomic
-def report_run_end(
-    *, job_id: int, attempt: int, error: str = "", cancelled: bool = False, prompt_tokens: int = 0,
-    completion_tokens: int = 0,
-) -> Report | None:
-    """End the job of this attempt and set the report's status from its sections."""
-    from apps.generation.services import job_fail, job_finish
-
-    if not _job_is_current(job_id, attempt):
-        return None
-    run = ReportRun.objects.select_related("report").get(job_id=job_id)
-    report = Report.objects.select_for_update().get(pk=run.report_id)
-    if cancelled:
-        error = "the generation job was cancelled"
-        job_finish(job_id=job_id, attempt=attempt, output="", finish_reason="cancelled", prompt_tokens=0,
-                   completion_tokens=0)
-        ReportSection.objects.filter(report=report, status__in=[SectionStatus.GENERATING, SectionStatus.PENDING]).update(
-            status=SectionStatus.FAILED
-        )
-    elif error:
-        job_fail(job_id=job_id, attempt=attempt, error=error)
-        ReportSection.objects.filter(report=report, status__in=[SectionStatus.GENERATING, SectionStatus.PENDING]).update(
-            status=SectionStatus.FAILED
-        )
-    else:
-        job_finish(job_id=job_id, attempt=attempt, output=f"report {report.pk}: sections written",
-                   finish_reason="stop", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+def _settle(report: Report, *, error: str = "") -> None:
+    """Sections still waiting fail; the report is ready when every section has text (approved stays approved)."""
+    ReportSection.objects.filter(report=report, status__in=[SectionStatus.GENERATING, SectionStatus.PENDING]).update(
+        status=SectionStatus.FAILED
+    )
     complete = all(s.current is not None for s in report.sections.all())
     if report.status != Status.APPROVED:
         report.status = Status.READY if complete else Status.FAILED
         report.error = error[:4000]
         report.save(update_fields=["status", "error", "updated_at"])
+
+
+@transaction.atomic
+def report_run_end(*, job_id: int, attempt: int, prompt_tokens: int = 0, completion_tokens: int = 0) -> Report | None:
+    """Every section of the run is written: end the job of this attempt and set the report's status."""
+    from apps.generation.services import job_finish, job_owned
+
+    if job_owned(job_id=job_id, attempt=attempt) is None:
+        return None
+    run = ReportRun.objects.get(job_id=job_id)
+    report = Report.objects.select_for_update().get(pk=run.report_id)
+    job_finish(job_id=job_id, attempt=attempt, output=f"report {report.pk}: sections written",
+               finish_reason="stop", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    _settle(report)
     audit_log(actor=None, action=f"finance_report.{report.status}", obj=report, via="worker",
               detail={"job": job_id, "attempt": attempt})
     return report
 
 
-def job_cancel_requested(*, job_id: int, attempt: int) -> bool:
-    return GenerationJob.objects.filter(pk=job_id, attempts=attempt, cancel_requested=True).exists()
-
-
-@transaction.atomic
-def report_run_orphaned(*, job_id: int) -> None:
-    """The job ended without running (cancelled while queued): a report still "generating" gets its status."""
-    job = GenerationJob.objects.filter(pk=job_id).first()
-    run = ReportRun.objects.filter(job_id=job_id).first()
-    if job is None or run is None or not job.is_terminal:
+def report_job_ended(*, job, error: str) -> None:
+    """on_end of report jobs: the job failed or was cancelled (running or still queued) without its runner
+    ending it. A report still generating from this run gets its status; called in the job's transaction."""
+    run = ReportRun.objects.filter(job_id=job.pk).first()
+    if run is None:
         return
     report = Report.objects.select_for_update().get(pk=run.report_id)
     if report.status != Status.GENERATING or ReportRun.objects.filter(report=report).first() != run:
         return
-    ReportSection.objects.filter(report=report, status__in=[SectionStatus.GENERATING, SectionStatus.PENDING]).update(
-        status=SectionStatus.FAILED
-    )
-    complete = all(s.current is not None for s in report.sections.all())
-    report.status = Status.READY if complete else Status.FAILED
-    report.error = f"the generation job {job.status}" + (f": {job.error}" if job.error else "")
-    report.save(update_fields=["status", "error", "updated_at"])
-
-
-@transaction.atomic
-def report_run_fail(*, job_id: int, error: str) -> None:
-    """A run that failed outside an attempt (gave up on retries, crashed before claiming): fail job and report."""
-    from apps.generation.services import job_fail
-
-    job = job_fail(job_id=job_id, error=error)
-    if job is None:
-        return
-    run = ReportRun.objects.filter(job_id=job_id).select_related("report").first()
-    if run is None:
-        return
-    report = Report.objects.select_for_update().get(pk=run.report_id)
-    if report.status == Status.GENERATING:
-        complete = all(s.current is not None for s in report.sections.all())
-        report.status = Status.READY if complete else Status.FAILED
-        report.error = error[:4000]
-        report.save(update_fields=["status", "error", "updated_at"])
+    _settle(report, error=error or f"the generation job was {job.status}")
+    audit_log(actor=None, action=f"finance_report.{report.status}", obj=report, via="worker",
+              detail={"job": job.pk, "attempt": job.attempts})

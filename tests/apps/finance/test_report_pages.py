@@ -8,8 +8,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
-from apps.finance.models import Company
-from apps.finance.reports.models import Report
+from apps.finance.models import Company, Report
 from tests.apps.finance.test_reports_factories import STATEMENTS, join, make_team
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow]

@@ -5,7 +5,7 @@ import pytest
 from pypdf import PdfReader
 
 from apps.accounts.models import AuditEvent
-from apps.finance.reports.models import Report
+from apps.finance.models import Report
 from apps.generation.models import GenerationJob
 from tests.apps.finance.test_reports_factories import join, make_company, make_team, write_all_sections
 

@@ -59,8 +59,8 @@ def analyst_in_team(make_user, team, username: str | None = None):
 
 def write_all_sections(report, texts: dict[str, str] | None = None):
     """Play the worker without the model: claim the report's job and store a text for every section."""
+    from apps.finance.models import ReportRun
     from apps.finance.reports import services
-    from apps.finance.reports.models import ReportRun
     from apps.finance.reports.prompts import SECTION_KINDS
     from apps.generation.services import job_start
 

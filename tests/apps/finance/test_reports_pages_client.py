@@ -2,7 +2,7 @@
 import pytest
 from django.test import Client
 
-from apps.finance.reports.models import Report
+from apps.finance.models import Report
 from tests.apps.finance.test_reports_factories import (
     analyst_in_team,
     make_company,

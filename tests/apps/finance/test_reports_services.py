@@ -4,11 +4,11 @@ import pytest
 
 from apps.accounts.models import AuditEvent
 from apps.core.exceptions import ApplicationError
+from apps.finance.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports import selectors, services
-from apps.finance.reports.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports.prompts import SECTION_KINDS
 from apps.generation.models import GenerationJob
-from apps.generation.services import job_start
+from apps.generation.services import job_fail, job_progress, job_settle, job_start
 from tests.apps.finance.test_reports_factories import (
     analyst_in_team,
     make_company,
@@ -194,7 +194,7 @@ def test_redelivered_job_neither_duplicates_nor_lets_the_stale_delivery_write(an
     kind4 = SECTION_KINDS[3]
     assert services.section_begin(report_id=report.pk, kind=kind4, job_id=job.pk, attempt=first) == "stale"
     assert services.section_store(report_id=report.pk, kind=kind4, job_id=job.pk, attempt=first, text="stale") is None
-    assert services.section_stream(report_id=report.pk, kind=kind4, job_id=job.pk, attempt=first, text="st") is False
+    assert job_progress(job_id=job.pk, attempt=first, output="st", completion_tokens=1, prompt_tokens=0) is False
     for kind in SECTION_KINDS[3:]:
         services.section_store(report_id=report.pk, kind=kind, job_id=job.pk, attempt=second, text=f"{kind} v1")
     # A repeated store of the same job is a no-op.
@@ -213,7 +213,7 @@ def test_failed_run_marks_the_report_failed_with_the_error(analyst, company):
     report, job = _start(analyst, company)
     job, attempt = job_start(job_id=job.pk)
     services.section_begin(report_id=report.pk, kind="rating", job_id=job.pk, attempt=attempt)
-    services.report_run_end(job_id=job.pk, attempt=attempt, error="section rating: prompt too long")
+    job_fail(job_id=job.pk, attempt=attempt, error="section rating: prompt too long")  # the runner raised
     report.refresh_from_db()
     job.refresh_from_db()
     assert report.status == "failed" and "prompt too long" in report.error
@@ -268,24 +268,24 @@ def test_new_dcf_inputs_recompute_facts_recheck_prose_and_the_rating(analyst, co
 
 
 def test_cancelling_the_job_ends_the_report_instead_of_leaving_it_generating(analyst, company):
-    from apps.finance.reports.runner import report_run
+    from apps.generation.jobs import job_dispatch
     from apps.generation.services import job_cancel
 
     report, job = _start(analyst, company)
     job_cancel(job=job, actor=analyst)  # while queued
-    report_run(job_id=job.pk)  # the delivery finds it cancelled: no model call, the report ends
-    report.refresh_from_db()
+    report.refresh_from_db()  # the job's on_end settled the report in the same transaction
     assert report.status == "failed" and "cancelled" in report.error
+    job_dispatch(job_id=job.pk)  # a late delivery finds it cancelled: no model call, nothing changes
+    report.refresh_from_db()
+    assert report.status == "failed"
 
     # cancelled mid-run: the running attempt sees it at its next write and ends the run as cancelled
     report2, job2 = _start(analyst, company)
     job2, attempt = job_start(job_id=job2.pk)
     services.section_begin(report_id=report2.pk, kind="rating", job_id=job2.pk, attempt=attempt)
     job_cancel(job=job2, actor=analyst)
-    assert services.section_stream(report_id=report2.pk, kind="rating", job_id=job2.pk, attempt=attempt,
-                                   text="{") is False
-    assert services.job_cancel_requested(job_id=job2.pk, attempt=attempt)
-    services.report_run_end(job_id=job2.pk, attempt=attempt, cancelled=True)
+    assert job_progress(job_id=job2.pk, attempt=attempt, output="{", completion_tokens=1, prompt_tokens=0) is False
+    job_settle(job_id=job2.pk, attempt=attempt)  # the runner stopped (JobStale): the dispatcher settles the job
     report2.refresh_from_db()
     job2.refresh_from_db()
     assert report2.status == "failed" and job2.status == "cancelled"

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from apps.finance.reports.models import Report, ReportSection
+from apps.finance.models import Report, ReportSection
 from apps.finance.reports.prompts import SECTION_KINDS
 from apps.generation.models import GenerationJob
 from tests.apps.finance.test_reports_factories import join, make_company, make_team
@@ -67,7 +67,7 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
 
 def test_redelivered_report_job_keeps_the_sections_already_written(model_cache_dir, make_user, settings):
     from apps.finance.reports import services
-    from apps.finance.reports.runner import report_run
+    from apps.generation.jobs import job_dispatch
     from apps.generation.services import job_start
 
     settings.PLUMBLINE_REPORT_SECTION_TOKENS = 8
@@ -79,7 +79,7 @@ def test_redelivered_report_job_keeps_the_sections_already_written(model_cache_d
         services.section_begin(report_id=report.pk, kind=kind, job_id=job.pk, attempt=first)
         services.section_store(report_id=report.pk, kind=kind, job_id=job.pk, attempt=first, text=f"first {kind}")
 
-    report_run(job_id=job.pk)  # the redelivery, on this process's real engine
+    job_dispatch(job_id=job.pk)  # the redelivery, on this process's real engine
 
     report.refresh_from_db()
     job.refresh_from_db()
@@ -91,5 +91,5 @@ def test_redelivered_report_job_keeps_the_sections_already_written(model_cache_d
             assert section.current.text == f"first {section.kind}"
         else:
             assert section.current.text and not section.current.text.startswith("first")
-    report_run(job_id=job.pk)  # a third delivery after the end: nothing to do
+    job_dispatch(job_id=job.pk)  # a third delivery after the end: nothing to do
     assert sum(s.versions.count() for s in ReportSection.objects.filter(report=report)) == len(SECTION_KINDS)

@@ -1,9 +1,6 @@
 """Jobs end to end through a real Celery worker process on the real Redis broker and the real model."""
-import time
-
 import pytest
 
-from apps.generation.models import GenerationJob
 from tests.conftest import wait_for_job
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
@@ -59,32 +56,5 @@ def test_cancelling_a_running_job_stops_it(celery_worker, api_client_for, transa
     assert job.status == "cancelled" and job.completion_tokens < 800
 
 
-def test_worker_killed_mid_job_the_job_is_delivered_again_and_succeeds(start_worker, api_client_for, transactional_db):
-    # A short visibility timeout (still above twice the time limit) so the test need not wait an hour; the
-    # restore sweep runs every second.
-    fast_restore = {
-        "CELERY_VISIBILITY_TIMEOUT": "61",
-        "CELERY_TASK_TIME_LIMIT": "30",
-        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
-        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
-    }
-    first = start_worker(**fast_restore)
-    client = api_client_for("analyst")
-    payload = {"prompt": "1, 2, 3, 4, 5, 6,", "chat": False, "max_tokens": 32}
-    job_id = client.post("/api/v1/jobs/", payload, format="json").json()["id"]
-
-    end = time.monotonic() + 120
-    while time.monotonic() < end:  # wait until the job is running and has produced output
-        job = GenerationJob.objects.get(pk=job_id)
-        if job.status == "running" and job.completion_tokens > 0:
-            break
-        time.sleep(0.05)
-    assert job.status == "running", first.log()[-2000:]
-    first.kill()
-    assert GenerationJob.objects.get(pk=job_id).status == "running"
-
-    second = start_worker(**fast_restore)
-    job = wait_for_job(job_id, timeout=240, worker=second)
-    assert job.status == "succeeded", f"{job.error}\n{second.log()[-1500:]}"
-    assert job.attempts == 2
-    assert job.completion_tokens > 0 and job.output
+# A worker killed mid-job, a raising runner and the time limit: tests/apps/generation/test_job_faults.py, once
+# for every registered kind of job.

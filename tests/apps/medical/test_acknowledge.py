@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import AuditEvent
+from apps.core.exceptions import ApplicationError
 from apps.medical import services
 from apps.medical.models import Draft, Finding
 from apps.medical.verification import ACKNOWLEDGEABLE_CHECKS
@@ -179,7 +180,7 @@ def test_clinicians_and_analysts_may_not_acknowledge(api_client_for, make_user):
     finding = waiting(draft)[0]
     for api in (clinician, api_client_for("clinician"), api_client_for("analyst")):
         assert acknowledge(api, finding).status_code == 403
-    with pytest.raises(services.ApplicationError) as exc:  # the service says no too, whatever calls it
+    with pytest.raises(ApplicationError) as exc:  # the service says no too, whatever calls it
         services.finding_acknowledge(finding=finding, actor=clinician.user, note=NOTE)
     assert exc.value.status == 403
     assert untouched(draft) and Draft.objects.get(pk=draft.pk).verification == "unverifiable"
@@ -240,7 +241,7 @@ def test_two_acknowledgements_at_once_write_once(make_user):
             barrier.wait()
             services.finding_acknowledge(finding=finding, actor=reviewer, note=NOTE)
             outcomes.append(200)
-        except services.ApplicationError as exc:
+        except ApplicationError as exc:
             outcomes.append(exc.status)
         finally:
             connection.close()

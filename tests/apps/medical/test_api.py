@@ -110,9 +110,11 @@ def test_celery_messages_of_triage_and_drafts_carry_ids_only(api_client_for, wor
     triage_job, draft_job = triage.json()["job"]["id"], draft.json()["job"]["id"]
     messages = _queued("gpu")
     purge_test_broker()
-    by_task = {m["task"]: m for m in messages}
-    assert by_task["apps.medical.tasks.run_triage"]["args"] == [triage_job]
-    assert by_task["apps.medical.tasks.generate_draft"]["args"] == [draft_job]
+    # both are jobs: the one job task carries the job id only, and the job row names its kind
+    assert sorted((m["task"], m["args"][0]) for m in messages) == sorted(
+        [("apps.generation.tasks.run_job", triage_job), ("apps.generation.tasks.run_job", draft_job)])
+    assert GenerationJob.objects.get(pk=triage_job).kind == "medical.triage"
+    assert GenerationJob.objects.get(pk=draft_job).kind == "medical.draft"
     for m in messages:
         assert m["kwargs"] == {}
         for text in ("PT-TEST-0001", "chest pain", "penicillin", "ramipril", "left arm"):

@@ -4,7 +4,7 @@ import pytest
 
 from apps.accounts.models import AuditEvent
 from apps.generation.models import GenerationJob
-from apps.generation.services import job_start
+from apps.generation.services import job_fail, job_start
 from apps.medical import services
 from apps.medical.models import Draft
 from tests.apps.medical.factories import encounter
@@ -55,7 +55,7 @@ def test_a_failed_draft_job_marks_the_draft_failed(make_user):
     clinician = make_user("clinician")
     draft = services.draft_request(encounter=encounter(clinician), actor=clinician)
     _job, attempt = job_start(job_id=draft.job_id)
-    services.draft_generation_fail(job_id=draft.job_id, attempt=attempt, error="section plan: engine refused")
+    job_fail(job_id=draft.job_id, attempt=attempt, error="section plan: engine refused")  # on_end settles the draft
     draft.refresh_from_db()
     assert draft.status == "failed" and "engine refused" in draft.error and draft.job.status == "failed"
 

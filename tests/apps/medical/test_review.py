@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from apps.accounts.models import AuditEvent
+from apps.core.exceptions import ApplicationError
 from apps.medical import services
 from apps.medical.models import Draft, Review
 from tests.apps.medical.factories import CLEAN_CONTENT, PLANTED_CONTENT, encounter
@@ -100,7 +101,7 @@ def test_send_back_needs_comments_and_an_edit_makes_a_new_version(api_client_for
     fixed = services.draft_edit(draft=draft, actor=clinician, content=CLEAN_CONTENT)
     draft.refresh_from_db()
     assert draft.status == "superseded" and fixed.version == draft.version + 1
-    with pytest.raises(services.ApplicationError) as exc:  # only the latest version may be edited
+    with pytest.raises(ApplicationError) as exc:  # only the latest version may be edited
         services.draft_edit(draft=draft, actor=clinician, content=CLEAN_CONTENT)
     assert exc.value.status == 409
 

@@ -5,7 +5,7 @@ import pytest
 
 from apps.accounts.models import AuditEvent
 from apps.generation.models import GenerationJob
-from apps.generation.services import job_start
+from apps.generation.services import job_fail, job_start
 from apps.medical import services
 from apps.medical.models import TriageAssessment
 from tests.apps.medical.factories import DANGER, encounter
@@ -79,7 +79,7 @@ def test_a_stale_or_repeated_delivery_stores_nothing(make_user):
 @pytest.mark.django_db
 def test_a_failed_task_keeps_the_rules_level(make_user):
     triage, attempt = _claimed_triage(make_user("clinician"), **DANGER)
-    services.triage_fail(job_id=triage.job_id, error="RuntimeError", attempt=attempt)
+    job_fail(job_id=triage.job_id, error="RuntimeError", attempt=attempt)  # the runner raised: on_end settles
     t = TriageAssessment.objects.get(pk=triage.pk)
     assert t.final_level == 2 and t.model_outcome == "failed" and t.job.status == "failed"
 

@@ -1,4 +1,4 @@
-"""Research reports, their sections and each section's versions (re-exported by apps.finance.models)."""
+"""Research reports, their sections and each section's versions."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -6,8 +6,6 @@ from django.db import models
 from django.utils import timezone
 
 from apps.finance.reports.prompts import SECTIONS
-
-__all__ = ["Report", "ReportRun", "ReportSection", "ReportSectionVersion"]
 
 
 class Report(models.Model):

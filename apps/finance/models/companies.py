@@ -97,4 +97,3 @@ class FinancialStatement(models.Model):
     def values(self) -> dict:
         """Line-item key -> Decimal or None."""
         return {key: getattr(self, key) for key in LINE_ITEM_KEYS}
-from apps.finance.reports.models import *  # noqa
