@@ -136,7 +136,7 @@ SPECTACULAR_SETTINGS = {
     # One name per choice set that several components share (the schema is validated with --fail-on-warn).
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "apps.generation.models.GenerationJob.Status",
-        "ReportStatusEnum": "apps.finance.reports.models.Report.Status",
+        "ReportStatusEnum": "apps.finance.models.reports.Report.Status",
         "SectionKindEnum": "apps.finance.reports.prompts.SECTION_KINDS",
         "DraftStatusEnum": "apps.medical.models.Draft.Status",
         "DraftVerificationEnum": "apps.medical.models.Draft.Verification",

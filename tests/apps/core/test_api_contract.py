@@ -52,7 +52,7 @@ def world(api_client_for, make_user):
     for _ in range(2):
         r = analyst.call("POST", f"{V1}/finance/reports/", {"company": company.pk})
         assert r.status_code == 202, r.json()
-        from apps.finance.reports.models import Report
+        from apps.finance.models import Report
 
         reports.append(write_all_sections(Report.objects.get(pk=r.json()["id"])))
     r = admin.call("POST", f"{V1}/adapters/", upload(admin.client), fmt="multipart")
