@@ -16,6 +16,20 @@ from apps.generation.selectors import jobs_visible_to
 from apps.generation.services import job_cancel, job_create, job_read_audit
 
 
+class JobRefOutput(serializers.Serializer):
+    """A job as another app's resource names it (a report's, a triage's, a draft's): its own page is
+    /api/v1/jobs/{id}/. `error` is the job's failure; for medical jobs it is the exception type only."""
+
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+
+    def get_url(self, job) -> str:
+        return f"/api/v1/jobs/{job.pk}/"
+
+
 class JobOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     adapter = serializers.CharField(source="adapter.label", allow_null=True, help_text="name@version, or null")

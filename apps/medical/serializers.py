@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.serializers import StrictInputSerializer
+from apps.generation.api import JobRefOutput
 from apps.medical import selectors
 from apps.medical.clinical import CONSCIOUSNESS_LEVELS, SEXES
 from apps.medical.models import Draft, Encounter, Review, TriageAssessment
@@ -81,18 +82,6 @@ class FindingOutput(serializers.Serializer):
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True)
     acknowledged_at = serializers.DateTimeField(allow_null=True)
     acknowledge_note = serializers.CharField()
-
-
-class JobRefOutput(serializers.Serializer):
-    """The generation job behind a triage or a draft (its own page: /api/v1/jobs/{id}/)."""
-
-    id = serializers.IntegerField()
-    url = serializers.SerializerMethodField()
-    status = serializers.CharField()
-    attempts = serializers.IntegerField()
-
-    def get_url(self, job) -> str:
-        return f"/api/v1/jobs/{job.pk}/"
 
 
 class TriageOutput(serializers.Serializer):

@@ -18,6 +18,7 @@ from apps.core.serializers import StrictInputSerializer
 from apps.finance.models import Report
 from apps.finance.reports import selectors, services
 from apps.finance.reports.prompts import SECTION_KINDS
+from apps.generation.api import JobRefOutput
 
 VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change_report"
 
@@ -32,17 +33,6 @@ class DcfInputsOutput(serializers.Serializer):
     wacc = serializers.FloatField()
     terminal_growth = serializers.FloatField()
     forecast_years = serializers.IntegerField()
-
-
-class ReportJobOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = serializers.SerializerMethodField()
-    status = serializers.CharField()
-    attempts = serializers.IntegerField()
-    error = serializers.CharField()
-
-    def get_url(self, job) -> str:
-        return f"/api/v1/jobs/{job.pk}/"
 
 
 class AdapterRefOutput(serializers.Serializer):
@@ -127,10 +117,10 @@ class ReportOutput(serializers.Serializer):
     def get_adapter(self, report: Report) -> dict | None:
         return AdapterRefOutput(report).data if report.adapter_id else None
 
-    @extend_schema_field(ReportJobOutput(allow_null=True))
+    @extend_schema_field(JobRefOutput(allow_null=True))
     def get_job(self, report: Report) -> dict | None:
         job = selectors.report_current_job(report)
-        return None if job is None else ReportJobOutput(job).data
+        return None if job is None else JobRefOutput(job).data
 
     def get_flag_count(self, report: Report) -> int:
         return self._view["flag_count"]

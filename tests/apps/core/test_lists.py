@@ -143,6 +143,7 @@ def test_query_count_does_not_grow_with_the_list(ctx, name, django_assert_max_nu
         first = client.get(url)
     assert first.status_code == 200 and first.json()["count"] >= 1
     make(ctx, 49)
+    client.get(f"{url}?limit=50")  # the token's last-used time is written at most once a minute: settle it again
     with django_assert_max_num_queries(budget):
         page = client.get(f"{url}?limit=50")
     assert page.status_code == 200 and len(page.json()["results"]) == 50 and page.json()["count"] >= 50
