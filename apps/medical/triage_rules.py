@@ -365,6 +365,12 @@ def match_table(case: TriageCase, table: tuple[ComplaintPattern, ...]) -> tuple[
     return None
 
 
+def table_reason(case: TriageCase, table: tuple[ComplaintPattern, ...]) -> str | None:
+    """"<the entry's reason> ('<what matched>')" for the first entry of `table` the case matches, else None."""
+    hit = match_table(case, table)
+    return f"{hit[0].reason} ({hit[1]!r})" if hit else None
+
+
 def case_age(case: TriageCase) -> Age:
     return Age(years=case.age, days=infant_age_days(case))
 
@@ -421,19 +427,13 @@ def rule_results(case: TriageCase) -> list[RuleResult]:
     age = case_age(case)
     complaint, everything = _texts(case)
     out: list[RuleResult] = []
-    reason = lifesaving_vitals(case, age, everything)
-    if reason is None:
-        hit = match_table(case, LIFESAVING)
-        reason = f"{hit[0].reason} ({hit[1]!r})" if hit else None
+    reason = lifesaving_vitals(case, age, everything) or table_reason(case, LIFESAVING)
     if reason:
         out.append(RuleResult(1, "A_lifesaving", reason))
 
-    reason = altered_consciousness(case, everything)
-    if reason is None:
-        hit = match_table(case, CONFUSION)
-        reason = f"{hit[0].reason} ({hit[1]!r})" if hit else None
-    if reason:
-        out.append(RuleResult(2, "B_confusion", reason))
+    confusion = altered_consciousness(case, everything) or table_reason(case, CONFUSION)
+    if confusion:
+        out.append(RuleResult(2, "B_confusion", confusion))
 
     # Danger-zone vitals are read for every patient and give ESI 2 whatever the complaint: the handbook asks
     # them for patients needing two or more resources, but a resource count estimated from a complaint
@@ -443,7 +443,7 @@ def rule_results(case: TriageCase) -> list[RuleResult]:
         out.append(RuleResult(2, "B_danger_vitals", reason))
     glucose = low_glucose(everything)
     if glucose:
-        altered = altered_consciousness(case, everything) or match_table(case, CONFUSION)
+        altered = confusion is not None
         out.append(RuleResult(1 if altered else 2, "A_lifesaving" if altered else "B_high_risk",
                               f"{glucose}{' with altered consciousness: needs IV dextrose now' if altered else ''}"))
 
@@ -451,10 +451,10 @@ def rule_results(case: TriageCase) -> list[RuleResult]:
     if fever:
         out.append(RuleResult(fever[0], "B_paediatric_fever", fever[1]))
 
-    hit = match_table(case, HIGH_RISK)
+    high_risk = table_reason(case, HIGH_RISK)
     quantity = INGESTED_QUANTITY.search(complaint)
-    if hit:
-        out.append(RuleResult(2, "B_high_risk", f"{hit[0].reason} ({hit[1]!r})"))
+    if high_risk:
+        out.append(RuleResult(2, "B_high_risk", high_risk))
     elif quantity:
         out.append(RuleResult(2, "B_high_risk", f"overdose / toxic ingestion ({quantity.group(0)!r})"))
     elif has_fever(case):
@@ -465,9 +465,9 @@ def rule_results(case: TriageCase) -> list[RuleResult]:
 
     pain = case.vitals.pain_score
     if pain is not None and pain >= SEVERE_PAIN_THRESHOLD and first_affirmed(complaint, COMFORTABLE) is None:
-        hit = match_table(case, SEVERE_PAIN)
-        if hit:
-            out.append(RuleResult(2, "B_severe_pain", f"pain {pain}/10: {hit[0].reason} ({hit[1]!r})"))
+        severe = table_reason(case, SEVERE_PAIN)
+        if severe:
+            out.append(RuleResult(2, "B_severe_pain", f"pain {pain}/10: {severe}"))
 
     out.append(_resource_result(case))
     return out

@@ -1,6 +1,7 @@
 """Triage consistency: the assessment's codes and words against the recorded ESI level."""
 from __future__ import annotations
 
+from apps.medical.text import find_terms
 from apps.medical.verification.acuity import acuity_floor, is_minor
 from apps.medical.verification.types import DraftContent, EncounterFacts, Finding, code_line
 
@@ -43,8 +44,6 @@ URGENT_WORDS: tuple[tuple[tuple[str, ...], int, str], ...] = (
 def _urgent_words(assessment: str, level: int):
     """(worst level, condition, TermHit) of the most urgent condition affirmed in the assessment that needs a
     more urgent level than `level`, or None."""
-    from apps.medical.text import find_terms
-
     found = []
     for phrases, worst, condition in URGENT_WORDS:
         if level <= worst:

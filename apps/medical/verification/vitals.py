@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from apps.medical.clinical import Vitals
+from apps.medical.text import find_terms
 from apps.medical.verification.types import DraftContent, EncounterFacts, Finding
 
 
@@ -147,8 +148,6 @@ def is_later_value(text: str, start: int, end: int) -> bool:
 
 def _claim_is_asserted(text: str, start: int, end: int) -> bool:
     """The claim at text[start:end] is made about the patient now: not negated, historical or hypothetical."""
-    from apps.medical.text import find_terms
-
     for hit in find_terms(text, (text[start:end].lower(),), fuzzy=False):
         if hit.start <= start < hit.end or start <= hit.start < end:
             return hit.affirmed
