@@ -6,8 +6,13 @@ A delivery of a job (there may be several: acks_late, a lost worker) takes the r
 job's kind gets a JobContext and either stores its result (its app's service ends the job with `job_finish`
 inside the transaction that stores the result, after `job_owned`) or raises. Every other ending is the
 dispatcher's: JobStale/cancel -> cancelled, JobTimeLimit -> failed "ran past its time limit", JobFailed ->
-failed with its message, transient errors -> retried then failed, anything else -> failed with the error
-(only its type for kinds with error_detail=False) and re-raised. Each of those calls the kind's on_end hook.
+failed with its message, transient errors -> retried then failed, anything else -> failed with the error and
+re-raised. Each of those calls the kind's on_end hook.
+
+Kinds over patient data (JobKind.clinical) keep their text in their app's tables only: the progress writer
+counts their tokens without writing text, `job_finish` refuses an output for them, and a crash stores, logs and
+raises only the exception's type (JobCrashed), so no message that may quote a record reaches the job row, the
+worker's log or the task's result.
 """
 from __future__ import annotations
 
@@ -52,6 +57,11 @@ class JobTimeLimit(Exception):
 class JobFailed(Exception):
     """The work failed in a way the runner can name; the message is stored as the job's error as is, so it must
     not quote patient data."""
+
+
+class JobCrashed(Exception):
+    """What the task raises when the runner of a clinical kind crashed: it names the job and the exception's type
+    only, and does not chain the original (whose message may quote patient data)."""
 
 
 @dataclass
@@ -99,7 +109,8 @@ class JobContext:
 
 class ProgressWriter:
     """on_text for generate_text: writes the text so far to the job row at most every PROGRESS_INTERVAL_S
-    (and hands it to `also`, an app's live view); returns False once the attempt should stop."""
+    (and hands it to `also`, an app's live view); returns False once the attempt should stop. For clinical
+    kinds only the token count is written: the text stays with the runner until its app stores it."""
 
     def __init__(self, ctx: JobContext, *, label: str = "", also=None):
         self.ctx, self.label, self.also = ctx, label, also
@@ -110,8 +121,12 @@ class ProgressWriter:
         if time.monotonic() - self.last < PROGRESS_INTERVAL_S:
             return True
         self.last = time.monotonic()
+        if self.ctx.kind.clinical:
+            shown = ""
+        else:
+            shown = f"[{self.label}] {text}" if self.label else text
         ok = services.job_progress(
-            job_id=self.ctx.job_id, attempt=self.ctx.attempt, output=f"[{self.label}] {text}" if self.label else text,
+            job_id=self.ctx.job_id, attempt=self.ctx.attempt, output=shown,
             completion_tokens=self.ctx.completion_tokens + self.calls, prompt_tokens=self.ctx.prompt_tokens,
         )
         if ok and self.also is not None:
@@ -163,6 +178,10 @@ def job_dispatch(*, job_id: int, retries: int = 0, max_retries: int = JOB_TASK_O
             fail("gave up after repeated database/broker errors")
         raise
     except Exception as exc:  # a bug or a model failure: the job fails, visibly
-        fail(f"{type(exc).__name__}: {exc}" if kind.error_detail else type(exc).__name__)
+        if kind.clinical:  # the message may quote the record: its type only, and the original is not chained
+            fail(type(exc).__name__)
+            log.error("job %s (%s) attempt %s failed: %s", job_id, kind_name, attempt, type(exc).__name__)
+            raise JobCrashed(f"job {job_id} ({kind_name}) failed: {type(exc).__name__}") from None
+        fail(f"{type(exc).__name__}: {exc}")
         raise
     log.info("job %s (%s) attempt %s ended", job_id, kind_name, attempt)

@@ -17,8 +17,10 @@ class JobKind:
     run: Callable[..., None]
     domain: str | None = None  # None: the submitter chooses (plain text generation)
     on_end: Callable[..., None] | None = None
-    # False: a failure stores only the exception's type name (jobs over patient data: messages may quote it)
-    error_detail: bool = True
+    # True: the work is over patient data, whose text lives only in its app's tables. The job row then holds ids,
+    # states and counts: no model text (progress is counted in tokens, the output stays empty) and, when the runner
+    # crashes, only the exception's type (in the row, the log and what the task raises).
+    clinical: bool = False
     what: str = "job"  # how errors name the work: "the report ran past its time limit"
     uses_model: bool = True  # load the worker's engine before the deadline starts counting
 

@@ -146,7 +146,8 @@ def job_cancel(*, job: GenerationJob, actor, request=None) -> GenerationJob:
 
 
 def job_read_audit(*, job: GenerationJob, user, request=None) -> None:
-    """Reads of medical jobs may show patient data: each one goes to the audit log."""
+    """Reads of medical jobs (their owner's prompt and text, or an admin's view of their metadata) go to the
+    audit log."""
     if job.domain == Domain.MEDICAL:
         audit_log(actor=user, action="generation_job.read", obj=job, request=request)
 
@@ -203,10 +204,14 @@ def job_finish(
     completion_tokens: int,
     error: str = "",
 ) -> GenerationJob | None:
-    """End the job of this attempt; a no-op (None) for a stale attempt or an already ended job."""
+    """End the job of this attempt; a no-op (None) for a stale attempt or an already ended job. A clinical kind's
+    job ends with no output: its app stored the text in its own tables."""
     job = job_owned(job_id=job_id, attempt=attempt)
     if job is None:
         return None
+    spec = kind_get(job.kind)
+    if output and spec is not None and spec.clinical:
+        raise ValueError(f"job {job_id} is of clinical kind {job.kind}: its text belongs in its app's tables")
     job.output, job.prompt_tokens, job.completion_tokens = output, prompt_tokens, completion_tokens
     if output and job.first_token_at is None:
         job.first_token_at = timezone.now()

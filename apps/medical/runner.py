@@ -1,8 +1,9 @@
 """The runners of medical jobs (kinds "medical.triage", "medical.draft"): ask the model, store once.
 
 They are registered in MedicalConfig.ready() and run by apps.generation's one job task. Logs hold ids only,
-never patient facts or model text; failures reach the job row as the exception's type only (error_detail=False)
-or as a message the runner composed without patient data.
+never patient facts or model text. Their kinds are clinical (JobKind.clinical): the job row gets token counts as
+progress and no text; failures reach it as the exception's type only or as a message the runner composed without
+patient data. The text is stored in this app's tables (services.triage_record, services.draft_record).
 """
 from __future__ import annotations
 

@@ -90,8 +90,8 @@ def draft_record(
     draft.adapter_label = adapter_label
     draft.status = DraftStatus.VERIFYING
     draft.save()
-    output = "\n\n".join(f"{n.upper()}: {getattr(draft, n)}" for n in SECTION_NAMES) + f"\n\nCODES: {codes_text}"
-    job_finish(job_id=job_id, attempt=attempt, output=output, finish_reason=finish_reason,
+    # The text stays in the draft: the job (a clinical kind) ends with ids, state and counts only.
+    job_finish(job_id=job_id, attempt=attempt, output="", finish_reason=finish_reason,
                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
     audit_log(actor=None, action="medical_draft.generated", obj=draft, via="worker",
               detail={"encounter": draft.encounter_id, "version": draft.version, "job": job_id})

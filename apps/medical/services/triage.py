@@ -64,7 +64,8 @@ def triage_record(
     _triage_combine(triage, model_level=level, outcome=outcome, why=why, department=department, rationale=rationale)
     triage.adapter_label = adapter_label
     triage.save()
-    job_finish(job_id=job_id, attempt=attempt, output=text, finish_reason=finish_reason,
+    # The proposal stays in the triage record: the job (a clinical kind) ends with ids, state and counts only.
+    job_finish(job_id=job_id, attempt=attempt, output="", finish_reason=finish_reason,
                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, error=error)
     _triage_audit(triage)
     return triage

@@ -108,7 +108,7 @@ def test_a_raising_runner_ends_the_job_failed_with_the_error_visible(kind, start
     worker = start_worker(**WORKER_BUDGETS, PLUMBLINE_LAYER_ATTENTION="not json")
     job = wait_for_job(job.pk, timeout=120, worker=worker)
     assert job.status == "failed", worker.log()[-2000:]
-    if kind_get(kind).error_detail:
+    if not kind_get(kind).clinical:
         assert job.error.startswith("ImproperlyConfigured: PLUMBLINE_LAYER_ATTENTION is not JSON")
     else:  # medical: the exception's type only, never its message
         assert job.error == "ImproperlyConfigured"

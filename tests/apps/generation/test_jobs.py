@@ -2,6 +2,7 @@
 attempt-fenced context, and how every way a runner can end becomes the job's state and its app's on_end."""
 from __future__ import annotations
 
+import traceback
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +11,7 @@ from django.db import OperationalError
 from apps.accounts.models import AuditEvent
 from apps.core.exceptions import ApplicationError
 from apps.generation import registry, services
-from apps.generation.jobs import JOB_TASK_OPTIONS, JobFailed, JobStale, JobTimeLimit, job_dispatch
+from apps.generation.jobs import JOB_TASK_OPTIONS, JobCrashed, JobFailed, JobStale, JobTimeLimit, job_dispatch
 from apps.generation.models import GenerationJob
 
 pytestmark = pytest.mark.django_db
@@ -23,8 +24,8 @@ def kind(monkeypatch):
     """Register a test kind whose runner and on_end are given by the test; on_end calls are recorded."""
     ended = []
 
-    def make(run, *, error_detail=True, domain="general"):
-        spec = registry.JobKind(name="tests.kind", run=run, domain=domain, error_detail=error_detail,
+    def make(run, *, clinical=False, domain="general"):
+        spec = registry.JobKind(name="tests.kind", run=run, domain=domain, clinical=clinical,
                                 on_end=lambda *, job, error: ended.append((job.status, error)), uses_model=False)
         monkeypatch.setitem(registry._KINDS, spec.name, spec)
         return spec
@@ -76,10 +77,11 @@ def test_a_raising_runner_fails_the_job_with_the_error_or_only_its_type(kind, ma
         job_dispatch(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "failed" and job.error == "ValueError: patient Jane Roe"
-    kind(_raise(ValueError("patient Jane Roe")), error_detail=False)
+    kind(_raise(ValueError("patient Jane Roe")), clinical=True)
     job = _submit(make_user("analyst"))
-    with pytest.raises(ValueError):
+    with pytest.raises(JobCrashed) as raised:  # what the task raises (and the worker logs) names the type only
         job_dispatch(job_id=job.pk)
+    assert "Jane Roe" not in "".join(traceback.format_exception(raised.value))
     job.refresh_from_db()
     assert job.error == "ValueError"
     assert kind.ended == [("failed", "ValueError: patient Jane Roe"), ("failed", "ValueError")]
@@ -91,7 +93,7 @@ def test_time_limit_and_named_failures_end_failed_without_raising(kind, make_use
     job_dispatch(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == "failed" and job.error == "the job ran past its time limit"
-    kind(_raise(JobFailed("section plan: the engine refused the prompt")), error_detail=False)
+    kind(_raise(JobFailed("section plan: the engine refused the prompt")), clinical=True)
     job = _submit(make_user("analyst"))
     job_dispatch(job_id=job.pk)
     job.refresh_from_db()
@@ -168,5 +170,23 @@ def test_unknown_kind_fails_visibly(make_user):
 
 def test_every_app_registers_its_kinds():
     assert registry.registered_kinds() == ["finance.report", "generation.text", "medical.draft", "medical.triage"]
-    assert registry.kind_get("medical.draft").error_detail is False
-    assert registry.kind_get("medical.triage").error_detail is False
+    assert registry.kind_get("medical.draft").clinical is True
+    assert registry.kind_get("medical.triage").clinical is True
+
+
+def test_a_clinical_kind_writes_counts_not_text_to_the_job_row(kind, make_user):
+    seen = SimpleNamespace(finish=None)
+
+    def run(ctx):
+        assert ctx.progress(label="plan")("patient Jane Roe, 58") is True
+        row = GenerationJob.objects.get(pk=ctx.job_id)
+        assert (row.output, row.completion_tokens) == ("", 1)  # progress as a count
+        with pytest.raises(ValueError, match="clinical kind"):
+            ctx.finish(output="patient Jane Roe")
+        seen.finish = ctx.finish(output="")
+
+    kind(run, clinical=True, domain="medical")
+    job = _submit(make_user("clinician"))
+    job_dispatch(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.output) == ("succeeded", "") and seen.finish is not None
