@@ -30,24 +30,41 @@ class JobRefOutput(serializers.Serializer):
         return f"/api/v1/jobs/{job.pk}/"
 
 
+WITHHELD = ("prompt", "output", "error")
+
+
 class JobOutput(serializers.ModelSerializer):
+    """A job as jobs_visible_to gives it. Where the caller may not read its content (an admin looking at a medical
+    job: patient data), prompt, output and error are empty and content_withheld is true."""
+
     owner = serializers.CharField(source="owner.username")
     adapter = serializers.CharField(source="adapter.label", allow_null=True, help_text="name@version, or null")
     duration_s = serializers.FloatField(allow_null=True)
     time_to_first_token_s = serializers.FloatField(allow_null=True)
     url = serializers.SerializerMethodField()
+    content_withheld = serializers.SerializerMethodField(
+        help_text="true: prompt, output and error are not shown to you (a medical job's belong to its owner)")
 
     class Meta:
         model = GenerationJob
         fields = [
-            "id", "url", "status", "domain", "adapter", "model_name", "owner", "prompt", "chat", "max_tokens",
-            "temperature", "top_p", "seed", "output", "finish_reason", "prompt_tokens", "completion_tokens",
-            "error", "attempts", "created_at", "started_at", "first_token_at", "finished_at", "duration_s",
-            "time_to_first_token_s",
+            "id", "url", "kind", "status", "domain", "adapter", "model_name", "owner", "prompt", "chat",
+            "max_tokens", "temperature", "top_p", "seed", "output", "finish_reason", "prompt_tokens",
+            "completion_tokens", "error", "content_withheld", "attempts", "created_at", "started_at",
+            "first_token_at", "finished_at", "duration_s", "time_to_first_token_s",
         ]
 
     def get_url(self, job) -> str:
         return f"/api/v1/jobs/{job.pk}/"
+
+    def get_content_withheld(self, job) -> bool:
+        return not getattr(job, "content_visible", False)  # a job read past jobs_visible_to: withheld
+
+    def to_representation(self, job):
+        data = super().to_representation(job)
+        if data["content_withheld"]:
+            data.update(dict.fromkeys(WITHHELD, ""))
+        return data
 
 
 class JobInput(StrictInputSerializer):
@@ -78,6 +95,7 @@ class JobListCreateApi(ListAPIView):
         data = JobInput(data=request.data)
         data.is_valid(raise_exception=True)
         job = job_create(owner=request.user, request=request, **data.validated_data)
+        job = jobs_visible_to(user=request.user).select_related("adapter").get(pk=job.pk)
         return Response(JobOutput(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/jobs/{job.pk}/"})
 
 
@@ -86,7 +104,7 @@ class JobDetailApi(APIView):
 
     @extend_schema(responses=JobOutput)
     def get(self, request, job_id: int):
-        job = get_object_or_404(jobs_visible_to(user=request.user), pk=job_id)
+        job = get_object_or_404(jobs_visible_to(user=request.user).select_related("adapter"), pk=job_id)
         job_read_audit(job=job, user=request.user, request=request)
         return Response(JobOutput(job).data)
 
@@ -96,5 +114,7 @@ class JobCancelApi(APIView):
 
     @extend_schema(request=None, responses={200: JobOutput, 409: error("the job has already ended")})
     def post(self, request, job_id: int):
-        job = get_object_or_404(jobs_visible_to(user=request.user), pk=job_id)
-        return Response(JobOutput(job_cancel(job=job, actor=request.user, request=request)).data)
+        visible = jobs_visible_to(user=request.user).select_related("adapter")
+        job = get_object_or_404(visible, pk=job_id)
+        job_cancel(job=job, actor=request.user, request=request)
+        return Response(JobOutput(visible.get(pk=job.pk)).data)

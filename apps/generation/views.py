@@ -10,6 +10,7 @@ from apps.accounts.roles import ROLE_DOMAINS
 from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate_page
+from apps.generation.registry import kind_get
 from apps.generation.selectors import jobs_visible_to
 from apps.generation.services import job_cancel, job_create, job_read_audit
 
@@ -51,7 +52,8 @@ def job_list(request):
 def job_detail(request, job_id: int):
     job = get_object_or_404(jobs_visible_to(user=request.user), pk=job_id)
     job_read_audit(job=job, user=request.user, request=request)
-    return render(request, "generation/job_detail.html", {"job": job})
+    spec = kind_get(job.kind)
+    return render(request, "generation/job_detail.html", {"job": job, "clinical": spec is not None and spec.clinical})
 
 
 @login_required

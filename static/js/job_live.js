@@ -37,11 +37,13 @@
       $("job-waiting").hidden = job.status !== "queued";
       $("job-elapsed-line").hidden = job.status !== "queued";
     }
+    // A medical job's text is not on the page (withheld, or kept with the encounter): only its state and counts.
     const output = $("job-output");
-    if (output.textContent !== job.output) output.textContent = job.output;
+    if (output && output.textContent !== job.output) output.textContent = job.output;
     $("job-tokens").textContent = job.completion_tokens;
     $("job-attempts").textContent = job.attempts;
-    if (job.error) { const e = $("job-error"); e.textContent = job.error; e.hidden = false; }
+    const error = $("job-error");
+    if (error && job.error) { error.textContent = job.error; error.hidden = false; }
     if (terminal.has(job.status)) {
       clearInterval(ticker);
       const form = document.getElementById("cancel-form");
