@@ -77,6 +77,49 @@ def grammar_key(params: SamplingParams) -> tuple[str, str] | None:
     return None
 
 
+def regex_group_optional_bounded(pattern: str) -> str:
+    """`pattern` with every optional group `(...)?` written `(...){0,1}` (the same language).
+
+    Why: xgrammar (seen with 0.2.9) compiles a JSON-schema `pattern` in its JSON-string mode wrongly when an
+    optional group ends in a variable repetition: `^[A-Z][0-9]{2}(\\.[0-9A-Z]{1,4})?$`, our ICD-10 code pattern,
+    accepted "A1259" (the group's "." was dropped), so the model could write codes the pattern forbids. The
+    same group written `{0,1}` compiles correctly (tests/modelcore/test_structured.py holds both cases).
+    Escapes and character classes are left alone: only a `?` right after a group's closing parenthesis
+    changes (a lazy `??` stays lazy: `{0,1}?`)."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":  # "[]...]": a leading "]" is a literal
+                out.append("[]")
+                i += 2
+                continue
+        elif ch == ")" and pattern[i + 1:i + 2] == "?":
+            out.append("){0,1}")
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def schema_patterns_fixed(schema: Any) -> Any:
+    """A copy of a JSON schema with `regex_group_optional_bounded` applied to every string `pattern`."""
+    if isinstance(schema, dict):
+        return {k: (regex_group_optional_bounded(v) if k == "pattern" and isinstance(v, str)
+                    else schema_patterns_fixed(v)) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [schema_patterns_fixed(v) for v in schema]
+    return schema
+
+
 def choices_ebnf(choices: tuple[str, ...]) -> str:
     """`root ::= "a" | "b"`; JSON string escapes are what xgrammar's EBNF string literals read."""
     return "root ::= " + " | ".join(json.dumps(c, ensure_ascii=False) for c in choices)
@@ -108,7 +151,8 @@ class Grammars:
         try:
             if params.json_schema is not None:
                 # Compact JSON (no free whitespace): a small model can otherwise loop on spaces / newlines.
-                compiled = self._compiler.compile_json_schema(params.json_schema, any_whitespace=False)
+                compiled = self._compiler.compile_json_schema(schema_patterns_fixed(params.json_schema),
+                                                              any_whitespace=False)
             elif params.regex is not None:
                 compiled = self._compiler.compile_regex(params.regex)
             else:
@@ -153,4 +197,5 @@ class GrammarState:
         return bool(self.matcher.is_terminated())
 
 
-__all__ = ["GrammarError", "GrammarState", "Grammars", "choices_ebnf", "grammar_key", "tokenizer_info"]
+__all__ = ["GrammarError", "GrammarState", "Grammars", "choices_ebnf", "grammar_key", "regex_group_optional_bounded",
+           "schema_patterns_fixed", "tokenizer_info"]

@@ -86,19 +86,32 @@ class JobContext:
         """generate_text with this attempt's deadline and a throttled progress writer; the result's tokens are
         counted on the context. Raises JobStale (cancelled), JobTimeLimit, or JobFailed (the model refused or
         failed: "step: why")."""
-        from apps.generation.model_api import generate_text
+        return self.generate_many([{"step": step, "label": label, "also": also, **kwargs}])[0]
 
-        result = generate_text(on_text=self.progress(label=label, also=also), deadline=self.deadline, **kwargs)
-        self.prompt_tokens += result.prompt_tokens
-        self.completion_tokens += result.completion_tokens
-        if result.finish_reason == "cancelled":
-            raise JobStale
-        if result.finish_reason == "deadline":
-            raise JobTimeLimit
-        if result.finish_reason == "error":
-            why = result.error or "the model request failed"
-            raise JobFailed(f"{step}: {why}" if step else why)
-        return result
+    def generate_many(self, requests: list[dict]):
+        """Independent requests decoded in one engine batch (each a dict of `generate`'s keywords: step, label,
+        also and generate_text's request); results in request order, checked as `generate` checks one."""
+        from apps.generation.model_api import generate_texts
+
+        steps, writers, plain = [], [], []
+        for request in requests:
+            request = dict(request)
+            steps.append(request.pop("step", ""))
+            writers.append(self.progress(label=request.pop("label", ""), also=request.pop("also", None)))
+            plain.append(request)
+        results = generate_texts(plain, on_text=writers, deadline=self.deadline)
+        for result in results:
+            self.prompt_tokens += result.prompt_tokens
+            self.completion_tokens += result.completion_tokens
+        for step, result in zip(steps, results, strict=True):
+            if result.finish_reason == "cancelled":
+                raise JobStale
+            if result.finish_reason == "deadline":
+                raise JobTimeLimit
+            if result.finish_reason == "error":
+                why = result.error or "the model request failed"
+                raise JobFailed(f"{step}: {why}" if step else why)
+        return results
 
     def finish(self, *, output: str, finish_reason: str = "stop") -> GenerationJob | None:
         """End the job successfully (for kinds whose result is the job's own output)."""

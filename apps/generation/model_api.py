@@ -121,7 +121,39 @@ def adapter_for_domain(domain: str):
     return active_adapter(domain=domain)
 
 
-def generate_text(
+def generate_text(*, on_text=None, deadline: float | None = None, **request) -> TextResult:
+    """Generate on this worker process's engine (call it from gpu-queue tasks only, never from a web view).
+
+    request: the keyword arguments of `_submit` (prompt, adapter, chat, system, max_tokens, temperature, top_p,
+    seed, stop, json_schema, choices): adapter is an apps.adapters AdapterVersion or None; chat wraps `prompt`
+    (and `system`) in the model's chat template; json_schema / choices constrain the output (structured output).
+    on_text(text_so_far) is called as tokens arrive, and returning False from it cancels the request; deadline:
+    a time.monotonic() value past which the request is cancelled (finish_reason "deadline")."""
+    return generate_texts([request], on_text=[on_text], deadline=deadline)[0]
+
+
+def generate_texts(requests: list[dict], *, on_text=None, deadline: float | None = None) -> list[TextResult]:
+    """Several independent requests at once: all are submitted before any is read, so the engine decodes them
+    in one batch (a draft's sections, a report's sections); results in request order. on_text: one callback (or
+    None) per request; a callback returning False cancels its own request only. The deadline applies to all."""
+    from apps.generation.runtime import get_engine
+
+    engine = get_engine()
+    callbacks = list(on_text) if on_text is not None else [None] * len(requests)
+    submitted = []
+    try:
+        for request in requests:
+            submitted.append(_submit(engine, **request))
+        return [_drain(item, callback, deadline) for item, callback in zip(submitted, callbacks, strict=True)]
+    except BaseException:
+        for item in submitted:
+            if not isinstance(item, TextResult):
+                item[0].cancel()  # free the engine slots whatever stopped us
+        raise
+
+
+def _submit(
+    engine,
     *,
     prompt: str,
     adapter=None,
@@ -134,21 +166,10 @@ def generate_text(
     stop: tuple[str, ...] = (),
     json_schema: dict | None = None,
     choices: tuple[str, ...] | None = None,
-    on_text=None,
-    deadline: float | None = None,
-) -> TextResult:
-    """Generate on this worker process's engine (call it from gpu-queue tasks only, never from a web view).
-
-    adapter: an apps.adapters AdapterVersion or None; chat: wrap `prompt` (and `system`) in the model's chat
-    template; json_schema / choices: constrain the output (structured output); on_text(text_so_far) is called
-    as tokens arrive, and returning False from it cancels the request; deadline: a time.monotonic() value past
-    which the request is cancelled (finish_reason "deadline")."""
-    import time
-
+):
+    """(engine handle, adapter label), or a finished TextResult when the engine refused the request."""
     import modelcore
-    from apps.generation.runtime import get_engine
 
-    engine = get_engine()
     text_prompt = prompt
     if chat:
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
@@ -164,9 +185,17 @@ def generate_text(
         ref = (adapter.label, str(adapter_dir(config_sha256=adapter.config_sha256, weights_sha256=adapter.sha256)))
     label = adapter.label if adapter is not None else ""
     try:
-        handle = engine.submit(text_prompt, params, adapter=ref)
+        return engine.submit(text_prompt, params, adapter=ref), label
     except ValueError as exc:  # prompt too long, bad parameters
         return TextResult("", "error", 0, 0, error=str(exc), adapter_label=label)
+
+
+def _drain(item, on_text, deadline: float | None) -> TextResult:
+    import time
+
+    if isinstance(item, TextResult):
+        return item
+    handle, label = item
     text, hit_deadline = "", False
     try:
         for delta in handle:
@@ -179,7 +208,7 @@ def generate_text(
                 handle.cancel()
                 break
     except BaseException:
-        handle.cancel()  # free the engine slot whatever stopped us
+        handle.cancel()
         raise
     done = handle.wait()
     reason = "deadline" if hit_deadline else done.finish_reason

@@ -28,42 +28,7 @@ TRIAGE_SCHEMA: dict = {
     "additionalProperties": False,
 }
 
-CODES_SCHEMA: dict = {
-    "type": "object",
-    "properties": {
-        "icd_codes": {
-            "type": "array",
-            "maxItems": 2,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string", "pattern": "^[A-Z][0-9]{2}(\\.[0-9A-Z]{1,4})?$"},
-                    "description": {"type": "string", "maxLength": 40},
-                },
-                "required": ["code", "description"],
-                "additionalProperties": False,
-            },
-        },
-        "medications": {
-            "type": "array",
-            "maxItems": 2,
-            "items": {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string", "maxLength": 20},
-                    "dose_mg": {"type": "number"},
-                    "route": {"type": "string", "enum": ["oral", "iv", "im", "sc", "inhaled", "topical", "pr"]},
-                    "frequency": {"type": "string", "maxLength": 16},
-                    "times_per_day": {"type": "integer", "minimum": 1, "maximum": 24},
-                },
-                "required": ["name", "dose_mg", "route", "frequency", "times_per_day"],
-                "additionalProperties": False,
-            },
-        },
-    },
-    "required": ["icd_codes", "medications"],
-    "additionalProperties": False,
-}
+CODES_LISTED = 15  # candidate codes named in the prompt (the schema allows all of them)
 
 SOAP_SECTIONS: tuple[tuple[str, str], ...] = (
     ("subjective", "Write the Subjective section: the patient's complaint and history in two sentences."),
@@ -119,11 +84,21 @@ def section_prompt(encounter, instruction: str, *, triage_level: int | None) -> 
     return f"{encounter_facts_text(encounter)}{level}\n\n{instruction}"
 
 
-def codes_prompt(encounter, *, assessment: str, plan: str) -> str:
+def codes_prompt(encounter, *, assessment: str, candidates) -> str:
+    """The ICD-10-CM request: the model picks from `candidates` (IcdEntry; the schema allows no other code)."""
+    listed = "\n".join(f"{e.code} {e.description}" for e in candidates[:CODES_LISTED])
     return (
-        f"{encounter_facts_text(encounter)}\n\nAssessment: {assessment[:400]}\nPlan: {plan[:400]}\n\n"
-        "List the ICD-10-CM codes of the assessment and the medications of the plan (dose in mg, route, "
-        "frequency, times per day). Answer in JSON."
+        f"{encounter_facts_text(encounter)}\n\nAssessment: {assessment[:400]}\n\n"
+        f"Candidate ICD-10-CM codes:\n{listed or 'none'}\n\n"
+        "List the ICD-10-CM codes of the assessment, most specific first. Answer in JSON."
+    )
+
+
+def medications_prompt(encounter, *, plan: str) -> str:
+    """The medication request: drugs of the knowledge base only, each with a dose in its usual range."""
+    return (
+        f"{encounter_facts_text(encounter)}\n\nPlan: {plan[:400]}\n\n"
+        "List the medications of the plan (generic name, single dose, unit, route, frequency). Answer in JSON."
     )
 
 

@@ -11,13 +11,15 @@ import logging
 
 from apps.generation.jobs import JobContext
 from apps.medical import services
+from apps.medical.closed_sets import codes_schema, icd_candidates, medications_schema
 from apps.medical.models import Draft, TriageAssessment
 from apps.medical.prompts import (
-    CODES_SCHEMA,
     SOAP_SECTIONS,
     SYSTEM,
     TRIAGE_SCHEMA,
     codes_prompt,
+    medications_prompt,
+    parse_json_object,
     section_prompt,
 )
 from apps.medical.prompts import triage_prompt as make_triage_prompt
@@ -38,23 +40,42 @@ def triage_run(ctx: JobContext) -> None:
 
 
 def draft_run(ctx: JobContext) -> None:
+    """The four SOAP sections in one engine batch, then the codes and the medications in another (they read
+    the assessment and the plan). Codes and medications are generated under schemas of closed sets
+    (apps.medical.closed_sets): a code that is not billable or not retrieved for this encounter, a drug not in
+    the knowledge base, a dose outside its route's range cannot be written. A JSON answer that does not close
+    within its token budget is asked once more with twice the budget; if it still does not, the draft says so
+    (its generation note) and holds no codes or medications from it: leftovers are never parsed."""
     draft = Draft.objects.select_related("encounter").get(job_id=ctx.job_id)
     encounter = draft.encounter
     triage_level = draft.triage_level or services.latest_triage_level(encounter)
 
-    def ask(section: str, prompt: str, max_tokens: int, schema: dict | None = None) -> str:
-        return ctx.generate(step=f"section {section}", label=section, prompt=prompt, adapter=ctx.job.adapter,
-                            system=SYSTEM, max_tokens=max_tokens, json_schema=schema).text
+    def request(name: str, prompt: str, max_tokens: int, schema: dict | None = None) -> dict:
+        return {"step": f"section {name}", "label": name, "prompt": prompt, "adapter": ctx.job.adapter,
+                "system": SYSTEM, "max_tokens": max_tokens, "json_schema": schema}
 
-    sections = {
-        name: ask(name, section_prompt(encounter, instruction, triage_level=triage_level), draft.section_tokens)
+    results = ctx.generate_many([
+        request(name, section_prompt(encounter, instruction, triage_level=triage_level), draft.section_tokens)
         for name, instruction in SOAP_SECTIONS
-    }
-    codes_text = ask("codes", codes_prompt(encounter, assessment=sections["assessment"], plan=sections["plan"]),
-                     draft.codes_tokens, CODES_SCHEMA)
+    ])
+    sections = {name: r.text for (name, _), r in zip(SOAP_SECTIONS, results, strict=True)}
+    candidates = icd_candidates(sections["assessment"], encounter.chief_complaint)
+    coded = [
+        request("codes", codes_prompt(encounter, assessment=sections["assessment"], candidates=candidates),
+                draft.codes_tokens, codes_schema(candidates)),
+        request("medications", medications_prompt(encounter, plan=sections["plan"]), draft.codes_tokens,
+                medications_schema()),
+    ]
+    answers = [r.text for r in ctx.generate_many(coded)]
+    unclosed = [i for i, text in enumerate(answers) if parse_json_object(text) is None]
+    if unclosed:
+        log.info("draft job %s: %s JSON not closed; asked again with twice the budget", ctx.job_id, len(unclosed))
+        again = ctx.generate_many([{**coded[i], "max_tokens": 2 * coded[i]["max_tokens"]} for i in unclosed])
+        for i, r in zip(unclosed, again, strict=True):
+            answers[i] = r.text
     services.draft_record(
-        job_id=ctx.job_id, attempt=ctx.attempt, sections=sections, codes_text=codes_text, finish_reason="stop",
-        prompt_tokens=ctx.prompt_tokens, completion_tokens=ctx.completion_tokens,
-        adapter_label=ctx.job.adapter.label if ctx.job.adapter else "",
+        job_id=ctx.job_id, attempt=ctx.attempt, sections=sections, codes_text=answers[0],
+        medications_text=answers[1], finish_reason="stop", prompt_tokens=ctx.prompt_tokens,
+        completion_tokens=ctx.completion_tokens, adapter_label=ctx.job.adapter.label if ctx.job.adapter else "",
     )
     log.info("draft job %s attempt %s stored", ctx.job_id, ctx.attempt)

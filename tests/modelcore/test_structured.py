@@ -107,3 +107,45 @@ def test_grammar_cache_and_errors(engine, smollm2_tokenizer):
     with pytest.raises(ValueError):  # GrammarError is a ValueError: raised at submit, nothing queued
         engine.submit("x", SamplingParams(json_schema={"type": "no-such-type"}))
     assert engine.num_waiting == 0
+
+
+# --- JSON-schema patterns (the ICD-10 code pattern once let "A1259" through) ---------------------------------
+ICD_PATTERN = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$"
+
+
+def _accepts(grammars, schema: dict, value: str, tokenizer) -> bool:
+    """Whether the compiled schema's matcher takes the whole JSON text of {"code": value} and may stop there."""
+    state = grammars.state(SamplingParams(json_schema=schema, max_tokens=32))
+    try:
+        for token in tokenizer.encode(json.dumps({"code": value}, separators=(", ", ": "))):
+            state.accept(token)
+    except GrammarError:
+        return False
+    return state.matcher.is_completed() if hasattr(state.matcher, "is_completed") else True
+
+
+@pytest.mark.parametrize("pattern,good,bad", [
+    (ICD_PATTERN, ["I10", "R07.9", "S93.401A", "J45.909"], ["A1259", "A12X9", "R079", "i10", "R07.", "R07.91234"]),
+    (r"^x(ab{1,2})?$", ["x", "xab", "xabb"], ["xb", "xbb", "xa"]),
+    (r"^x(ab+)?$", ["x", "xab", "xabbb"], ["xb", "xbbb"]),
+    (r"^(a(b{1,3})?)?c$", ["c", "ac", "abc", "abbbc"], ["bc", "bbc"]),
+])
+def test_schema_patterns_are_enforced(smollm2_tokenizer, pattern, good, bad):
+    grammars = Grammars(smollm2_tokenizer, 49152)
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": pattern}},
+              "required": ["code"], "additionalProperties": False}
+    for value in good:
+        assert _accepts(grammars, schema, value, smollm2_tokenizer), value
+    for value in bad:
+        assert not _accepts(grammars, schema, value, smollm2_tokenizer), value
+
+
+def test_optional_group_rewrite_keeps_escapes_and_classes():
+    from modelcore.structured import regex_group_optional_bounded, schema_patterns_fixed
+
+    assert regex_group_optional_bounded(ICD_PATTERN) == r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4}){0,1}$"
+    assert regex_group_optional_bounded(r"a\)?[)?](b)??") == r"a\)?[)?](b){0,1}?"
+    assert regex_group_optional_bounded(r"[]?)](c)?") == r"[]?)](c){0,1}"
+    schema = {"properties": {"p": {"pattern": "(a)?"}, "pattern": {"type": "string"}}, "enum": ["(a)?"]}
+    assert schema_patterns_fixed(schema) == {"properties": {"p": {"pattern": "(a){0,1}"},
+                                                            "pattern": {"type": "string"}}, "enum": ["(a)?"]}

@@ -33,8 +33,9 @@ def draft_request(*, encounter: Encounter, actor, request=None) -> Draft:
     _require_medical(actor)
     section_tokens, codes_tokens = settings.PLUMBLINE_MEDICAL_SECTION_TOKENS, settings.PLUMBLINE_MEDICAL_CODES_TOKENS
     # The job's prompt names the work by ids only: the patient's facts are read by the runner.
+    # four sections, the codes and the medications, each JSON answer possibly asked again with twice its budget
     job = job_submit(kind=DRAFT_JOB_KIND, owner=actor, prompt=f"Medical draft of encounter {encounter.pk}",
-                     max_tokens=4 * section_tokens + codes_tokens, request=request,
+                     max_tokens=4 * section_tokens + 6 * codes_tokens, request=request,
                      detail={"encounter": encounter.pk})
     draft = Draft.objects.create(
         encounter=encounter, version=_next_version(encounter), job=job, author=actor, source="model",
@@ -46,18 +47,38 @@ def draft_request(*, encounter: Encounter, actor, request=None) -> Draft:
     return draft
 
 
-def parse_codes_output(text: str) -> tuple[list[dict], list[dict], str]:
-    """(icd codes, medications, why unusable) from the model's coded JSON."""
+def parse_codes_output(text: str, medications_text: str | None = None) -> tuple[list[dict], list[dict], str]:
+    """(icd codes, medications, why unusable) from the model's coded JSON: the codes answer and the medications
+    answer (apps.medical.closed_sets shapes), or one object holding both (`medications_text` None). A code's
+    description is the ICD-10-CM table's. An answer that is not a complete JSON object gives nothing."""
+    from apps.medical.closed_sets import icd_description, medication_order
+
+    notes = []
     data = parse_json_object(text.strip())
     if data is None:
-        return [], [], "the coded part (ICD codes, medications) was not a complete JSON object"
-    codes = [
-        {"code": str(c.get("code", "")).strip().upper(), "description": str(c.get("description", "")).strip()}
-        for c in data.get("icd_codes") or [] if isinstance(c, dict) and c.get("code")
-    ]
+        notes.append("the ICD codes were not a complete JSON object" if medications_text is not None else
+                     "the coded part (ICD codes, medications) was not a complete JSON object")
+        data = {}
+    meds_data = data
+    if medications_text is not None:
+        meds_data = parse_json_object(medications_text.strip())
+        if meds_data is None:
+            notes.append("the medications were not a complete JSON object")
+            meds_data = {}
+    codes = []
+    for c in data.get("icd_codes") or []:
+        if isinstance(c, dict) and c.get("code"):
+            code = str(c["code"]).strip().upper()
+            description = str(c.get("description") or "").strip() or icd_description(code)
+            codes.append({"code": code, "description": description})
     meds = []
-    for m in data.get("medications") or []:
+    for m in meds_data.get("medications") or []:
         if not isinstance(m, dict) or not m.get("name"):
+            continue
+        if "unit" in m:  # the closed-set shape: dose in the drug's unit, frequency from an enumeration
+            order = medication_order(m)
+            if order is not None:
+                meds.append(order)
             continue
         dose = m.get("dose_mg")
         dose = float(dose) if isinstance(dose, int | float) and not isinstance(dose, bool) else None
@@ -67,13 +88,13 @@ def parse_codes_output(text: str) -> tuple[list[dict], list[dict], str]:
             "frequency": str(m.get("frequency") or ""),
             "times_per_day": m.get("times_per_day") if isinstance(m.get("times_per_day"), int) else None,
         })
-    return codes, meds, ""
+    return codes, meds, "; ".join(notes)
 
 
 @transaction.atomic
 def draft_record(
     *, job_id: int, attempt: int, sections: dict[str, str], codes_text: str, finish_reason: str,
-    prompt_tokens: int = 0, completion_tokens: int = 0, adapter_label: str = "",
+    medications_text: str | None = None, prompt_tokens: int = 0, completion_tokens: int = 0, adapter_label: str = "",
 ) -> Draft | None:
     """Store the generated version (once, by the current attempt) and enqueue its verification on commit."""
     from apps.generation.services import job_finish, job_owned
@@ -85,7 +106,7 @@ def draft_record(
         draft.triage_level = latest_triage_level(draft.encounter)
     for name in SECTION_NAMES:
         setattr(draft, name, (sections.get(name) or "").strip()[:MAX_TEXT_CHARS])
-    draft.icd_codes, draft.medications, note = parse_codes_output(codes_text)
+    draft.icd_codes, draft.medications, note = parse_codes_output(codes_text, medications_text)
     draft.generation_note = note[:300]
     draft.adapter_label = adapter_label
     draft.status = DraftStatus.VERIFYING

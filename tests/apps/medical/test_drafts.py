@@ -21,7 +21,7 @@ def test_a_redelivered_draft_job_stores_once_and_enqueues_one_verification(make_
     settings.PLUMBLINE_MEDICAL_SECTION_TOKENS, settings.PLUMBLINE_MEDICAL_CODES_TOKENS = 7, 33
     clinician = make_user("clinician")
     draft = services.draft_request(encounter=encounter(clinician), actor=clinician)
-    assert (draft.section_tokens, draft.codes_tokens, draft.job.max_tokens) == (7, 33, 4 * 7 + 33)
+    assert (draft.section_tokens, draft.codes_tokens, draft.job.max_tokens) == (7, 33, 4 * 7 + 6 * 33)
     _job, first = job_start(job_id=draft.job_id)
     _job, second = job_start(job_id=draft.job_id)  # the broker redelivered it; the first delivery is stale
     with django_capture_on_commit_callbacks() as stale_callbacks:
