@@ -10,6 +10,7 @@ import json
 import math
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 MAX_HEADER_BYTES = 1 << 20  # 1 MiB of JSON is far beyond any LoRA adapter's header
 
@@ -44,15 +45,25 @@ def _no_duplicate_keys(pairs):
 
 def parse_header(data: bytes, *, max_tensors: int) -> list[TensorEntry]:
     """Validate the whole file `data` and return its tensor entries in file order."""
-    if len(data) < 8:
+    return _parse(data[:8], lambda n: data[8 : 8 + n], len(data), max_tensors=max_tensors)
+
+
+def parse_header_file(path: Path, *, max_tensors: int) -> list[TensorEntry]:
+    """`parse_header` of a file on disk, reading only its header (the tensors' bytes stay on disk)."""
+    with open(path, "rb") as fh:
+        return _parse(fh.read(8), fh.read, path.stat().st_size, max_tensors=max_tensors)
+
+
+def _parse(length_bytes: bytes, read_header, size: int, *, max_tensors: int) -> list[TensorEntry]:
+    if len(length_bytes) < 8:
         raise HeaderError("file is too short to be safetensors (no 8-byte header length)")
-    (n,) = struct.unpack("<Q", data[:8])
+    (n,) = struct.unpack("<Q", length_bytes)
     if n > MAX_HEADER_BYTES:
         raise HeaderError(f"safetensors header length {n} exceeds the {MAX_HEADER_BYTES}-byte cap")
-    if 8 + n > len(data):
-        raise HeaderError(f"safetensors header length {n} runs past the end of the {len(data)}-byte file")
+    if 8 + n > size:
+        raise HeaderError(f"safetensors header length {n} runs past the end of the {size}-byte file")
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+        header = json.loads(read_header(n).decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except HeaderError:
         raise
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -65,7 +76,7 @@ def parse_header(data: bytes, *, max_tensors: int) -> list[TensorEntry]:
     if len(header) > max_tensors:
         raise HeaderError(f"safetensors file holds {len(header)} tensors; at most {max_tensors} are expected")
 
-    data_len = len(data) - 8 - n
+    data_len = size - 8 - n
     entries = []
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:

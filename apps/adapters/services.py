@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.accounts.audit import audit_log
 from apps.adapters import config_schema, storage, upload
 from apps.adapters.models import AdapterActivation, AdapterVersion
-from apps.adapters.safetensors_header import HeaderError, parse_header
+from apps.adapters.safetensors_header import HeaderError, parse_header_file
 from apps.adapters.selectors import active_activation
 from apps.adapters.upload import AdapterFiles, UploadError
 from apps.core.domains import Domain
@@ -64,7 +64,7 @@ def adapter_validate(*, name: str, domain: str, files: AdapterFiles) -> model_ap
         )
     base = model_api.deployed_model_config()
     try:
-        parse_header(files.weights, max_tensors=2 * len(spec.target_modules) * base.num_hidden_layers)
+        parse_header_file(files.weights, max_tensors=2 * len(spec.target_modules) * base.num_hidden_layers)
     except HeaderError as exc:
         raise UploadError(f"adapter_model.safetensors: {exc}", field="weights") from exc
     try:
@@ -82,18 +82,22 @@ def adapter_upload(
     queue its evaluation (unless the caller evaluates it itself). Returns (version, created); the same bytes
     again return the existing version.
     """
+    limits = {"max_bytes": settings.PLUMBLINE_ADAPTER_MAX_BYTES,
+              "max_config_bytes": settings.PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES}
     try:
-        files = upload.read(
-            config_file=config, weights_file=weights, archive=archive,
-            max_bytes=settings.PLUMBLINE_ADAPTER_MAX_BYTES, max_config_bytes=settings.PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES,
-        )
-        spec = adapter_validate(name=name, domain=domain, files=files)
+        with upload.read(config_file=config, weights_file=weights, archive=archive,
+                         tmp_dir=settings.FILE_UPLOAD_TEMP_DIR, **limits) as files:
+            spec = adapter_validate(name=name, domain=domain, files=files)
+            return _store(uploaded_by=uploaded_by, name=name, domain=domain, files=files, spec=spec,
+                          request=request, queue_evaluation=queue_evaluation)
     except UploadError as exc:
         raise adapter_upload_refuse(
             actor=uploaded_by, request=request, name=name, message=str(exc), field=exc.field
         ) from exc
 
-    weights_sha, config_sha = storage.sha256_of(files.weights), storage.sha256_of(files.config)
+
+def _store(*, uploaded_by, name, domain, files: AdapterFiles, spec, request, queue_evaluation):
+    weights_sha, config_sha = storage.sha256_of_file(files.weights), storage.sha256_of(files.config)
     existing = AdapterVersion.objects.filter(sha256=weights_sha, config_sha256=config_sha).first()
     if existing is not None:
         audit_log(actor=uploaded_by, action="adapter.upload_duplicate", obj=existing, request=request)
@@ -107,7 +111,7 @@ def adapter_upload(
                 created_blobs.append(digest)
         with transaction.atomic():
             version = _create_version(
-                uploaded_by=uploaded_by, name=name, domain=domain, spec=spec, size=len(files.weights),
+                uploaded_by=uploaded_by, name=name, domain=domain, spec=spec, size=files.weights.stat().st_size,
                 weights_sha=weights_sha, config_sha=config_sha, request=request, queue_evaluation=queue_evaluation,
             )
     except BaseException:
