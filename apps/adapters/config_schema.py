@@ -19,6 +19,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from apps.adapters import strict_json
+
 MAX_DEPTH = 4  # a real config nests 2 levels (the object and target_modules); "loftq_config": {} is 2 too
 MAX_RANK = 256  # LoRA ranks in practice are 4-64; the deployed model's smallest projection is 192 wide
 MAX_ALPHA = 4096.0
@@ -91,8 +93,8 @@ def text(pattern: re.Pattern, *, nullable: bool) -> Rule:
             return None
         if type(value) is not str:
             return f"must be a string{' or null' if nullable else ''}, not {_short(value)}"
-        if len(value) > MAX_TEXT or not pattern.match(value):
-            return f"must be at most {MAX_TEXT} characters of letters, digits and . _ / -"
+        if len(value) > MAX_TEXT or not pattern.match(value) or ".." in value.split("/"):
+            return f"must be at most {MAX_TEXT} characters of letters, digits and . _ / - (no '..')"
         return None
 
     return rule
@@ -158,66 +160,19 @@ KEYS: dict[str, Rule] = {
 REQUIRED = ("peft_type", "r", "lora_alpha", "target_modules")
 
 
-# --------------------------------------------------------------------------------------------- parsing
-def _depth_ok(text_: str, max_depth: int) -> bool:
-    """No object / array nests deeper than `max_depth` (checked before parsing: no deep recursion)."""
-    depth, in_string, escaped = 0, False, False
-    for ch in text_:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > max_depth:
-                return False
-        elif ch in "]}":
-            depth -= 1
-    return True
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ConfigError(key[:64], "duplicate key")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ConfigError(None, f"non-standard JSON constant {name}")
-
-
-def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse small untrusted JSON: UTF-8, nesting at most `max_depth`, no duplicate keys, no NaN/Infinity."""
-    try:
-        body = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(None, "not UTF-8 text") from None
-    if not _depth_ok(body, max_depth):
-        raise ConfigError(None, f"JSON nests deeper than {max_depth} levels")
-    try:
-        return json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(None, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
 def validate(raw: bytes) -> dict[str, Any]:
     """Parse and check an uploaded adapter_config.json against the allow-list; returns the parsed object.
     Raises ConfigError naming the first refused key (keys in sorted order, so the answer is stable)."""
-    config = parse_json(raw)
+    try:
+        config = strict_json.loads(raw, max_depth=MAX_DEPTH)
+    except strict_json.JSONError as exc:
+        raise ConfigError(exc.key, str(exc)) from None
     if type(config) is not dict:
         raise ConfigError(None, "must be a JSON object")
     for key in sorted(config):
         rule = KEYS.get(key)
         if rule is None:
-            raise ConfigError(_printable(key), "unknown key; allowed: " + ", ".join(sorted(KEYS)))
+            raise ConfigError(strict_json.printable(key), "unknown key; allowed: " + ", ".join(sorted(KEYS)))
         problem = rule(config[key])
         if problem:
             raise ConfigError(key, problem)
@@ -226,8 +181,3 @@ def validate(raw: bytes) -> dict[str, Any]:
             raise ConfigError(key, "is required")
     return config
 
-
-def _printable(key: str) -> str:
-    """The key as the error shows it: at most 64 characters, control characters escaped."""
-    shown = key[:64].encode("unicode_escape").decode("ascii")
-    return shown or '""'

@@ -161,3 +161,29 @@ def test_refusals_of_a_user_without_the_permission_are_not_uploads(api_client_fo
     config, weights = f.adapter_files()
     assert post(api_client_for("analyst"), config=config, weights=weights).status_code == 403
     assert not AuditEvent.objects.filter(action=REJECTED).exists()
+
+
+# ------------------------------------------------------------------------ the safetensors header's JSON
+def _weights_with_header(mutate) -> bytes:
+    import struct
+
+    good = f.adapter_files()[1]
+    (n,) = struct.unpack("<Q", good[:8])
+    header = json.loads(good[8:8 + n])
+    return f.raw_safetensors(mutate(header), good[8 + n:])
+
+
+HEADER_JSON = {
+    "nested 100000 deep": (b"[" * 100_000 + b"]" * 100_000, "nests deeper"),
+    "metadata key not allowed": (lambda h: {**h, "__metadata__": {"format": "pt", "loader": "os.system"}}, "loader"),
+    "metadata value not a string": (lambda h: {**h, "__metadata__": {"format": ["pt"]}}, "format"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_JSON))
+def test_the_safetensors_header_json_is_checked_too(api_client_for, dirs, case, django_capture_on_commit_callbacks):
+    header, words = HEADER_JSON[case]
+    weights = (f.raw_safetensors(header, b"") if isinstance(header, bytes) else _weights_with_header(header))
+    with django_capture_on_commit_callbacks() as callbacks:
+        resp = post(api_client_for("admin"), config=f.adapter_files()[0], weights=weights)
+    assert words in assert_refused(dirs, callbacks, resp, field="weights")["detail"]
