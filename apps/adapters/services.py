@@ -9,7 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.audit import audit_log
-from apps.adapters import config_schema, storage, upload
+from apps.adapters import config_schema, storage, strict_json, upload
 from apps.adapters.models import AdapterActivation, AdapterVersion
 from apps.adapters.safetensors_header import HeaderError, parse_header_file
 from apps.adapters.selectors import active_activation
@@ -29,7 +29,8 @@ def adapter_upload_refuse(
     adapter name only when the name is valid (a refused name may hold anything, even a NUL byte)."""
     audit_log(
         actor=actor, action="adapter.upload_rejected", object_type="adapters.adapterversion", object_id="",
-        request=request, detail={"name": name if NAME_RE.match(name or "") else "", "field": field},
+        request=request,
+        detail={"name": name if NAME_RE.match(name or "") else "", "field": strict_json.printable(field, limit=200)},
     )
     return ApplicationError(message, field=field, status=status)
 

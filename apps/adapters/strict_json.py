@@ -61,6 +61,6 @@ def loads(raw: bytes, *, max_depth: int) -> Any:
         raise JSONError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def printable(key: str) -> str:
-    """A key as an error shows it: at most 64 characters, control characters escaped."""
-    return key[:64].encode("unicode_escape").decode("ascii") or '""'
+def printable(key: str, *, limit: int = 64) -> str:
+    """A key as an error (or an audit event) shows it: at most `limit` characters, control characters escaped."""
+    return key[:limit].encode("unicode_escape").decode("ascii") or '""'

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core.exceptions import ApplicationError
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
 from apps.core.schema import ErrorOutput, error
 from apps.core.serializers import StrictInputSerializer
@@ -197,7 +198,10 @@ class StatementListImportApi(APIView):
         try:
             if request.content_type.startswith("multipart/"):
                 request.data  # noqa: B018 -- parse now: a file over the limit stops the upload
-                if upload_refusal(request) is not None:
+                refused = upload_refusal(request)
+                if refused is not None and refused.limit is None:  # a file in a field that takes none
+                    raise ApplicationError(refused.message, field=refused.field)
+                if refused is not None:
                     return import_failed_response(file_too_large(), status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
                 data = StatementImportInput(data=request.data)
                 data.is_valid(raise_exception=True)

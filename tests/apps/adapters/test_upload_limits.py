@@ -204,6 +204,20 @@ def test_a_statements_file_over_8_mib_stops_the_upload(make_user, dirs):
 
 
 @pytest.mark.django_db
+def test_a_statements_upload_with_a_file_in_another_field_is_refused(make_user, dirs):
+    from apps.accounts.services import api_token_create
+    from tests.apps.finance.test_companies_factories import analyst, company, team
+
+    user = analyst(make_user, team())
+    token, c = api_token_create(user=user, name="tests"), company(user)
+    head = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"evil\"; filename=\"x.bin\"\r\n\r\n").encode()
+    body = CountingBody(head, 1_000_000)
+    resp = stream_post(f"/api/v1/finance/companies/{c.pk}/statements/", body, token=token)
+    assert resp.status_code == 400 and "evil" in json.loads(resp.content)["errors"]
+    assert body.read_bytes < len(head) + SLACK
+
+
+@pytest.mark.django_db
 def test_the_statements_page_stops_the_upload_too(client, make_user, dirs):
     from tests.apps.finance.test_companies_factories import analyst, company, team
 

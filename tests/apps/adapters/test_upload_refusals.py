@@ -187,3 +187,12 @@ def test_the_safetensors_header_json_is_checked_too(api_client_for, dirs, case, 
     with django_capture_on_commit_callbacks() as callbacks:
         resp = post(api_client_for("admin"), config=f.adapter_files()[0], weights=weights)
     assert words in assert_refused(dirs, callbacks, resp, field="weights")["detail"]
+
+
+def test_a_field_name_with_a_nul_byte_is_refused_and_audited(api_client_for, dirs, django_capture_on_commit_callbacks):
+    config, weights = f.adapter_files()
+    with django_capture_on_commit_callbacks() as callbacks:
+        resp = post(api_client_for("admin"), config=config, weights=weights, **{"x\x00y": "1"})
+    assert resp.status_code == 400 and "x\x00y" in resp.json()["errors"]
+    assert AdapterVersion.objects.count() == 0 and leftovers(dirs) == [] and callbacks == []
+    assert AuditEvent.objects.get(action=REJECTED).detail["field"] == "x\\x00y"  # escaped: jsonb holds no NUL
