@@ -1,7 +1,7 @@
 """The allow-list of `adapter_config.json`: every key an uploaded config may hold, with its type and bounds.
 
-An uploaded config is parsed here with `json` (size, nesting depth, duplicate keys and NaN/Infinity refused)
-and each key is checked against `KEYS` before anything else reads it. A key that is not listed, or a value of
+An uploaded config (at most PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES, capped where it is read) is parsed here with
+`strict_json` (nesting depth, duplicate keys and NaN/Infinity refused) and each key is checked against `KEYS` before anything else reads it. A key that is not listed, or a value of
 the wrong type or out of bounds, is a `ConfigError` naming the key. transformers and peft never parse an
 uploaded config: they import what some keys name (`auto_mapping.base_model_class`, `megatron_core`), so a key
 we do not list is refused rather than ignored.
