@@ -1,7 +1,7 @@
 """REST API of the adapter registry."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -10,10 +10,17 @@ from rest_framework.views import APIView
 from apps.accounts.permissions import requires
 from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
-from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
+from apps.adapters.services import (
+    adapter_activate,
+    adapter_rollback,
+    adapter_upload,
+    adapter_upload_limits,
+    adapter_upload_refuse,
+)
 from apps.core.domains import Domain
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
+from apps.core.uploads import limit_uploads, upload_refusal
 
 
 class AdapterOutput(serializers.ModelSerializer):
@@ -56,11 +63,32 @@ class AdapterListUploadApi(ListAPIView):
     def get_queryset(self):
         return adapter_versions()
 
+    def initialize_request(self, request, *args, **kwargs):
+        if request.method == "POST":  # before anything reads the body: stream files to disk, stop at the limit
+            limit_uploads(request, adapter_upload_limits())
+        return super().initialize_request(request, *args, **kwargs)
+
     @extend_schema(request={"multipart/form-data": UploadInput},
-                   responses={201: AdapterUploadOutput, 200: AdapterUploadOutput})
+                   responses={201: AdapterUploadOutput, 200: AdapterUploadOutput,
+                              400: error("the upload is refused (audited)"),
+                              413: error("a file is larger than its limit (audited)")})
     def post(self, request):
+        def refuse(message: str, field: str, status: int = 400):
+            name = request.data.get("name", "") if field != "body" else ""
+            return adapter_upload_refuse(actor=request.user, request=request, name=str(name), message=message,
+                                         field=field, status=status)
+
+        try:
+            request.data  # noqa: B018 -- parse the body now, so that its refusals are audited here
+        except exceptions.ParseError as exc:
+            raise refuse(f"the multipart body could not be read: {exc.detail}", "body") from exc
+        refused = upload_refusal(request)
+        if refused is not None:
+            raise refuse(refused.message, refused.field, 413 if refused.limit is not None else 400)
         data = UploadInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            refuse(f"invalid input: {', '.join(sorted(data.errors))}", ",".join(sorted(data.errors)))
+            raise exceptions.ValidationError(data.errors)
         version, created = adapter_upload(uploaded_by=request.user, request=request, **data.validated_data)
         version.duplicate = not created
         return Response(AdapterUploadOutput(version).data,

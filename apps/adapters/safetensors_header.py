@@ -6,12 +6,16 @@ size does not match its shape, bytes after the last tensor. Each lie is a `Heade
 """
 from __future__ import annotations
 
-import json
 import math
 import struct
 from dataclasses import dataclass
+from pathlib import Path
+
+from apps.adapters import strict_json
 
 MAX_HEADER_BYTES = 1 << 20  # 1 MiB of JSON is far beyond any LoRA adapter's header
+MAX_HEADER_DEPTH = 3  # {name: {"shape": [..]}}
+METADATA = {"format": {"pt"}}  # __metadata__ keys and values allowed (what safetensors' torch API and peft write)
 
 DTYPE_BYTES = {
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
@@ -33,39 +37,42 @@ class TensorEntry:
     end: int
 
 
-def _no_duplicate_keys(pairs):
-    seen = {}
-    for key, value in pairs:
-        if key in seen:
-            raise HeaderError(f"safetensors header repeats the key {key!r}")
-        seen[key] = value
-    return seen
-
-
 def parse_header(data: bytes, *, max_tensors: int) -> list[TensorEntry]:
     """Validate the whole file `data` and return its tensor entries in file order."""
-    if len(data) < 8:
+    return _parse(data[:8], lambda n: data[8 : 8 + n], len(data), max_tensors=max_tensors)
+
+
+def parse_header_file(path: Path, *, max_tensors: int) -> list[TensorEntry]:
+    """`parse_header` of a file on disk, reading only its header (the tensors' bytes stay on disk)."""
+    with open(path, "rb") as fh:
+        return _parse(fh.read(8), fh.read, path.stat().st_size, max_tensors=max_tensors)
+
+
+def _parse(length_bytes: bytes, read_header, size: int, *, max_tensors: int) -> list[TensorEntry]:
+    if len(length_bytes) < 8:
         raise HeaderError("file is too short to be safetensors (no 8-byte header length)")
-    (n,) = struct.unpack("<Q", data[:8])
+    (n,) = struct.unpack("<Q", length_bytes)
     if n > MAX_HEADER_BYTES:
         raise HeaderError(f"safetensors header length {n} exceeds the {MAX_HEADER_BYTES}-byte cap")
-    if 8 + n > len(data):
-        raise HeaderError(f"safetensors header length {n} runs past the end of the {len(data)}-byte file")
+    if 8 + n > size:
+        raise HeaderError(f"safetensors header length {n} runs past the end of the {size}-byte file")
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
-    except HeaderError:
-        raise
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HeaderError(f"safetensors header is not JSON: {exc}") from exc
+        header = strict_json.loads(read_header(n), max_depth=MAX_HEADER_DEPTH)
+    except strict_json.JSONError as exc:
+        raise HeaderError(f"safetensors header is not JSON we accept: {exc}") from None
     if not isinstance(header, dict):
         raise HeaderError("safetensors header is not a JSON object")
     metadata = header.pop("__metadata__", {})
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise HeaderError("safetensors __metadata__ must map strings to strings")
+    if not isinstance(metadata, dict):
+        raise HeaderError("safetensors __metadata__ must be an object")
+    for key, value in sorted(metadata.items()):
+        if key not in METADATA or type(value) is not str or value not in METADATA[key]:
+            raise HeaderError(f"safetensors __metadata__ key {strict_json.printable(key)!r} is not allowed "
+                              f"(allowed: format \"pt\")")
     if len(header) > max_tensors:
         raise HeaderError(f"safetensors file holds {len(header)} tensors; at most {max_tensors} are expected")
 
-    data_len = len(data) - 8 - n
+    data_len = size - 8 - n
     entries = []
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:

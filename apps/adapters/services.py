@@ -9,9 +9,9 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.audit import audit_log
-from apps.adapters import storage, upload
+from apps.adapters import config_schema, storage, strict_json, upload
 from apps.adapters.models import AdapterActivation, AdapterVersion
-from apps.adapters.safetensors_header import HeaderError, parse_header
+from apps.adapters.safetensors_header import HeaderError, parse_header_file
 from apps.adapters.selectors import active_activation
 from apps.adapters.upload import AdapterFiles, UploadError
 from apps.core.domains import Domain
@@ -21,13 +21,27 @@ from apps.generation import model_api
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
-def _reject(*, actor, request, name: str, message: str, field: str, status: int = 400) -> ApplicationError:
-    """One audit event per rejected upload, then the error to raise. Nothing else is written."""
+def adapter_upload_refuse(
+    *, actor, request, name: str, message: str, field: str, status: int = 400
+) -> ApplicationError:
+    """One audit event per refused upload (whoever refused it: the size limit, the serializer or form, or the
+    checks here), then the error to raise. Nothing else is written. The event names the field; it keeps the
+    adapter name only when the name is valid (a refused name may hold anything, even a NUL byte)."""
     audit_log(
-        actor=actor, action="adapter.upload_rejected", object_type="adapters.adaptersversion", object_id="",
-        request=request, detail={"name": name[:64], "field": field},
+        actor=actor, action="adapter.upload_rejected", object_type="adapters.adapterversion", object_id="",
+        request=request,
+        detail={"name": name if NAME_RE.match(name or "") else "", "field": strict_json.printable(field, limit=200)},
     )
     return ApplicationError(message, field=field, status=status)
+
+
+def adapter_upload_limits() -> dict[str, int]:
+    """The most bytes each file field of an upload may hold (enforced while the body streams in)."""
+    return {
+        "config": settings.PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES,
+        "weights": settings.PLUMBLINE_ADAPTER_MAX_BYTES,
+        "archive": settings.PLUMBLINE_ADAPTER_MAX_BYTES,
+    }
 
 
 def adapter_validate(*, name: str, domain: str, files: AdapterFiles) -> model_api.AdapterSpec:
@@ -36,6 +50,10 @@ def adapter_validate(*, name: str, domain: str, files: AdapterFiles) -> model_ap
         raise UploadError("name must be 1-64 lowercase letters, digits or '-', starting with a letter or digit", field="name")
     if domain not in Domain.values:
         raise UploadError(f"domain must be one of {', '.join(Domain.values)}", field="domain")
+    try:  # the allow-list first: nothing else reads a config that holds a key or value it does not list
+        config_schema.validate(files.config)
+    except config_schema.ConfigError as exc:
+        raise UploadError(f"adapter_config.json: {exc}", field="config") from exc
     try:
         spec = model_api.adapter_config_parse(files.config)
     except ValueError as exc:
@@ -47,7 +65,7 @@ def adapter_validate(*, name: str, domain: str, files: AdapterFiles) -> model_ap
         )
     base = model_api.deployed_model_config()
     try:
-        parse_header(files.weights, max_tensors=2 * len(spec.target_modules) * base.num_hidden_layers)
+        parse_header_file(files.weights, max_tensors=2 * len(spec.target_modules) * base.num_hidden_layers)
     except HeaderError as exc:
         raise UploadError(f"adapter_model.safetensors: {exc}", field="weights") from exc
     try:
@@ -65,16 +83,22 @@ def adapter_upload(
     queue its evaluation (unless the caller evaluates it itself). Returns (version, created); the same bytes
     again return the existing version.
     """
+    limits = {"max_bytes": settings.PLUMBLINE_ADAPTER_MAX_BYTES,
+              "max_config_bytes": settings.PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES}
     try:
-        files = upload.read(
-            config_file=config, weights_file=weights, archive=archive,
-            max_bytes=settings.PLUMBLINE_ADAPTER_MAX_BYTES, max_config_bytes=settings.PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES,
-        )
-        spec = adapter_validate(name=name, domain=domain, files=files)
+        with upload.read(config_file=config, weights_file=weights, archive=archive,
+                         tmp_dir=settings.FILE_UPLOAD_TEMP_DIR, **limits) as files:
+            spec = adapter_validate(name=name, domain=domain, files=files)
+            return _store(uploaded_by=uploaded_by, name=name, domain=domain, files=files, spec=spec,
+                          request=request, queue_evaluation=queue_evaluation)
     except UploadError as exc:
-        raise _reject(actor=uploaded_by, request=request, name=name, message=str(exc), field=exc.field) from exc
+        raise adapter_upload_refuse(
+            actor=uploaded_by, request=request, name=name, message=str(exc), field=exc.field
+        ) from exc
 
-    weights_sha, config_sha = storage.sha256_of(files.weights), storage.sha256_of(files.config)
+
+def _store(*, uploaded_by, name, domain, files: AdapterFiles, spec, request, queue_evaluation):
+    weights_sha, config_sha = storage.sha256_of_file(files.weights), storage.sha256_of(files.config)
     existing = AdapterVersion.objects.filter(sha256=weights_sha, config_sha256=config_sha).first()
     if existing is not None:
         audit_log(actor=uploaded_by, action="adapter.upload_duplicate", obj=existing, request=request)
@@ -88,7 +112,7 @@ def adapter_upload(
                 created_blobs.append(digest)
         with transaction.atomic():
             version = _create_version(
-                uploaded_by=uploaded_by, name=name, domain=domain, spec=spec, size=len(files.weights),
+                uploaded_by=uploaded_by, name=name, domain=domain, spec=spec, size=files.weights.stat().st_size,
                 weights_sha=weights_sha, config_sha=config_sha, request=request, queue_evaluation=queue_evaluation,
             )
     except BaseException:

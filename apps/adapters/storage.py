@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,15 +21,24 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def blob_path(digest: str) -> Path:
     if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
         raise ValueError(f"not a sha256 digest: {digest!r}")
     return root() / digest[:2] / digest
 
 
-def put(data: bytes) -> tuple[str, bool]:
-    """Store bytes; returns (digest, created) where created is False when the blob was already there."""
-    digest = sha256_of(data)
+def put(data: bytes | Path) -> tuple[str, bool]:
+    """Store bytes, or a file's bytes (copied a chunk at a time); returns (digest, created) where created is
+    False when the blob was already there."""
+    digest = sha256_of_file(data) if isinstance(data, Path) else sha256_of(data)
     path = blob_path(digest)
     if path.exists():
         return digest, False
@@ -36,7 +46,11 @@ def put(data: bytes) -> tuple[str, bool]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            if isinstance(data, Path):
+                with open(data, "rb") as src:
+                    shutil.copyfileobj(src, fh, 1 << 20)
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

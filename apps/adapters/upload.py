@@ -1,15 +1,19 @@
-"""Turn an upload (two files, or one zip of them) into the bytes of adapter_config.json and the weights.
+"""Turn an upload (two files, or one zip of them) into the bytes of adapter_config.json and a file of weights.
 
-Nothing here touches the disk or the database: the upload is read into memory (bounded), checked, and only
-then handed on. Each problem is an `UploadError` naming it.
+The config (at most 64 KiB) is read into memory; the weights (up to PLUMBLINE_ADAPTER_MAX_BYTES) are copied in
+chunks, capped, into a private temporary directory that `read` removes when its block ends, so a large adapter
+is never held in memory whole. Nothing here touches the database. Each problem is an `UploadError` naming it.
 """
 from __future__ import annotations
 
-import io
+import shutil
 import stat
+import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter_model.safetensors"
@@ -22,10 +26,13 @@ class UploadError(ValueError):
         self.field = field
 
 
+CHUNK = 1 << 20
+
+
 @dataclass(frozen=True)
 class AdapterFiles:
     config: bytes
-    weights: bytes
+    weights: Path  # a private temporary copy, removed when `read`'s block ends
 
 
 def _read_capped(fileobj, cap: int, what: str) -> bytes:
@@ -35,27 +42,44 @@ def _read_capped(fileobj, cap: int, what: str) -> bytes:
     return data
 
 
+def _copy_capped(fileobj, target: Path, cap: int, what: str) -> Path:
+    """Copy `fileobj` to `target` a chunk at a time, refusing it as soon as it passes `cap` bytes."""
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := fileobj.read(CHUNK):
+            written += len(chunk)
+            if written > cap:
+                raise UploadError(f"{what} is larger than the {cap}-byte limit")
+            out.write(chunk)
+    return target
+
+
 def _refuse_pickle(name: str) -> None:
     if name.lower().endswith(PICKLE_SUFFIXES):
         raise UploadError(f"{name}: weights must be safetensors; pickle files ({', '.join(PICKLE_SUFFIXES)}) are refused")
 
 
-def from_files(*, config_file, weights_file, max_bytes: int, max_config_bytes: int) -> AdapterFiles:
+def from_files(*, config_file, weights_file, max_bytes: int, max_config_bytes: int, workdir: Path) -> AdapterFiles:
     _refuse_pickle(weights_file.name)
     if not weights_file.name.endswith(".safetensors"):
         raise UploadError(f"{weights_file.name}: weights must be a .safetensors file", field="weights")
     return AdapterFiles(
         config=_read_capped(config_file, max_config_bytes, CONFIG_NAME),
-        weights=_read_capped(weights_file, max_bytes, "the weights file"),
+        weights=_copy_capped(weights_file, workdir / WEIGHTS_NAME, max_bytes, "the weights file"),
     )
 
 
-def from_zip(*, zip_file, max_bytes: int, max_config_bytes: int) -> AdapterFiles:
-    raw = _read_capped(zip_file, max_bytes, "the zip file")
+def from_zip(*, zip_file, max_bytes: int, max_config_bytes: int, workdir: Path) -> AdapterFiles:
+    copy = _copy_capped(zip_file, workdir / "upload.zip", max_bytes, "the zip file")
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
+        archive = zipfile.ZipFile(copy)
     except zipfile.BadZipFile as exc:
         raise UploadError(f"not a valid zip file: {exc}") from exc
+    with archive:
+        return _from_archive(archive, max_bytes=max_bytes, max_config_bytes=max_config_bytes, workdir=workdir)
+
+
+def _from_archive(archive: zipfile.ZipFile, *, max_bytes: int, max_config_bytes: int, workdir: Path) -> AdapterFiles:
     found: dict[str, zipfile.ZipInfo] = {}
     total = 0
     for info in archive.infolist():
@@ -81,20 +105,29 @@ def from_zip(*, zip_file, max_bytes: int, max_config_bytes: int) -> AdapterFiles
     if missing:
         raise UploadError(f"the zip lacks {', '.join(missing)}")
 
-    def read(name: str, cap: int) -> bytes:
-        # Read at most cap+1 bytes, whatever the entry's header claims its size is.
-        with archive.open(found[name]) as fh:
-            return _read_capped(fh, cap, name)
+    # Read at most cap+1 bytes of each entry, whatever its header claims its size is.
+    with archive.open(found[CONFIG_NAME]) as fh:
+        config = _read_capped(fh, max_config_bytes, CONFIG_NAME)
+    with archive.open(found[WEIGHTS_NAME]) as fh:
+        weights = _copy_capped(fh, workdir / WEIGHTS_NAME, max_bytes, WEIGHTS_NAME)
+    (workdir / "upload.zip").unlink(missing_ok=True)
+    return AdapterFiles(config=config, weights=weights)
 
-    return AdapterFiles(config=read(CONFIG_NAME, max_config_bytes), weights=read(WEIGHTS_NAME, max_bytes))
 
-
-def read(*, config_file=None, weights_file=None, archive=None, max_bytes: int, max_config_bytes: int) -> AdapterFiles:
-    """Either the two files or one zip of them."""
-    if archive is not None and config_file is None and weights_file is None:
-        return from_zip(zip_file=archive, max_bytes=max_bytes, max_config_bytes=max_config_bytes)
-    if archive is None and config_file is not None and weights_file is not None:
-        return from_files(
-            config_file=config_file, weights_file=weights_file, max_bytes=max_bytes, max_config_bytes=max_config_bytes
-        )
-    raise UploadError("send either config and weights, or one archive (zip)")
+@contextmanager
+def read(
+    *, config_file=None, weights_file=None, archive=None, max_bytes: int, max_config_bytes: int,
+    tmp_dir: str | None = None,
+) -> Iterator[AdapterFiles]:
+    """Either the two files or one zip of them; the weights file lives until the block ends."""
+    workdir = Path(tempfile.mkdtemp(prefix="adapter-upload-", dir=tmp_dir))
+    try:
+        if archive is not None and config_file is None and weights_file is None:
+            yield from_zip(zip_file=archive, max_bytes=max_bytes, max_config_bytes=max_config_bytes, workdir=workdir)
+        elif archive is None and config_file is not None and weights_file is not None:
+            yield from_files(config_file=config_file, weights_file=weights_file, max_bytes=max_bytes,
+                             max_config_bytes=max_config_bytes, workdir=workdir)
+        else:
+            raise UploadError("send either config and weights, or one archive (zip)")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

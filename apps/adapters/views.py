@@ -4,14 +4,22 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
-from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
+from apps.adapters.services import (
+    adapter_activate,
+    adapter_rollback,
+    adapter_upload,
+    adapter_upload_limits,
+    adapter_upload_refuse,
+)
 from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate_page
+from apps.core.uploads import limit_uploads, upload_refusal
 
 
 class UploadForm(forms.Form):
@@ -22,16 +30,34 @@ class UploadForm(forms.Form):
     archive = forms.FileField(required=False, label="or one zip of both")
 
 
+@csrf_exempt  # CSRF is checked by _adapter_list, after the upload limits are in place (apps/core/uploads.py)
 @login_required
 @permission_required("adapters.view_adapterversion", raise_exception=True)
 def adapter_list(request):
+    if request.method == "POST":
+        if not request.user.has_perm("adapters.add_adapterversion"):
+            return render(request, "403.html", status=403)  # the body is never read
+        limit_uploads(request, adapter_upload_limits())
+    return _adapter_list(request)
+
+
+@csrf_protect
+def _adapter_list(request):
     form = UploadForm()
     status = 200
     if request.method == "POST":
-        if not request.user.has_perm("adapters.add_adapterversion"):
-            return render(request, "403.html", status=403)
         form = UploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        refused = upload_refusal(request)
+        if refused is not None:
+            exc = adapter_upload_refuse(actor=request.user, request=request, name="", message=refused.message,
+                                        field=refused.field, status=413 if refused.limit is not None else 400)
+            form = UploadForm(request.POST)  # the fields that came before the refused file
+            form.add_error(refused.field if refused.field in form.fields else None, exc.message)
+            status = exc.status
+        elif not form.is_valid():
+            adapter_upload_refuse(actor=request.user, request=request, name=request.POST.get("name", ""),
+                                  message="invalid input", field=",".join(sorted(form.errors)))
+        else:
             files = {k: v for k, v in form.cleaned_data.items() if k in ("config", "weights", "archive") and v}
             try:
                 version, created = adapter_upload(
@@ -46,7 +72,7 @@ def adapter_list(request):
                     else f"These files are already stored as {version.label}.",
                 )
                 return redirect("adapters:list")
-        status = 400
+        status = status if status != 200 else 400
     active = active_adapters()
     page_obj = paginate_page(request, adapter_versions())
     active_ids = {v.pk for v in active.values() if v is not None}

@@ -11,11 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core.exceptions import ApplicationError
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
 from apps.core.schema import ErrorOutput, error
 from apps.core.serializers import StrictInputSerializer
+from apps.core.uploads import limit_uploads, upload_refusal
 from apps.finance import selectors, services
-from apps.finance.importers import FORMATS, MAX_IMPORT_BYTES, CellError, ImportFailed
+from apps.finance.importers import FORMATS, MAX_IMPORT_BYTES, CellError, ImportFailed, file_too_large
 from apps.finance.line_items import LINE_ITEM_KEYS
 from apps.finance.models import Company
 
@@ -91,11 +93,11 @@ class ImportErrorOutput(ErrorOutput):
     cells = CellErrorOutput(many=True)
 
 
-def import_failed_response(exc: ImportFailed) -> Response:
+def import_failed_response(exc: ImportFailed, *, status_code: int = status.HTTP_400_BAD_REQUEST) -> Response:
     """400 with every problem: {"detail", "code", "errors": {"file": [...]}, "cells": [{row, column, message}]}."""
     body = {"detail": exc.message, "code": exc.code, "errors": {"file": [str(e) for e in exc.errors]},
             "cells": exc.errors}
-    return Response(ImportErrorOutput(body).data, status=status.HTTP_400_BAD_REQUEST)
+    return Response(ImportErrorOutput(body).data, status=status_code)
 
 
 class CompanyListCreateApi(APIView):
@@ -176,6 +178,11 @@ class StatementListImportApi(APIView):
     def get_permissions(self):
         return [requires(ADD_STATEMENT if self.request.method == "POST" else VIEW_COMPANY)()]
 
+    def initialize_request(self, request, *args, **kwargs):
+        if request.method == "POST":  # before anything reads the body: a file streams to disk, stops at the limit
+            limit_uploads(request, {"file": MAX_IMPORT_BYTES})
+        return super().initialize_request(request, *args, **kwargs)
+
     @extend_schema(responses=StatementOutput(many=True))
     def get(self, request, company_id: int):
         company = selectors.company_for_user(request.user, company_id)
@@ -184,11 +191,18 @@ class StatementListImportApi(APIView):
 
     @extend_schema(request={"multipart/form-data": StatementImportInput, "application/json": OpenApiTypes.OBJECT},
                    responses={201: ImportOutput,
-                              400: OpenApiResponse(ImportErrorOutput, description="every problem; nothing imported")})
+                              400: OpenApiResponse(ImportErrorOutput, description="every problem; nothing imported"),
+                              413: OpenApiResponse(ImportErrorOutput, description="the file is over 8 MiB")})
     def post(self, request, company_id: int):
         company = selectors.company_for_user(request.user, company_id)
         try:
             if request.content_type.startswith("multipart/"):
+                request.data  # noqa: B018 -- parse now: a file over the limit stops the upload
+                refused = upload_refusal(request)
+                if refused is not None and refused.limit is None:  # a file in a field that takes none
+                    raise ApplicationError(refused.message, field=refused.field)
+                if refused is not None:
+                    return import_failed_response(file_too_large(), status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
                 data = StatementImportInput(data=request.data)
                 data.is_valid(raise_exception=True)
                 upload = data.validated_data["file"]

@@ -65,6 +65,11 @@ class ImportFailed(ApplicationError):
                          field="file", code="invalid_import")
 
 
+def file_too_large() -> ImportFailed:
+    """The file passed MAX_IMPORT_BYTES while it streamed in (the rest of the request was not read)."""
+    return ImportFailed([CellError(None, None, f"the file is too large: more than {MAX_IMPORT_BYTES} bytes")])
+
+
 def max_year() -> int:
     return datetime.date.today().year + 1
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import paginate_page
+from apps.core.uploads import limit_uploads, upload_refusal
 from apps.finance import selectors, services
 from apps.finance.forms import CompanyEditForm, CompanyForm, ImportForm, StatementForm
-from apps.finance.importers import MAX_IMPORT_BYTES, CellError, ImportFailed
+from apps.finance.importers import MAX_IMPORT_BYTES, CellError, ImportFailed, file_too_large
 from apps.finance.line_items import LINE_ITEM_KEYS
 
 VIEW_COMPANY, ADD_COMPANY = "finance.view_company", "finance.add_company"
@@ -124,16 +126,26 @@ def statement_new(request, company_id: int):
                   status=status)
 
 
+@csrf_exempt  # CSRF is checked by _statement_import, after the upload limit is in place (apps/core/uploads.py)
 @login_required
 @permission_required(ADD_STATEMENT, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def statement_import(request, company_id: int):
     company = selectors.company_for_user(request.user, company_id)
+    if request.method == "POST":
+        limit_uploads(request, {"file": MAX_IMPORT_BYTES})
+    return _statement_import(request, company)
+
+
+@csrf_protect
+def _statement_import(request, company):
     form = ImportForm(request.POST or None, request.FILES or None)
     errors: list[CellError] = []
     status = 200
     if request.method == "POST":
-        if form.is_valid():
+        if upload_refusal(request) is not None:  # the file passed the limit; the rest was not read
+            errors, form, status = file_too_large().errors, ImportForm(), 413
+        elif form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 if upload.size > MAX_IMPORT_BYTES:
@@ -153,6 +165,6 @@ def statement_import(request, company_id: int):
                     parts.append("replaced " + ", ".join(map(str, result.replaced_years)))
                 messages.success(request, f"Imported {result.format.upper()}: {'; '.join(parts)}.")
                 return redirect("finance:company-detail", company_id=company.pk)
-        status = 400
+        status = status if status != 200 else 400
     return render(request, "finance/statement_import.html", {"company": company, "form": form, "errors": errors},
                   status=status)

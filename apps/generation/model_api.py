@@ -1,6 +1,8 @@
 """What the other apps may ask of the model. Apps reach modelcore only through apps/generation."""
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -43,11 +45,17 @@ def same_base_model(adapter_base: str, deployed: str) -> bool:
     return bool(adapter_base) and _model_key(adapter_base) == _model_key(deployed)
 
 
-def _in_adapter_dir(config_raw: bytes, weights_raw: bytes | None, read):
-    """Run `read(dir)` on the upload laid out as an adapter directory; errors name the file, not the temp path."""
+def _in_adapter_dir(config_raw: bytes, weights_raw: bytes | Path | None, read):
+    """Run `read(dir)` on the upload laid out as an adapter directory; errors name the file, not the temp path.
+    Weights given as a file are linked (copied where links fail), never read into memory here."""
     with tempfile.TemporaryDirectory(prefix="adapter-check-") as tmp:
         Path(tmp, "adapter_config.json").write_bytes(config_raw)
-        if weights_raw is not None:
+        if isinstance(weights_raw, Path):
+            try:
+                os.link(weights_raw, Path(tmp, "adapter_model.safetensors"))
+            except OSError:
+                shutil.copyfile(weights_raw, Path(tmp, "adapter_model.safetensors"))
+        elif weights_raw is not None:
             Path(tmp, "adapter_model.safetensors").write_bytes(weights_raw)
         try:
             return read(tmp)
@@ -68,7 +76,7 @@ def adapter_config_parse(raw: bytes) -> AdapterSpec:
     )
 
 
-def adapter_weights_check(config_raw: bytes, weights_raw: bytes) -> None:
+def adapter_weights_check(config_raw: bytes, weights_raw: bytes | Path) -> None:
     """Load the weights the way serving will (safetensors only) against the deployed base's shapes."""
     from modelcore.adapters import load_adapter_weights
 

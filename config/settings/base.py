@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.core.uploads.RequestSizeLimitMiddleware",  # 413 above PLUMBLINE_MAX_REQUEST_BYTES, body unread
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -198,6 +199,13 @@ PLUMBLINE_LAYER_ATTENTION = os.environ.get("PLUMBLINE_LAYER_ATTENTION", "")
 # Adapter registry: upload limits and the forgetting guard (relative rise of the general-set loss allowed).
 PLUMBLINE_ADAPTER_MAX_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_BYTES", 512 * 1024 * 1024)
 PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES", 64 * 1024)
+# Largest request body of any kind (the biggest upload, adapter weights + config, plus multipart overhead);
+# RequestSizeLimitMiddleware answers 413 above it before reading the body. Each upload view streams its
+# files to disk and stops at its own per-field limit (apps/core/uploads.py).
+PLUMBLINE_MAX_REQUEST_BYTES = env_int(
+    "PLUMBLINE_MAX_REQUEST_BYTES", PLUMBLINE_ADAPTER_MAX_BYTES + PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES + 1024 * 1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # non-file request data read into memory (Django's default, explicit)
 PLUMBLINE_FORGETTING_MARGIN = float(os.environ.get("PLUMBLINE_FORGETTING_MARGIN", "0.05"))
 PLUMBLINE_ADAPTER_EVAL_ROWS = env_int("PLUMBLINE_ADAPTER_EVAL_ROWS", 32)  # rows of each held-out set evaluated
 PLUMBLINE_ENGINE_MAX_ADAPTERS = env_int("PLUMBLINE_ENGINE_MAX_ADAPTERS", 8)  # LoRA adapters resident per engine

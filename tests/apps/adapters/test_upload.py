@@ -164,7 +164,7 @@ CONTENT_CASES = {
     "other base model": (lambda: f.adapter_files(config=f.adapter_config(base="deepseek-ai/deepseek-llm-7b-base")), "config", "base model"),
     "deep JSON": (deep_config, "config", "deep"),
     "duplicate keys": (duplicate_key_config, "config", "duplicate"),
-    "config too large": (huge_config, "file", "limit"),
+    "config too large": (huge_config, "config", "limit"),  # refused while it streams in (413)
 }
 
 
