@@ -11,6 +11,7 @@ from apps.accounts.permissions import requires
 from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
 from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
+from apps.core import throttling
 from apps.core.domains import Domain
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
@@ -46,6 +47,7 @@ class UploadInput(StrictInputSerializer):
 
 
 class AdapterListUploadApi(ListAPIView):
+    throttle_scopes = {"POST": throttling.UPLOADS}
     serializer_class = AdapterOutput
     parser_classes = [MultiPartParser]
 
