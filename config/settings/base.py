@@ -250,7 +250,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
     "apps.core.throttling.AnonThrottle",
 ]
 PLUMBLINE_THROTTLE_RATES = {
-    "user": os.environ.get("PLUMBLINE_THROTTLE_USER", "600/minute"),  # every API request
+    "user": os.environ.get("PLUMBLINE_THROTTLE_USER", "1200/minute"),  # every API request (job pages poll ~2/s)
     "anon": os.environ.get("PLUMBLINE_THROTTLE_ANON", "60/minute"),  # per address, where no login is needed
     "jobs": os.environ.get("PLUMBLINE_THROTTLE_JOBS", "120/hour"),  # work queued on a worker
     "uploads": os.environ.get("PLUMBLINE_THROTTLE_UPLOADS", "30/hour"),  # adapter uploads, statement imports
