@@ -2,11 +2,14 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.permissions import NotByApiToken
 from apps.accounts.selectors import api_tokens_for
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.core import throttling
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
@@ -33,6 +36,8 @@ class TokenCreatedOutput(TokenOutput):
 
 
 class TokenListCreateApi(APIView):
+    throttle_scopes = {"POST": throttling.TOKENS}
+    permission_classes = [IsAuthenticated, NotByApiToken]  # POST: a session only
     pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     @extend_schema(responses=TokenOutput(many=True))
@@ -41,7 +46,9 @@ class TokenListCreateApi(APIView):
         return paginator.get_paginated_response(TokenOutput(tokens, many=True).data)
 
     @extend_schema(request=TokenCreateInput,
-                   responses={201: TokenCreatedOutput, 409: error("a live token of that name already exists")})
+                   responses={201: TokenCreatedOutput, 403: error("the role lacks the permission, or the caller used an API "
+                                                             "token: tokens are created with a session only"),
+                              409: error("a live token of that name already exists")})
     def post(self, request):
         data = TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -37,3 +37,21 @@ def api_token_revoke_view(request, token_id: int):
 def audit_log_view(request):
     events = audit_events_visible_to(user=request.user)
     return render(request, "accounts/audit_log.html", {"page_obj": paginate_page(request, events, per_page=50)})
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """What a locked-out login sees (settings.AXES_LOCKOUT_CALLABLE): the login page, saying why and for how long,
+    answered 429 with Retry-After."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.contrib.auth.forms import AuthenticationForm
+
+    cooloff: timedelta = settings.AXES_COOLOFF_TIME
+    minutes = max(1, round(cooloff.total_seconds() / 60))
+    message = (f"Too many failed log-ins for this account from your address. Log-in is locked for {minutes} "
+               f"minutes after the last failed attempt; try again later or ask an administrator to unlock it.")
+    response = render(request, "accounts/login.html", {"form": AuthenticationForm(request), "lockout": message},
+                      status=429)
+    response["Retry-After"] = str(int(cooloff.total_seconds()))
+    return response

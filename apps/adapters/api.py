@@ -17,6 +17,7 @@ from apps.adapters.services import (
     adapter_upload_limits,
     adapter_upload_refuse,
 )
+from apps.core import throttling
 from apps.core.domains import Domain
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
@@ -53,6 +54,7 @@ class UploadInput(StrictInputSerializer):
 
 
 class AdapterListUploadApi(ListAPIView):
+    throttle_scopes = {"POST": throttling.UPLOADS}
     serializer_class = AdapterOutput
     parser_classes = [MultiPartParser]
 

@@ -21,6 +21,8 @@ ERROR_DESCRIPTIONS = {
     "401": "no valid credentials (token auth)",
     "403": "authenticated, but the role lacks the permission",
     "404": "no such object, or not visible to the caller",
+    "429": "too many requests: a rate limit of the caller or of the operation's scope; `Retry-After` says when "
+           "to try again",
 }
 
 
@@ -31,7 +33,7 @@ def error(description: str) -> OpenApiResponse:
 
 
 class PlumblineAutoSchema(AutoSchema):
-    """AutoSchema that documents the error responses every operation can answer: 401/403 everywhere, 404 where
+    """AutoSchema that documents the error responses every operation can answer: 401/403/429 everywhere, 404 where
     the path names an object, 400 where there is input (a body or query parameters). Codes that an operation
     declares itself are left as it declares them."""
 
@@ -39,7 +41,7 @@ class PlumblineAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        codes = ["401", "403"]
+        codes = ["401", "403", "429"]
         if "{" in self.path:
             codes.append("404")
         has_body = self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None

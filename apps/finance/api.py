@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core import throttling
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
 from apps.core.schema import ErrorOutput, error
@@ -172,6 +173,7 @@ class StatementListImportApi(APIView):
     or a JSON body (the JSON import format, or an SEC companyfacts document). A year already stored is replaced.
     Any problem -> 400 listing every one, nothing imported."""
 
+    throttle_scopes = {"POST": throttling.UPLOADS}
     parser_classes = [JSONParser, MultiPartParser]
     pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core import throttling
 from apps.core.domains import Domain
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
@@ -81,6 +82,7 @@ class JobInput(StrictInputSerializer):
 
 
 class JobListCreateApi(ListAPIView):
+    throttle_scopes = {"POST": throttling.JOBS}
     serializer_class = JobOutput
 
     def get_permissions(self):

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core import throttling
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
 from apps.core.schema import error
 from apps.medical import selectors, services
@@ -64,6 +65,7 @@ class EncounterDetailApi(APIView):
 
 
 class TriageStartApi(APIView):
+    throttle_scopes = {"POST": throttling.JOBS}
     permission_classes = [requires(ADD_TRIAGE)]
 
     @extend_schema(request=None, responses={202: TriageOutput})
@@ -75,6 +77,7 @@ class TriageStartApi(APIView):
 
 
 class DraftStartApi(APIView):
+    throttle_scopes = {"POST": throttling.JOBS}
     permission_classes = [requires(ADD_DRAFT, ADD_TRIAGE)]  # clinicians ask for model drafts
 
     @extend_schema(request=None, responses={202: DraftOutput})
@@ -98,6 +101,7 @@ class DraftDetailApi(APIView):
 class DraftEditApi(APIView):
     """POST a full edited content: a new version (201), verified and reviewed again."""
 
+    throttle_scopes = {"POST": throttling.JOBS}
     permission_classes = [requires(ADD_DRAFT)]
 
     @extend_schema(request=DraftEditInput,

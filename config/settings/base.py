@@ -224,3 +224,56 @@ PLUMBLINE_REPORT_DEFAULT_FORECAST_YEARS = env_int("PLUMBLINE_REPORT_DEFAULT_FORE
 PLUMBLINE_MEDICAL_TRIAGE_TOKENS = env_int("PLUMBLINE_MEDICAL_TRIAGE_TOKENS", 64)
 PLUMBLINE_MEDICAL_SECTION_TOKENS = env_int("PLUMBLINE_MEDICAL_SECTION_TOKENS", 96)
 PLUMBLINE_MEDICAL_CODES_TOKENS = env_int("PLUMBLINE_MEDICAL_CODES_TOKENS", 160)
+
+# --- Abuse limits: login lockout (django-axes), API throttles and the cache their counters share -------------
+from datetime import timedelta  # noqa: E402
+
+INSTALLED_APPS += ["axes"]
+# Last: it turns a login that axes refused into the lockout page (apps.accounts.views.login_locked_out).
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.backends.LockoutBackend",  # first: a locked-out username+address is refused before its password
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Locked per username AND address: an attacker guessing one account is stopped, while the account's owner (from
+# another address) and every other user (from the attacker's address too) can still log in. Locking by username
+# alone would let anyone lock anyone out; by address alone, one office behind a NAT would lock each other out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("PLUMBLINE_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PLUMBLINE_LOGIN_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True  # a successful log-in forgets the earlier failures
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True  # guessing on during the lockout keeps it locked
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.login_locked_out"
+# Behind N reverse proxies that set X-Forwarded-For, the client's address is the Nth from the right.
+PLUMBLINE_TRUSTED_PROXY_COUNT = env_int("PLUMBLINE_TRUSTED_PROXY_COUNT", 0)
+if PLUMBLINE_TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = PLUMBLINE_TRUSTED_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    REST_FRAMEWORK["NUM_PROXIES"] = PLUMBLINE_TRUSTED_PROXY_COUNT
+
+# API throttles (apps/core/throttling.py): "<count>/<second|minute|hour|day>" per user, read per request.
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "apps.core.throttling.ScopedThrottle",
+    "apps.core.throttling.UserThrottle",
+    "apps.core.throttling.AnonThrottle",
+]
+PLUMBLINE_THROTTLE_RATES = {
+    "user": os.environ.get("PLUMBLINE_THROTTLE_USER", "1200/minute"),  # every API request (job pages poll ~2/s)
+    "anon": os.environ.get("PLUMBLINE_THROTTLE_ANON", "60/minute"),  # per address, where no login is needed
+    "jobs": os.environ.get("PLUMBLINE_THROTTLE_JOBS", "120/hour"),  # work queued on a worker
+    "uploads": os.environ.get("PLUMBLINE_THROTTLE_UPLOADS", "30/hour"),  # adapter uploads, statement imports
+    "tokens": os.environ.get("PLUMBLINE_THROTTLE_TOKENS", "10/hour"),  # new API tokens
+}
+# Throttle counters must be shared by every web process: Redis (PLUMBLINE_CACHE_URL; production falls back to the
+# broker's Redis). Unset here, process memory: enough for `make run`'s single process.
+PLUMBLINE_CACHE_URL = os.environ.get("PLUMBLINE_CACHE_URL", "")
+PLUMBLINE_THROTTLE_CACHE = "throttle"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": PLUMBLINE_CACHE_URL,
+         "KEY_PREFIX": "plumbline"}
+        if PLUMBLINE_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+    ),
+}

@@ -24,3 +24,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Abuse limits: throttle counters in Redis, shared by every gunicorn worker (never per-process memory).
+CACHES["throttle"] = {  # noqa: F405
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": os.environ.get("PLUMBLINE_CACHE_URL") or CELERY_BROKER_URL,  # noqa: F405
+    "KEY_PREFIX": "plumbline",
+}

@@ -28,3 +28,13 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- Abuse limits: throttle counters in the real Redis (the broker's database, under a prefix of this run's own,
+# so an earlier run's counters never count); rates high enough for the suite's many jobs. Tests of throttling
+# lower a rate with the `settings` fixture (apps/core/throttling.py reads the rates per request).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL,
+                 "KEY_PREFIX": f"test-throttle-{os.urandom(6).hex()}"},
+}
+PLUMBLINE_THROTTLE_RATES = {scope: "100000/minute" for scope in ("user", "anon", "jobs", "uploads", "tokens")}

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
+from apps.core import throttling
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
 from apps.core.schema import error
@@ -165,6 +166,7 @@ def _section_kind(kind: str) -> str:
 
 
 class ReportListCreateApi(APIView):
+    throttle_scopes = {"POST": throttling.JOBS}
     pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     def get_permissions(self):
@@ -253,6 +255,7 @@ class SectionEditApi(APIView):
 
 
 class SectionRegenerateApi(APIView):
+    throttle_scopes = {"POST": throttling.JOBS}
     permission_classes = [requires(CHANGE)]
 
     @extend_schema(request=None, parameters=[KIND_PARAMETER],

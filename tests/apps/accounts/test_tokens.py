@@ -49,7 +49,9 @@ def test_wrong_revoked_and_expired_tokens_are_refused(make_user):
 
 def test_token_api_creates_lists_and_revokes_own_tokens_only(api_client_for):
     alice, bob = api_client_for("analyst"), api_client_for("clinician")
-    created = alice.post("/api/v1/auth/tokens/", {"name": "reporting-bot"}, format="json")
+    alice_session = APIClient()  # tokens are created with a session only (test_token_limits.py)
+    alice_session.force_login(alice.user)
+    created = alice_session.post("/api/v1/auth/tokens/", {"name": "reporting-bot"}, format="json")
     assert created.status_code == 201
     body = created.json()
     assert body["key"].startswith("plb_") and body["name"] == "reporting-bot"
@@ -66,7 +68,8 @@ def test_token_api_creates_lists_and_revokes_own_tokens_only(api_client_for):
 
 
 def test_duplicate_live_token_name_is_a_conflict(api_client_for):
-    client = api_client_for("analyst")
+    client = APIClient()
+    client.force_login(api_client_for("analyst").user)
     resp = client.post("/api/v1/auth/tokens/", {"name": "tests"}, format="json")
     assert resp.status_code == 409
     assert "name" in resp.json()["errors"]

@@ -338,7 +338,7 @@ def test_the_draft_api_shows_acknowledgements_and_the_verification_state(api_cli
 def test_the_schema_declares_the_endpoint_with_its_statuses(client):
     schema = client.get("/api/schema/?format=json").json()
     op = schema["paths"]["/api/v1/medical/drafts/{draft_id}/findings/{finding_id}/acknowledge/"]["post"]
-    assert set(op["responses"]) == {"200", "400", "401", "403", "404", "409"}
+    assert set(op["responses"]) == {"200", "400", "401", "403", "404", "409", "429"}
     ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert schema["components"]["schemas"][ref]["properties"]["note"]["maxLength"] == 300
     out = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
