@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +12,7 @@ from apps.adapters.models import AdapterVersion
 from apps.adapters.selectors import active_adapters, adapter_versions
 from apps.adapters.services import adapter_activate, adapter_rollback, adapter_upload
 from apps.core.domains import Domain
+from apps.core.parsers import StrictJSONParser
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 
@@ -88,7 +89,7 @@ class AdapterActivateInput(StrictInputSerializer):
 
 class AdapterActivateApi(APIView):
     permission_classes = [requires("adapters.change_adapterversion")]
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema(request=AdapterActivateInput,
                    responses={200: ActivationOutput, 409: error("the version may not be activated (evaluation)")})

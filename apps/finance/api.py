@@ -6,12 +6,13 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.permissions import requires
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
+from apps.core.parsers import StrictJSONParser
 from apps.core.schema import ErrorOutput, error
 from apps.core.serializers import StrictInputSerializer
 from apps.finance import selectors, services
@@ -99,7 +100,7 @@ def import_failed_response(exc: ImportFailed) -> Response:
 
 
 class CompanyListCreateApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     def get_permissions(self):
@@ -131,7 +132,7 @@ class CompanyUpdateInput(StrictInputSerializer):
 class CompanyDetailApi(APIView):
     """GET a company with its statements; PATCH its ticker, price_per_share or peers."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     def get_permissions(self):
         return [requires(ADD_COMPANY if self.request.method == "PATCH" else VIEW_COMPANY)()]
@@ -170,7 +171,7 @@ class StatementListImportApi(APIView):
     or a JSON body (the JSON import format, or an SEC companyfacts document). A year already stored is replaced.
     Any problem -> 400 listing every one, nothing imported."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
     pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     def get_permissions(self):
