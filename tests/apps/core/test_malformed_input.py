@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.apps import apps
 from django.conf import settings
+from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.apps.core.openapi_check import openapi
@@ -108,9 +109,13 @@ def write_operations() -> list[tuple[str, str, bool]]:
 
 
 def snapshot() -> dict[str, int]:
-    """Row counts of every app model, and the length of every Redis list (Celery's queues are lists)."""
-    counts = {m._meta.label: m._default_manager.count() for m in apps.get_models()
-              if m._meta.app_label in APP_LABELS}
+    """Row counts of every app model (one query), and the length of every Redis list (Celery's queues are lists)."""
+    models = [m for m in apps.get_models() if m._meta.app_label in APP_LABELS]
+    tables = sorted({m._meta.db_table for m in models})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(f"(SELECT count(*) FROM {connection.ops.quote_name(t)})"
+                                             for t in tables))
+        counts = dict(zip(tables, cursor.fetchone(), strict=True))
     r = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     counts.update({f"redis:{k.decode()}": r.llen(k) for k in r.keys("*") if r.type(k) == b"list"})
     return counts
@@ -225,14 +230,17 @@ def _routes(resolver: URLResolver, prefix: str = ""):
 
 
 def test_absurd_ids_and_query_parameters_never_make_a_server_error(world, callers):  # noqa: F811
-    """Every route (pages and API) with a 10**30 id, and every GET with absurd query parameters."""
+    """Every route (pages and API) with a 10**30 id, and every GET with absurd query parameters. (Django 5.2
+    already answers an id beyond bigint as not found, and the pagination refuses what it cannot honour: this
+    keeps it so.)"""
     routes = sorted(set(_routes(get_resolver())))
     assert any("<int:" in r for r in routes), routes
     queries = ["limit=10**30", "limit=" + "9" * 40, "offset=" + "9" * 40, "offset=", "limit=", "offset=-1",
                "offset=%00", "limit=1%00", "page=" + "9" * 40, "page=%00", "q=%00", "q=%ED%A0%80", "format=%00",
                "facts=%00", "status=%00", "domain=%00", "company=" + "9" * 40, "company=%00"]
     failures = []
-    for role, caller in callers.items():
+    for role in ("clinician", "admin"):  # between them every page and endpoint is open to one; others 403 early
+        caller = callers[role]
         api, web_client = caller.client, logged_in(caller.user)
         for route in routes:
             for ident in ("9" * 30, "9223372036854775808"):
@@ -283,3 +291,19 @@ def test_malformed_form_posts_never_make_a_server_error(world, callers):  # noqa
                 if response.status_code >= 500:
                     failures.append(f"{role} POST {path} [{name}]: {response.status_code}")
     assert not failures, "\n".join(failures)
+
+
+def test_control_characters_in_query_strings_and_forms_are_named_refusals(world, callers):  # noqa: F811
+    from apps.accounts.models import ApiToken
+
+    api = callers["analyst"].client
+    response = api.get("/api/v1/jobs/?status=queued%00")
+    assert response.status_code == 400 and response.json()["errors"] == {"status": [
+        "the query parameter 'status' contains a control character"]}, response.content
+    assert api.get("/api/v1/finance/companies/?limit=" + "9" * 5000).json()["errors"] == {
+        "limit": ["must be at most 18 digits"]}
+    web = logged_in(callers["analyst"].user)
+    before = ApiToken.objects.count()
+    response = web.post("/tokens/", {"name": "a\x00b"})
+    assert response.status_code == 400 and b"'name'" in response.content, response.content[:200]
+    assert ApiToken.objects.count() == before
