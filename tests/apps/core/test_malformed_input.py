@@ -193,6 +193,9 @@ def test_refusals_name_the_field_path(world, callers):  # noqa: F811
         data = response.json()
         assert field in data["errors"], (body[:40], data)
         assert "\\ud" not in response.content.decode() and "\ud800" not in response.content.decode()
+    huge = client.generic("POST", "/api/v1/auth/tokens/", b'{"name": "' + b"x" * 3_000_000 + b'"}',
+                          content_type="application/json")
+    assert huge.status_code == 413 and "2621440 bytes" in huge.json()["detail"], huge.content[:300]
     deep = client.generic("PATCH", url, b'{"peers": ' + b"[" * 40 + b"]" * 40 + b"}", content_type="application/json")
     assert deep.status_code == 400 and "32" in deep.json()["detail"], deep.content[:300]
 
