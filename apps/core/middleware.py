@@ -1,6 +1,7 @@
-"""Query strings and page forms hold only storable text: no NUL byte, no other control character but tab, CR
-and LF. One check for every view (PostgreSQL refuses NUL in text, so a view that passes such a value to a query
-would answer a 500); the answer is a 400 naming the parameter, never repeating its value.
+"""Query strings, URL paths and page forms hold only text PostgreSQL can store: no NUL byte (the same rule as
+the JSON reader, apps/core/parsers.py; an unpaired surrogate cannot get here, Django decodes them as U+FFFD).
+One check for every view: a view that passes such a value to a query would otherwise answer a 500. The answer is a
+400 naming the parameter, never repeating its value.
 
 API bodies are not read here: DRF's parsers (apps/core/parsers.py, and serializers for multipart fields) own them.
 """
@@ -10,17 +11,17 @@ import re
 
 from django.http import HttpResponseBadRequest, JsonResponse
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NUL = re.compile("\x00")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _refusal(request, where: str, name: str):
     if where == "path":
-        field, message = "path", "the URL path contains a control character"
-    elif _CONTROL.search(name):
-        field, message = "non_field_errors", f"a {where} parameter name contains a control character"
+        field, message = "path", "the URL path contains a NUL byte"
+    elif _NUL.search(name):
+        field, message = "non_field_errors", f"a {where} parameter name contains a NUL byte"
     else:
-        field, message = name, f"the {where} parameter {name!r} contains a control character"
+        field, message = name, f"the {where} parameter {name!r} contains a NUL byte"
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message, "code": "invalid", "errors": {field: [message]}}, status=400)
     return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
@@ -28,7 +29,7 @@ def _refusal(request, where: str, name: str):
 
 def _first_bad(params) -> str | None:
     for name, values in params.lists():
-        if _CONTROL.search(name) or any(_CONTROL.search(v) for v in values if isinstance(v, str)):
+        if _NUL.search(name) or any(_NUL.search(v) for v in values if isinstance(v, str)):
             return name
     return None
 
@@ -38,7 +39,7 @@ class PlainTextInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _CONTROL.search(request.path):
+        if _NUL.search(request.path):
             return _refusal(request, "path", "")
         if (name := _first_bad(request.GET)) is not None:
             return _refusal(request, "query", name)

@@ -296,13 +296,13 @@ def test_malformed_form_posts_never_make_a_server_error(world, callers):  # noqa
     assert not failures, "\n".join(failures)
 
 
-def test_control_characters_in_query_strings_and_forms_are_named_refusals(world, callers):  # noqa: F811
+def test_nul_bytes_in_query_strings_and_forms_are_named_refusals(world, callers):  # noqa: F811
     from apps.accounts.models import ApiToken
 
     api = callers["analyst"].client
     response = api.get("/api/v1/jobs/?status=queued%00")
     assert response.status_code == 400 and response.json()["errors"] == {"status": [
-        "the query parameter 'status' contains a control character"]}, response.content
+        "the query parameter 'status' contains a NUL byte"]}, response.content
     assert api.get("/api/v1/finance/companies/?limit=" + "9" * 5000).json()["errors"] == {
         "limit": ["must be at most 18 digits"]}
     web = logged_in(callers["analyst"].user)
