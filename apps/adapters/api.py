@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,6 +19,7 @@ from apps.adapters.services import (
 )
 from apps.core import throttling
 from apps.core.domains import Domain
+from apps.core.parsers import StrictJSONParser
 from apps.core.schema import error
 from apps.core.serializers import StrictInputSerializer
 from apps.core.uploads import limit_uploads, upload_refusal
@@ -118,7 +119,7 @@ class AdapterActivateInput(StrictInputSerializer):
 
 class AdapterActivateApi(APIView):
     permission_classes = [requires("adapters.change_adapterversion")]
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema(request=AdapterActivateInput,
                    responses={200: ActivationOutput, 409: error("the version may not be activated (evaluation)")})

@@ -16,6 +16,8 @@ def _parameter(request, name: str, *, default: int, minimum: int, maximum: int |
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
+    if len(raw.strip().lstrip("+-")) > 18:  # beyond what a bigint OFFSET holds, and int() refuses 4,300+ digits
+        raise serializers.ValidationError({name: ["must be at most 18 digits"]})
     try:
         value = int(raw)
     except (TypeError, ValueError):

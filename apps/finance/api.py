@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +14,7 @@ from apps.accounts.permissions import requires
 from apps.core import throttling
 from apps.core.exceptions import ApplicationError
 from apps.core.pagination import CappedLimitOffsetPagination, paginate
+from apps.core.parsers import StrictJSONParser
 from apps.core.schema import ErrorOutput, error
 from apps.core.serializers import StrictInputSerializer
 from apps.core.uploads import limit_uploads, upload_refusal
@@ -102,7 +103,7 @@ def import_failed_response(exc: ImportFailed, *, status_code: int = status.HTTP_
 
 
 class CompanyListCreateApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     def get_permissions(self):
@@ -134,7 +135,7 @@ class CompanyUpdateInput(StrictInputSerializer):
 class CompanyDetailApi(APIView):
     """GET a company with its statements; PATCH its ticker, price_per_share or peers."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     def get_permissions(self):
         return [requires(ADD_COMPANY if self.request.method == "PATCH" else VIEW_COMPANY)()]
@@ -174,7 +175,7 @@ class StatementListImportApi(APIView):
     Any problem -> 400 listing every one, nothing imported."""
 
     throttle_scopes = {"POST": throttling.UPLOADS}
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [StrictJSONParser, MultiPartParser]
     pagination_class = CappedLimitOffsetPagination  # GET is a paginated list
 
     def get_permissions(self):

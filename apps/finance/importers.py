@@ -12,12 +12,12 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from apps.core.exceptions import ApplicationError
+from apps.core.parsers import JSONInputError, field_name, json_loads
 from apps.finance.line_items import LINE_ITEM_KEYS, LINE_ITEMS, line_item
 
 MAX_IMPORT_BYTES = 8 * 1024 * 1024  # SEC companyfacts of a large filer are a few MiB
@@ -281,6 +281,51 @@ def _annual_duration(entry: dict) -> bool:
     return 350 <= days <= 380
 
 
+def _sec_date(value) -> bool:
+    try:
+        datetime.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _check_sec_structure(gaap: dict) -> None:
+    """Every tag the importer may read has the companyfacts shape: {"units": {unit: [entry, ...]}}, and every
+    entry's "end" / "start" is a date and "fy" a year; otherwise ImportFailed naming where, before anything is used."""
+    errors: list[CellError] = []
+    wanted = {tag for item in LINE_ITEMS for tag in item.us_gaap}
+    for tag in sorted(wanted & set(gaap)):
+        where = f"us-gaap.{tag}"
+        fact = gaap[tag]
+        if not isinstance(fact, dict):
+            errors.append(CellError(None, where, "must be an object with \"units\""))
+            continue
+        units = fact.get("units")
+        if not isinstance(units, dict):
+            errors.append(CellError(None, f"{where}.units", "must be an object of unit -> list of entries"))
+            continue
+        for unit, entries in units.items():
+            if not isinstance(entries, list):
+                errors.append(CellError(None, f"{where}.units.{unit}", "must be a list of entries"))
+                continue
+            for i, e in enumerate(entries):
+                at = f"{where}.units.{unit}[{i}]"
+                if not isinstance(e, dict):
+                    errors.append(CellError(None, at, "each entry must be an object"))
+                    continue
+                if not _sec_date(e.get("end")):
+                    errors.append(CellError(None, f"{at}.end", "\"end\" must be a date (YYYY-MM-DD)"))
+                if e.get("start") is not None and not _sec_date(e.get("start")):
+                    errors.append(CellError(None, f"{at}.start", "\"start\" must be a date (YYYY-MM-DD)"))
+                fy = e.get("fy")
+                if fy is not None and (isinstance(fy, bool) or not isinstance(fy, int)):
+                    errors.append(CellError(None, f"{at}.fy", "\"fy\" must be a whole number"))
+        if len(errors) >= 50:
+            break
+    if errors:
+        raise ImportFailed(errors[:50])
+
+
 def parse_sec_companyfacts(data, *, company_currency: str) -> list[ParsedPeriod]:
     """Annual values from an SEC companyfacts document (https://data.sec.gov/api/xbrl/companyfacts/...).
 
@@ -296,6 +341,7 @@ def parse_sec_companyfacts(data, *, company_currency: str) -> list[ParsedPeriod]
     gaap = data["facts"].get("us-gaap")
     if not isinstance(gaap, dict) or not gaap:
         raise ImportFailed([CellError(None, "us-gaap", "the document has no us-gaap facts")])
+    _check_sec_structure(gaap)
     units_seen: set[str] = set()
     # (item key, tag) -> annual 10-K entries
     candidates: dict[tuple[str, str], list[dict]] = {}
@@ -351,6 +397,13 @@ def parse_sec_companyfacts(data, *, company_currency: str) -> list[ParsedPeriod]
     return periods
 
 
+def _json_cell(path: tuple, message: str) -> CellError:
+    """Where the shared JSON reader refused something, as the importer names it: periods[i].key is row i + 1."""
+    if len(path) >= 2 and path[0] == "periods" and isinstance(path[1], int):
+        return CellError(path[1] + 1, field_name(path[2:]) if len(path) > 2 else None, message)
+    return CellError(None, field_name(path) if path else None, message)
+
+
 # --- entry point -----------------------------------------------------------------------------------------
 def detect_format(*, filename: str = "", content: bytes) -> str | None:
     name = filename.lower()
@@ -391,10 +444,9 @@ def parse_file(*, content: bytes, company_currency: str, filename: str = "", fmt
             raise ImportFailed([CellError(None, None, "the file looks like JSON, not CSV")])
         return "csv", parse_csv(text, company_currency=company_currency)
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ImportFailed([CellError(exc.lineno, None, f"not valid JSON: {exc.msg} (line {exc.lineno}, "
-                                                        f"column {exc.colno})")]) from None
+        data = json_loads(text, max_bytes=MAX_IMPORT_BYTES)
+    except JSONInputError as exc:
+        raise ImportFailed([_json_cell(exc.path, exc.message)]) from None
     return parse_data(data, company_currency=company_currency, fmt=None if fmt == "json" else fmt)
 
 
