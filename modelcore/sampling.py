@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+CONSTRAINTS = ("json_schema", "regex", "choices", "grammar")
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -25,8 +27,8 @@ class SamplingParams:
     temperature: 0 = greedy (top_p / top_k / seed then have no effect); top_p in (0, 1] (1 = off);
     top_k >= 0 (0 = off); repetition_penalty > 0 (1 = off; HF semantics over prompt + output tokens);
     seed: per-request generator seed (None = a fresh random one); max_tokens >= 1 generated tokens;
-    stop: strings that end the request (the text is cut before them); json_schema / regex / choices: at most
-    one output constraint (see `structured.py`); ignore_eos: keep generating past EOS (benchmarks).
+    stop: strings that end the request (the text is cut before them); json_schema / regex / choices / grammar (an
+    xgrammar EBNF grammar whose start rule is `root`): at most one output constraint (see `structured.py`); ignore_eos: keep generating past EOS (benchmarks).
     """
 
     temperature: float = 1.0
@@ -39,6 +41,7 @@ class SamplingParams:
     json_schema: dict[str, Any] | None = None
     regex: str | None = None
     choices: tuple[str, ...] | None = None
+    grammar: str | None = None
     ignore_eos: bool = False
 
     def __post_init__(self) -> None:
@@ -83,9 +86,11 @@ class SamplingParams:
             isinstance(self.choices, tuple) and self.choices and all(isinstance(c, str) and c for c in self.choices)
         ):
             bad.append(f"choices={self.choices!r} must be a non-empty sequence of non-empty strings or None")
-        constraints = [f for f in ("json_schema", "regex", "choices") if getattr(self, f) is not None]
+        if self.grammar is not None and not (isinstance(self.grammar, str) and self.grammar.strip()):
+            bad.append("grammar must be a non-empty EBNF string or None")
+        constraints = [f for f in CONSTRAINTS if getattr(self, f) is not None]
         if len(constraints) > 1:
-            bad.append(f"at most one of json_schema / regex / choices may be set, got {', '.join(constraints)}")
+            bad.append(f"at most one of {' / '.join(CONSTRAINTS)} may be set, got {', '.join(constraints)}")
         if not isinstance(self.ignore_eos, bool):
             bad.append(f"ignore_eos={self.ignore_eos!r} must be a bool")
         if bad:
@@ -97,7 +102,7 @@ class SamplingParams:
 
     @property
     def constrained(self) -> bool:
-        return self.json_schema is not None or self.regex is not None or self.choices is not None
+        return any(getattr(self, f) is not None for f in CONSTRAINTS)
 
     @property
     def needs_row_processing(self) -> bool:

@@ -74,6 +74,8 @@ def grammar_key(params: SamplingParams) -> tuple[str, str] | None:
         return ("regex", params.regex)
     if params.choices is not None:
         return ("choices", json.dumps(list(params.choices)))
+    if params.grammar is not None:
+        return ("grammar", params.grammar)
     return None
 
 
@@ -155,6 +157,8 @@ class Grammars:
                                                               any_whitespace=False)
             elif params.regex is not None:
                 compiled = self._compiler.compile_regex(params.regex)
+            elif params.grammar is not None:
+                compiled = self._compiler.compile_grammar(params.grammar)
             else:
                 compiled = self._compiler.compile_grammar(choices_ebnf(params.choices or ()))
         except Exception as exc:  # xgrammar raises RuntimeError / its own errors for bad input

@@ -133,7 +133,7 @@ def generate_text(*, on_text=None, deadline: float | None = None, **request) -> 
     """Generate on this worker process's engine (call it from gpu-queue tasks only, never from a web view).
 
     request: the keyword arguments of `_submit` (prompt, adapter, chat, system, max_tokens, temperature, top_p,
-    seed, stop, json_schema, choices): adapter is an apps.adapters AdapterVersion or None; chat wraps `prompt`
+    seed, stop, json_schema, choices, grammar): adapter is an apps.adapters AdapterVersion or None; chat wraps `prompt`
     (and `system`) in the model's chat template; json_schema / choices constrain the output (structured output).
     on_text(text_so_far) is called as tokens arrive, and returning False from it cancels the request; deadline:
     a time.monotonic() value past which the request is cancelled (finish_reason "deadline")."""
@@ -143,7 +143,8 @@ def generate_text(*, on_text=None, deadline: float | None = None, **request) -> 
 def generate_texts(requests: list[dict], *, on_text=None, deadline: float | None = None) -> list[TextResult]:
     """Several independent requests at once: all are submitted before any is read, so the engine decodes them
     in one batch (a draft's sections, a report's sections); results in request order. on_text: one callback (or
-    None) per request; a callback returning False cancels its own request only. The deadline applies to all."""
+    None) per request; a callback returning False cancels its own request only. The deadline applies to all.
+    A request's "step" and "label" (JobContext.generate_many's names for it) are ignored here."""
     from apps.generation.runtime import get_engine
 
     engine = get_engine()
@@ -151,7 +152,7 @@ def generate_texts(requests: list[dict], *, on_text=None, deadline: float | None
     submitted = []
     try:
         for request in requests:
-            submitted.append(_submit(engine, **request))
+            submitted.append(_submit(engine, **{k: v for k, v in request.items() if k not in ("step", "label")}))
         return [_drain(item, callback, deadline) for item, callback in zip(submitted, callbacks, strict=True)]
     except BaseException:
         for item in submitted:
@@ -174,6 +175,7 @@ def _submit(
     stop: tuple[str, ...] = (),
     json_schema: dict | None = None,
     choices: tuple[str, ...] | None = None,
+    grammar: str | None = None,
 ):
     """(engine handle, adapter label), or a finished TextResult when the engine refused the request."""
     import modelcore
@@ -184,14 +186,16 @@ def _submit(
         text_prompt = engine.tokenizer.apply_chat_template(messages)
     params = modelcore.SamplingParams(
         temperature=temperature, top_p=top_p, seed=seed, max_tokens=max_tokens, stop=stop,
-        json_schema=json_schema, choices=choices,
+        json_schema=json_schema, choices=choices, grammar=grammar,
     )
-    ref = None
-    if adapter is not None:
+    ref, label = None, ""
+    if isinstance(adapter, tuple):  # (label, directory): an adapter outside the registry (benchmarks)
+        ref, label = adapter, adapter[0]
+    elif adapter is not None:
         from apps.adapters.storage import adapter_dir
 
         ref = (adapter.label, str(adapter_dir(config_sha256=adapter.config_sha256, weights_sha256=adapter.sha256)))
-    label = adapter.label if adapter is not None else ""
+        label = adapter.label
     try:
         return engine.submit(text_prompt, params, adapter=ref), label
     except ValueError as exc:  # prompt too long, bad parameters

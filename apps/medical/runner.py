@@ -40,42 +40,53 @@ def triage_run(ctx: JobContext) -> None:
 
 
 def draft_run(ctx: JobContext) -> None:
-    """The four SOAP sections in one engine batch, then the codes and the medications in another (they read
+    draft = Draft.objects.select_related("encounter").get(job_id=ctx.job_id)
+    encounter = draft.encounter
+    sections, codes_text, medications_text = draft_generate(
+        encounter, triage_level=draft.triage_level or services.latest_triage_level(encounter),
+        section_tokens=draft.section_tokens, codes_tokens=draft.codes_tokens, adapter=ctx.job.adapter,
+        generate_many=ctx.generate_many, job_id=ctx.job_id,
+    )
+    services.draft_record(
+        job_id=ctx.job_id, attempt=ctx.attempt, sections=sections, codes_text=codes_text,
+        medications_text=medications_text, finish_reason="stop", prompt_tokens=ctx.prompt_tokens,
+        completion_tokens=ctx.completion_tokens, adapter_label=ctx.job.adapter.label if ctx.job.adapter else "",
+    )
+    log.info("draft job %s attempt %s stored", ctx.job_id, ctx.attempt)
+
+
+def draft_generate(encounter, *, triage_level, section_tokens: int, codes_tokens: int, generate_many,
+                   adapter=None, job_id: int | None = None) -> tuple[dict[str, str], str, str]:
+    """(sections, codes JSON, medications JSON) of a model draft of `encounter` (an Encounter or a
+    clinical.TriageCase); generate_many: JobContext.generate_many or apps.generation.model_api.generate_texts.
+
+    The four SOAP sections in one engine batch, then the codes and the medications in another (they read
     the assessment and the plan). Codes and medications are generated under schemas of closed sets
     (apps.medical.closed_sets): a code that is not billable or not retrieved for this encounter, a drug not in
     the knowledge base, a dose outside its route's range cannot be written. A JSON answer that does not close
     within its token budget is asked once more with twice the budget; if it still does not, the draft says so
     (its generation note) and holds no codes or medications from it: leftovers are never parsed."""
-    draft = Draft.objects.select_related("encounter").get(job_id=ctx.job_id)
-    encounter = draft.encounter
-    triage_level = draft.triage_level or services.latest_triage_level(encounter)
-
     def request(name: str, prompt: str, max_tokens: int, schema: dict | None = None) -> dict:
-        return {"step": f"section {name}", "label": name, "prompt": prompt, "adapter": ctx.job.adapter,
+        return {"step": f"section {name}", "label": name, "prompt": prompt, "adapter": adapter,
                 "system": SYSTEM, "max_tokens": max_tokens, "json_schema": schema}
 
-    results = ctx.generate_many([
-        request(name, section_prompt(encounter, instruction, triage_level=triage_level), draft.section_tokens)
+    results = generate_many([
+        request(name, section_prompt(encounter, instruction, triage_level=triage_level), section_tokens)
         for name, instruction in SOAP_SECTIONS
     ])
     sections = {name: r.text for (name, _), r in zip(SOAP_SECTIONS, results, strict=True)}
     candidates = icd_candidates(sections["assessment"], encounter.chief_complaint)
     coded = [
         request("codes", codes_prompt(encounter, assessment=sections["assessment"], candidates=candidates),
-                draft.codes_tokens, codes_schema(candidates)),
-        request("medications", medications_prompt(encounter, plan=sections["plan"]), draft.codes_tokens,
+                codes_tokens, codes_schema(candidates)),
+        request("medications", medications_prompt(encounter, plan=sections["plan"]), codes_tokens,
                 medications_schema()),
     ]
-    answers = [r.text for r in ctx.generate_many(coded)]
+    answers = [r.text for r in generate_many(coded)]
     unclosed = [i for i, text in enumerate(answers) if parse_json_object(text) is None]
     if unclosed:
-        log.info("draft job %s: %s JSON not closed; asked again with twice the budget", ctx.job_id, len(unclosed))
-        again = ctx.generate_many([{**coded[i], "max_tokens": 2 * coded[i]["max_tokens"]} for i in unclosed])
+        log.info("draft job %s: %s JSON not closed; asked again with twice the budget", job_id, len(unclosed))
+        again = generate_many([{**coded[i], "max_tokens": 2 * coded[i]["max_tokens"]} for i in unclosed])
         for i, r in zip(unclosed, again, strict=True):
             answers[i] = r.text
-    services.draft_record(
-        job_id=ctx.job_id, attempt=ctx.attempt, sections=sections, codes_text=answers[0],
-        medications_text=answers[1], finish_reason="stop", prompt_tokens=ctx.prompt_tokens,
-        completion_tokens=ctx.completion_tokens, adapter_label=ctx.job.adapter.label if ctx.job.adapter else "",
-    )
-    log.info("draft job %s attempt %s stored", ctx.job_id, ctx.attempt)
+    return sections, answers[0], answers[1]

@@ -6,47 +6,80 @@ from django.conf import settings
 
 from apps.finance.models import Report, ReportRun
 from apps.finance.reports import services
-from apps.finance.reports.prompts import RATING_SCHEMA, SECTIONS, section_prompt, tidy_model_text
+from apps.finance.reports.prompts import (
+    RATING_SCHEMA,
+    SECTIONS,
+    section_prompt,
+    section_reference_keys,
+    tidy_model_text,
+)
+from apps.finance.reports.references import reference_grammar, render
 from apps.generation.jobs import JobContext, JobStale
 
 
 def report_run(ctx: JobContext) -> None:
+    """Every section this run asks for: the deterministic ones stored at once, the generated ones decoded
+    together as one engine batch (they are independent: each prompt is built from the facts only), each
+    streamed into the page and stored once by the job's current attempt."""
+    from apps.finance.analytics import FactSet
+
     run = ReportRun.objects.select_related("report__company").get(job_id=ctx.job_id)
+    report = run.report
+    facts = FactSet.from_json(report.facts)
+    pending = []
     for spec in SECTIONS:
-        if not run.section_kind or spec.kind == run.section_kind:
-            _section_run(ctx, report=run.report, spec=spec)
+        if run.section_kind and spec.kind != run.section_kind:
+            continue
+        ids = {"report_id": report.pk, "kind": spec.kind, "job_id": ctx.job_id, "attempt": ctx.attempt}
+        state = services.section_begin(**ids)
+        if state == "stale":
+            raise JobStale
+        if state == "done":  # written by an earlier delivery of this job
+            continue
+        if not spec.generated:
+            services.section_store(**ids, text=services.disclosure_text())
+            continue
+        pending.append((spec, ids))
+    requests = []
+    for spec, _ids in pending:
+        request = section_request(spec, company_name=report.company.name, currency=report.currency, facts=facts,
+                                  adapter=ctx.job.adapter)
+        request["also"] = _live_writer(report.pk, spec.kind, facts)
+        requests.append(request)
+    results = ctx.generate_many(requests) if requests else []
+    for (spec, ids), result in zip(pending, results, strict=True):
+        _section_store(report=report, spec=spec, ids=ids, facts=facts, result=result)
     services.report_run_end(job_id=ctx.job_id, attempt=ctx.attempt, prompt_tokens=ctx.prompt_tokens,
                             completion_tokens=ctx.completion_tokens)
 
 
-def _section_run(ctx: JobContext, *, report: Report, spec) -> None:
-    from apps.finance.analytics import FactSet
+def _live_writer(report_id: int, kind: str, facts):
+    return lambda text: services.section_live_text(report_id=report_id, kind=kind,
+                                                   text=render(text, facts, partial=True))
 
-    ids = {"report_id": report.pk, "kind": spec.kind, "job_id": ctx.job_id, "attempt": ctx.attempt}
-    state = services.section_begin(**ids)
-    if state == "stale":
-        raise JobStale
-    if state == "done":  # written by an earlier delivery of this job
-        return
-    if not spec.generated:
-        services.section_store(**ids, text=services.disclosure_text())
-        return
 
-    facts = FactSet.from_json(report.facts)
-    system, prompt = section_prompt(spec.kind, company_name=report.company.name, currency=report.currency,
-                                    facts=facts)
+def section_request(spec, *, company_name: str, currency: str, facts, adapter=None) -> dict:
+    """The model request of a generated section (generate_texts' keywords plus step and label): the rating
+    as bounded JSON, grounded prose under the section's fact-reference grammar."""
+    system, prompt = section_prompt(spec.kind, company_name=company_name, currency=currency, facts=facts)
     budget = settings.PLUMBLINE_REPORT_SECTION_TOKENS
     structured = spec.kind == "rating"
     if structured:
         budget = max(budget, settings.PLUMBLINE_REPORT_RATING_TOKENS)
-    result = ctx.generate(
-        step=f"section {spec.kind}", label=spec.kind,
-        also=lambda text: services.section_live_text(report_id=report.pk, kind=spec.kind, text=text),
-        prompt=prompt, adapter=ctx.job.adapter, system=system, max_tokens=budget,
-        json_schema=RATING_SCHEMA if structured else None,
-    )
+    # grounded prose: a grammar in which every figure is a reference to one of the section's facts
+    grammar = reference_grammar(section_reference_keys(spec.kind, facts)) if spec.grounded else None
+    return {
+        "step": f"section {spec.kind}", "label": spec.kind, "prompt": prompt, "adapter": adapter,
+        "system": system, "max_tokens": budget, "json_schema": RATING_SCHEMA if structured else None,
+        "grammar": grammar,
+    }
+
+
+def _section_store(*, report: Report, spec, ids: dict, facts, result) -> None:
+    structured = spec.kind == "rating"
     data = None
-    text = result.text.strip() if structured else tidy_model_text(result.text, truncated=result.finish_reason == "length")
+    text = result.text.strip() if structured else tidy_model_text(
+        render(result.text, facts), truncated=result.finish_reason == "length")
     if structured:
         from apps.finance.reports.rating import rating_resolve
 

@@ -53,6 +53,8 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
         v = sections[kind].current
         # every number the model wrote was checked, and each flag names a mismatch
         assert len(v.flags) == sum(1 for c in v.checks if not c["ok"])
+        # the prose was generated under the fact-reference grammar: its only figures are rendered facts
+        assert not v.flags and "{{" not in v.text, (kind, v.text)
     rating = sections["rating"].current.data
     assert rating["target_check"] in {"grounded", "replaced", "from_facts"}
     assert rating["rating"] in {"buy", "hold", "sell"}
