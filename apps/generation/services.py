@@ -249,10 +249,11 @@ def job_settle(*, job_id: int, attempt: int) -> GenerationJob | None:
     return job
 
 
-def jobs_requeue_stale(*, older_than_s: float | None = None) -> list[int]:
+def jobs_requeue_stale(*, older_than_s: float | None = None, held: set[int] | None = None) -> list[int]:
     """Enqueue the job task again for every queued or running job whose row has not changed for `older_than_s`
-    (default PLUMBLINE_JOB_REQUEUE_AFTER_S): its message was lost (a broker restart without persistence, a
-    worker killed after the broker forgot its unacked message). Returns the job ids.
+    (default PLUMBLINE_JOB_REQUEUE_AFTER_S) and whose message the broker no longer holds (`held`: the job ids
+    it holds, apps.generation.broker; None = unknown, go by age alone): the message was lost (a broker restart
+    without persistence, a worker killed after the broker forgot its unacked message). Returns the job ids.
 
     A running job's delivery writes the row at least every PROGRESS_INTERVAL_S while it generates and ends by
     its deadline, so a row older than the time limit has no live delivery. An extra message is harmless: the
@@ -268,6 +269,7 @@ def jobs_requeue_stale(*, older_than_s: float | None = None) -> list[int]:
         ids = list(
             GenerationJob.objects.select_for_update(skip_locked=True)
             .filter(status__in=(Status.QUEUED, Status.RUNNING), updated_at__lt=now - timedelta(seconds=older_than_s))
+            .exclude(pk__in=held or ())
             .order_by("created_at", "id")
             .values_list("pk", flat=True)
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from apps.generation import services
+from apps.generation.broker import job_ids_held
 from apps.generation.jobs import JOB_TASK_OPTIONS, job_dispatch
 
 
@@ -16,4 +17,7 @@ def run_job(self, job_id: int) -> None:
 
 @shared_task(ignore_result=True)
 def requeue_stale_jobs() -> list[int]:
-    return services.jobs_requeue_stale()
+    # Read before the rows. A message caught between the queue and the unacked hash at that instant is missed:
+    # its job may get one more message, which the attempt fencing makes harmless.
+    held = job_ids_held()
+    return services.jobs_requeue_stale(held=held)

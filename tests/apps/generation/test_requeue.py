@@ -68,3 +68,34 @@ def test_the_sweep_leaves_live_and_ended_jobs_alone(make_user, transactional_db)
     from django.conf import settings
 
     assert redis.Redis.from_url(settings.CELERY_BROKER_URL).llen("gpu") == 1  # exactly one message enqueued
+
+
+
+def test_a_stale_job_whose_message_the_broker_still_holds_gets_no_second_one(make_user, settings,
+                                                                              transactional_db):
+    # Waiting behind a backlog, or delivered to a worker that was killed (its unacked message comes back after
+    # the visibility timeout): the broker still holds the message, so the sweep leaves the job alone however
+    # old its row is. Only the job whose message is gone gets a new one.
+    import json
+
+    import redis
+
+    from apps.generation.broker import job_ids_held
+    from apps.generation.tasks import requeue_stale_jobs
+
+    settings.PLUMBLINE_JOB_REQUEUE_AFTER_S = 60
+    purge_test_broker()
+    owner = make_user("analyst")
+    waiting, delivered, lost = (
+        job_create(owner=owner, prompt=f"{i}, {i + 1},", chat=False, max_tokens=4, domain="finance") for i in range(3)
+    )
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    assert broker.llen("gpu") == 3
+    broker.lpop("gpu")  # kombu pushes on the left: the newest message, lost's, is gone
+    unacked = broker.lpop("gpu")  # delivered's: moved to the unacked hash, as a worker's delivery does
+    broker.hset("unacked", "tag-1", json.dumps([json.loads(unacked), "", "gpu"]))
+    assert job_ids_held() == {waiting.pk, delivered.pk}
+    for job in (waiting, delivered, lost):
+        _age(job.pk, 120)
+    assert requeue_stale_jobs() == [lost.pk]  # as the worker runs it
+    assert job_ids_held() == {waiting.pk, delivered.pk, lost.pk} and broker.llen("gpu") == 2
