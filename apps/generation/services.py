@@ -6,6 +6,9 @@ end state, so completion is idempotent and a stale delivery cannot overwrite a n
 """
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -18,6 +21,7 @@ from apps.generation.models import TEXT_KIND, GenerationJob
 from apps.generation.registry import kind_get
 
 Status = GenerationJob.Status
+log = logging.getLogger(__name__)  # ids only
 
 
 ACTIVE = "active"  # job_submit's default adapter: the domain's active one
@@ -248,6 +252,39 @@ def job_settle(*, job_id: int, attempt: int) -> GenerationJob | None:
     else:
         _end(job, Status.FAILED, finish_reason="error", error="the job ended without storing a result")
     return job
+
+
+def jobs_requeue_stale(*, older_than_s: float | None = None, held: set[int] | None = None) -> list[int]:
+    """Enqueue the job task again for every queued or running job whose row has not changed for `older_than_s`
+    (default PLUMBLINE_JOB_REQUEUE_AFTER_S) and whose message the broker no longer holds (`held`: the job ids
+    it holds, apps.generation.broker; None = unknown, go by age alone): the message was lost (a broker restart
+    without persistence, a worker killed after the broker forgot its unacked message). Returns the job ids.
+
+    A running job's delivery writes the row at least every PROGRESS_INTERVAL_S while it generates and ends by
+    its deadline, so a row older than the time limit has no live delivery. An extra message is harmless: the
+    delivery takes a new attempt (an older one stops at its next write) or finds the job ended and does
+    nothing, so a job still completes once. Each requeued row is touched, so it is requeued again only after
+    another `older_than_s`."""
+    from apps.generation.tasks import run_job
+
+    if older_than_s is None:
+        older_than_s = settings.PLUMBLINE_JOB_REQUEUE_AFTER_S
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            GenerationJob.objects.select_for_update(skip_locked=True)
+            .filter(status__in=(Status.QUEUED, Status.RUNNING), updated_at__lt=now - timedelta(seconds=older_than_s))
+            .exclude(pk__in=held or ())
+            .order_by("created_at", "id")
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            GenerationJob.objects.filter(pk__in=ids).update(updated_at=now)
+            for job_id in ids:
+                transaction.on_commit(lambda job_id=job_id: run_job.delay(job_id))
+    if ids:
+        log.warning("requeued %d stale job(s): %s", len(ids), ids)
+    return ids
 
 
 def _end(job: GenerationJob, status: str, *, finish_reason: str, error: str = "", notify: bool = True) -> None:

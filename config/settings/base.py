@@ -163,6 +163,16 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 900)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int(
     "CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_TIME_LIMIT - max(5, CELERY_TASK_TIME_LIMIT // 10)
 )
+# A queued or running job whose row has not changed for this long lost its message (a broker restart without
+# persistence): beat's sweep (apps.generation.tasks.requeue_stale_jobs, every PLUMBLINE_JOB_REQUEUE_EVERY_S)
+# enqueues it again. Above the time limit, so a live delivery is never taken over.
+PLUMBLINE_JOB_REQUEUE_AFTER_S = env_int("PLUMBLINE_JOB_REQUEUE_AFTER_S", CELERY_TASK_TIME_LIMIT + 60)
+CELERY_BEAT_SCHEDULE = {
+    "generation-requeue-stale-jobs": {
+        "task": "apps.generation.tasks.requeue_stale_jobs",
+        "schedule": env_int("PLUMBLINE_JOB_REQUEUE_EVERY_S", 60),
+    },
+}
 # A message not acknowledged within this many seconds is delivered again. It must stay above twice the
 # hard time limit, or a task still running would be delivered a second time.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -175,6 +185,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 CELERY_TASK_ROUTES = {
+    "apps.generation.tasks.requeue_stale_jobs": {"queue": "default"},  # a database sweep, no model
     "apps.generation.tasks.*": {"queue": "gpu"},  # run_job: every kind of job runs the model
     "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
     "apps.medical.tasks.verify_draft_version": {"queue": "default"},  # knowledge-base checks, CPU only
