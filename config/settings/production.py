@@ -1,7 +1,9 @@
 """Production: every secret from the environment, no default; HTTPS only."""
 import os
+from pathlib import Path
 
 from .base import *  # noqa: F401,F403
+from .base import BASE_DIR
 
 
 def _required(name: str) -> str:
@@ -24,3 +26,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Where `collectstatic` writes (the image: /app/staticfiles) and WhiteNoise serves from; the manifest storage
+# of base.py needs this tree's staticfiles.json, else every page is a 500 (and /healthz a 503).
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
