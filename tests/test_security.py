@@ -93,3 +93,20 @@ def test_swagger_ui_renders_under_the_csp_without_a_violation(page, live_server)
     # The stylesheet moved out of the template applies (the inline <style> it replaces would be refused).
     assert page.evaluate("getComputedStyle(document.body).margin") == "0px"
     assert not violations, violations
+
+
+@pytest.mark.browser
+def test_admin_site_pages_load_under_the_csp_without_a_violation(page, live_server, make_user, login):
+    admin = make_user("admin")
+    violations = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    login(admin.username)
+    for path in ("/admin/", "/admin/accounts/user/", f"/admin/accounts/user/{admin.pk}/change/"):
+        resp = page.goto(f"{live_server.url}{path}")
+        assert resp.status == 200, path
+        page.wait_for_load_state()
+    # The admin's scripts ran: the sidebar toggle (admin/js/nav_sidebar.js) opens and closes the sidebar.
+    shifted = page.locator("#main").evaluate("m => m.classList.contains('shifted')")
+    page.locator("#toggle-nav-sidebar").click()
+    assert page.locator("#main").evaluate("m => m.classList.contains('shifted')") is not shifted
+    assert not violations, violations
