@@ -1,7 +1,9 @@
 """axe-core in a real browser on every page of every role: no serious or critical violation.
 
 The vendored axe.min.js (static/vendor/axe-core/, see its README for version and licence) is injected into
-each page through Playwright; one browser, one context per role. Besides the plain pages, a few states that
+each page through Playwright, as a script from the test server's static files (the Content-Security-Policy
+allows no inline script); one browser, one context per role. Every page must also load without a CSP
+violation in the console. Besides the plain pages, a few states that
 only exist after an action are checked too: form errors, the confirmation dialog open, the ICD-10-CM
 search list open.
 """
@@ -22,6 +24,7 @@ from tests.apps.medical.factories import CLEAN_CONTENT, encounter
 pytestmark = pytest.mark.browser
 
 AXE = Path(__file__).resolve().parent.parent / "static" / "vendor" / "axe-core" / "axe.min.js"
+AXE_URL = "/static/vendor/axe-core/axe.min.js"
 BLOCKING = ("serious", "critical")
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
@@ -94,13 +97,21 @@ def _world(make_user, tmp_path, settings):
 
 def _violations(page) -> list[dict]:
     if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
+        origin = page.evaluate("location.origin")
+        page.add_script_tag(url=f"{origin}{AXE_URL}")
     return [v for v in page.evaluate(RUN_AXE) if v["impact"] in BLOCKING]
 
 
 def test_no_serious_or_critical_axe_violation_on_any_page(browser, live_server, make_user, tmp_path, settings):
     pages, ids = _world(make_user, tmp_path, settings)
     found: dict[str, list[dict]] = {}
+    csp_errors: list[str] = []
+
+    def new_page(context):
+        page = context.new_page()
+        page.on("console", lambda msg: csp_errors.append(f"{page.url}: {msg.text}")
+                if "Content Security Policy" in msg.text else None)
+        return page
 
     def check(page, label: str):
         page.wait_for_load_state()
@@ -108,9 +119,10 @@ def test_no_serious_or_critical_axe_violation_on_any_page(browser, live_server, 
         if problems:
             found[label] = problems
 
+    assert AXE.is_file()
     # Signed out: the login page (with its error) and a page that does not exist.
     context = browser.new_context()
-    page = context.new_page()
+    page = new_page(context)
     page.set_default_timeout(15_000)
     page.goto(f"{live_server.url}/login/")
     check(page, "anonymous /login/")
@@ -127,7 +139,7 @@ def test_no_serious_or_critical_axe_violation_on_any_page(browser, live_server, 
     checked = 2
     for user, paths in pages.items():
         context = browser.new_context()
-        page = context.new_page()
+        page = new_page(context)
         page.set_default_timeout(15_000)
         page.goto(f"{live_server.url}/login/")
         page.fill("input[name=username]", user.username)
@@ -167,6 +179,7 @@ def test_no_serious_or_critical_axe_violation_on_any_page(browser, live_server, 
         context.close()
 
     assert checked > 40
+    assert not csp_errors, "\n".join(csp_errors)
     assert not found, "\n".join(
         f"{label}: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}" for label, vs in found.items() for v in vs
     )

@@ -1,7 +1,9 @@
 """Production: every secret from the environment, no default; HTTPS only."""
 import os
+from pathlib import Path
 
 from .base import *  # noqa: F401,F403
+from .base import BASE_DIR
 
 
 def _required(name: str) -> str:
@@ -31,3 +33,7 @@ CACHES["throttle"] = {  # noqa: F405
     "LOCATION": os.environ.get("PLUMBLINE_CACHE_URL") or CELERY_BROKER_URL,  # noqa: F405
     "KEY_PREFIX": "plumbline",
 }
+
+# Where `collectstatic` writes (the image: /app/staticfiles) and WhiteNoise serves from; the manifest storage
+# of base.py needs this tree's staticfiles.json, else every page is a 500 (and /healthz a 503).
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")

@@ -6,6 +6,7 @@ import io
 import re
 
 import pytest
+from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from apps.finance.models import Company, Report
@@ -53,14 +54,14 @@ def test_analyst_imports_generates_edits_approves_and_downloads_the_pdf(
     assert report.wacc == 0.1
 
     # Progress shows live: a section is done while the report is still generating.
-    page.wait_for_function(
-        """() => document.querySelector('[data-testid=report-status]').textContent === 'generating'
-             && [...document.querySelectorAll('[data-role=section-status]')].some(e => e.textContent === 'done')""",
-        timeout=180_000,
-    )
-    page.wait_for_function(
-        "document.querySelector('[data-testid=report-status]')?.textContent === 'ready'", timeout=240_000
-    )
+    # One locator for both conditions, so they hold at the same moment. (Locators and expect, not
+    # wait_for_function: that one evals in the page, which the Content-Security-Policy refuses.)
+    page.locator("body").filter(
+        has=page.get_by_test_id("report-status").filter(has_text=re.compile(r"^generating$"))
+    ).filter(
+        has=page.locator("[data-role=section-status]").filter(has_text=re.compile(r"^done$"))
+    ).wait_for(timeout=180_000)
+    expect(page.get_by_test_id("report-status")).to_have_text("ready", timeout=240_000)
     page.wait_for_load_state()
     report.refresh_from_db()
     assert report.status == "ready", f"{report.error}\n{worker.log()[-2000:]}"

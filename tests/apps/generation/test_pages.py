@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.generation.models import GenerationJob
 from tests.conftest import wait_for_job
@@ -44,9 +45,8 @@ def test_web_form_job_runs_and_the_page_shows_it_live(celery_worker, make_user, 
     page.wait_for_url(re.compile(r".*/jobs/\d+/$"))
     job_id = int(page.url.rstrip("/").split("/")[-1])
     # The page polls the API: it reaches "succeeded" and shows the text without a reload.
-    page.wait_for_function(
-        "document.querySelector('[data-testid=job-status]').textContent === 'succeeded'", timeout=120_000
-    )
+    # (expect, not wait_for_function: that one evals in the page, which the Content-Security-Policy refuses)
+    expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=120_000)
     job = GenerationJob.objects.get(pk=job_id)
     assert job.owner == user and job.status == "succeeded"
     assert page.get_by_test_id("job-output").inner_text().strip() == job.output.strip() != ""

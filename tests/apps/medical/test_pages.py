@@ -4,6 +4,7 @@ a reviewer opens it from the review queue, scores 0.9 and approves; the draft sh
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from apps.medical.models import Draft, Encounter
 
@@ -38,9 +39,8 @@ def test_clinician_creates_encounter_and_reviewer_approves_the_draft(celery_work
     # the page reloads itself as the worker finishes triage, then the draft and its verification
     page.get_by_test_id("triage-level").wait_for(timeout=180_000)
     assert re.fullmatch(r"ESI [1-5]", page.get_by_test_id("triage-level").inner_text())
-    page.wait_for_function(
-        "document.querySelector('[data-testid=draft-status-1]')?.textContent === 'in_review'", timeout=180_000
-    )
+    # (expect, not wait_for_function: that one evals in the page, which the Content-Security-Policy refuses)
+    expect(page.get_by_test_id("draft-status-1")).to_have_text("in_review", timeout=180_000)
     draft = Draft.objects.get(encounter=encounter, version=1)
     assert draft.verification == "passed", list(draft.findings.values_list("check_name", "message"))
 
