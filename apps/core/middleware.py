@@ -4,6 +4,9 @@ One check for every view: a view that passes such a value to a query would other
 400 naming the parameter, never repeating its value.
 
 API bodies are not read here: DRF's parsers (apps/core/parsers.py, and serializers for multipart fields) own them.
+Nor are the bodies of views marked `csrf_exempt`: like CsrfViewMiddleware, this check runs in `process_view` and
+leaves those views to parse their own body (the upload pages install their streaming size limits first,
+apps/core/uploads.py, then check CSRF and their form, which refuses a NUL byte itself).
 """
 from __future__ import annotations
 
@@ -43,7 +46,11 @@ class PlainTextInputMiddleware:
             return _refusal(request, "path", "")
         if (name := _first_bad(request.GET)) is not None:
             return _refusal(request, "query", name)
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
         if (request.method == "POST" and not request.path.startswith("/api/")
+                and not getattr(view_func, "csrf_exempt", False)
                 and request.content_type in _FORM_TYPES and (name := _first_bad(request.POST)) is not None):
             return _refusal(request, "form", name)
-        return self.get_response(request)
+        return None

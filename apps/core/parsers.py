@@ -28,8 +28,9 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 class JSONInputError(ApplicationError):
     """The JSON was refused. `path` is where: a tuple of keys and list positions, () for the whole document."""
 
-    def __init__(self, message: str, *, path: tuple = (), status: int = 400):
+    def __init__(self, message: str, *, path: tuple = (), status: int = 400, key: str | None = None):
         self.path = path
+        self.key = key  # a refused key itself (escaped), when the problem is the key; `path` is its object
         super().__init__(message, status=status, field=field_name(path), code="parse_error")
 
 
@@ -66,12 +67,27 @@ def _parse_constant(name: str):
     return _Refused(f"{name} is not a number JSON allows")
 
 
-def _check_depth(text: str) -> None:
+def _check_depth(text: str, max_depth: int) -> None:
     depth = 0
     for match in _BRACKET.finditer(_STRING.sub("", text)):
         depth += 1 if match.group() in "[{" else -1
-        if depth > MAX_DEPTH:
-            raise JSONInputError(f"nested deeper than {MAX_DEPTH} levels of arrays and objects")
+        if depth > max_depth:
+            raise JSONInputError(f"nested deeper than {max_depth} levels of arrays and objects")
+
+
+def printable(key: str, *, limit: int = 64) -> str:
+    """A key as an error (or an audit event) shows it: at most `limit` characters, control characters and
+    unpaired surrogates escaped, so the message can always be encoded."""
+    return key[:limit].encode("unicode_escape").decode("ascii") or '""'
+
+
+def _no_duplicates(pairs: list) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise JSONInputError(f"duplicate key {printable(key)!r}", key=printable(key))
+        out[key] = value
+    return out
 
 
 def _problem(text: str) -> str | None:
@@ -90,15 +106,16 @@ def _check(value, path: tuple) -> None:
     elif isinstance(value, dict):
         for key, item in value.items():
             if problem := _problem(key):
-                raise JSONInputError(f"a key {problem}", path=path)
+                raise JSONInputError(f"a key {problem}", path=path, key=printable(key))
             _check(item, (*path, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
             _check(item, (*path, i))
 
 
-def json_loads(content: bytes | str, *, max_bytes: int):
-    """The decoded JSON document, checked as the module docstring says; JSONInputError otherwise."""
+def json_loads(content: bytes | str, *, max_bytes: int, max_depth: int = MAX_DEPTH):
+    """The decoded JSON document, checked as the module docstring says (and no key twice in one object);
+    JSONInputError otherwise."""
     if len(content) > max_bytes:
         raise JSONInputError(f"the JSON is too large: more than {max_bytes} bytes", status=413)
     if isinstance(content, bytes):
@@ -106,13 +123,14 @@ def json_loads(content: bytes | str, *, max_bytes: int):
             content = content.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise JSONInputError(f"not UTF-8 text (invalid byte at position {exc.start})") from None
-    _check_depth(content)
+    _check_depth(content, max_depth)
     try:
-        data = json.loads(content, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
+        data = json.loads(content, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant,
+                          object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as exc:  # its message says where, never what
         raise JSONInputError(f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:  # cannot happen below MAX_DEPTH; kept so that it can never be a server error
-        raise JSONInputError(f"nested deeper than {MAX_DEPTH} levels of arrays and objects") from None
+        raise JSONInputError(f"nested deeper than {max_depth} levels of arrays and objects") from None
     _check(data, ())
     return data
 

@@ -174,7 +174,7 @@ def _weights_with_header(mutate) -> bytes:
 
 
 HEADER_JSON = {
-    "nested 100000 deep": (b"[" * 100_000 + b"]" * 100_000, "nests deeper"),
+    "nested 100000 deep": (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
     "metadata key not allowed": (lambda h: {**h, "__metadata__": {"format": "pt", "loader": "os.system"}}, "loader"),
     "metadata value not a string": (lambda h: {**h, "__metadata__": {"format": ["pt"]}}, "format"),
 }
