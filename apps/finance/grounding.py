@@ -87,13 +87,22 @@ _YEAR_BEFORE_METRIC = re.compile(r"(?:FY\s?['\u2019]?\d\d|(?:FY\s?)?(?:19|20)\d\
 # a year named as the base of a change: "up 21.0% on FY2023", "growth of 8% versus 2023" is about the next year
 _BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to)\s+(?:the\s+)?$",
                                re.IGNORECASE)
+# a number compared with one named before it: "to $1.2bn in 2024 from $1.1bn", "..., up from $235.7m"
+_COMPARED_BEFORE = re.compile(r"\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+(?:the\s+|a\s+)?$",
+                              re.IGNORECASE)
+# a year named for the number of a comparison: "from $192.9m in 2023", "(2023: 84.0%)"
+_COMPARED_YEAR = re.compile(r"(?:\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+\S+\s+(?:in|at|for)\s+"
+                            r"(?:the\s+end\s+of\s+)?(?:fiscal\s+)?|\(\s*)$", re.IGNORECASE)
 _PER_SHARE = re.compile(r"\s*(?:per|a)\s+(?:diluted\s+)?share\b", re.IGNORECASE)
 # counts and durations, not claims: "within 18 months", "12 new stores", "the top 20 customers"
 _COUNT_AFTER = re.compile(
     r"[\s\u00a0]+(?:[a-z]+[\s\u00a0]+)?(?:months?|weeks?|days?|hours?|quarters|customers?|clients?|employees|staff|people|"
     r"stores|sites|plants|factories|facilities|countries|markets|products|segments|risks|companies|analysts|"
     r"acquisitions|deals|patents|brands|regions|divisions|businesses|suppliers|competitors|distributors|"
-    r"locations|offices|branches|lines|programmes|programs|projects|contracts|orders|times\s+(?:a|per|in)\b)\b",
+    r"locations|offices|branches|lines|programmes|programs|projects|contracts|orders|engineers|workers|jobs|roles|"
+    r"hires|positions|members|users|subscribers|patients|vehicles|machines|installations|shops|outlets|"
+    r"warehouses|centres|centers|cities|states|languages|models|variants|launches|releases|steps|stages|phases|"
+    r"pillars|initiatives|priorities|times\s+(?:a|per|in)\b)\b",
     re.IGNORECASE)
 _COUNT_BEFORE = re.compile(r"\b(?:top|first|next|past|last|within|every|each)\s+$", re.IGNORECASE)
 # a clause boundary inside a sentence: "; ", ", while", ", and in 2023", " - " ...; the number's own clause
@@ -132,8 +141,7 @@ _SHARE_OF_EARNINGS_WORDS = ((re.compile(r"\b(?:convert\w*|conversion)\b", re.I),
 _ALIASES: dict[str, tuple[str, ...]] = {
     "revenue": ("revenue", "revenues", "sales", "top line", "turnover", "rev"),
     "net_income": ("net income", "net profit", "earnings", "profit"),
-    # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS
-    "eps_diluted": ("eps", "earnings per share", "diluted eps", "net income", "earnings", "net profit", "profit"),
+    "eps_diluted": ("eps", "earnings per share", "diluted eps"),
     "fcf": ("free cash flow", "fcf"),
     "ebitda": ("ebitda",),
     "operating_income": ("operating income", "operating profit", "ebit"),
@@ -156,7 +164,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "roic": ("roic", "return on invested capital", "return on capital"),
     "interest_cover": ("interest cover", "interest coverage"),
     "cash_conversion": ("cash conversion",),
-    "price_per_share": ("share price", "stock price", "trades at", "trading at", "shares at", "current price",
+    "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
                         "current"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
     "dcf.value_per_share": ("dcf value",),
@@ -176,6 +184,11 @@ _SHARED: dict[str, tuple[str, ...]] = {
     for phrase in ("value per share", "intrinsic value", "fair value", "worth", "price target", "target price",
                    "valuation", "valued at", "implied value", "implies", "imply", "implying")
 }
+# "28.8% downside from $26.40": the upside and the price it is measured from
+_SHARED.update({phrase: ("dcf.upside", "price_per_share") for phrase in (
+    "upside from", "downside from", "upside to", "downside to", "premium to", "discount to")})
+_SHARED.update({phrase: ("dcf.value_per_share", "peers.implied_value_per_share") for phrase in (
+    "values the shares at", "value the shares at", "valuing the shares at", "values the stock at")})
 _GENERIC = {"margin": "_margin", "growth": "_growth_yoy", "cagr": "_cagr", "yield": "_yield"}
 
 _COMPATIBLE = {
@@ -454,18 +467,20 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
     return sorted(tokens, key=lambda t: t[:2])
 
 
-def _years_for(claim: _Claim, tokens, others: list[_Claim], lo: int, hi: int, clo: int, chi: int
+def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, hi: int, clo: int, chi: int
                ) -> tuple[frozenset[int] | None, bool]:
     """The fiscal year (or span) a number is about: the one named nearest to it in its own clause, not past
-    another number; else the nearest named anywhere in its clause; else carried over from the nearest
-    earlier clause of the sentence; else none. With whether the year was
-    named in the number's own clause. A relative year ("a year earlier") counts only in its own clause."""
+    another number; else the one leading its clause; else carried over from the nearest earlier clause of the
+    sentence (a year of a comparison there, "from $192.9m in 2023", only when no other); else none. With
+    whether the year was named in the number's own clause. A relative year ("a year earlier") counts only in
+    its own clause. A number compared with one before it ("rose to $1.2bn in 2024 from $1.1bn", "..., up from
+    $235.7m") is about the year before the one named for the first."""
     def nearest(cands):
         best = None
-        for start, end, years, *_ in cands:
-            dist, order = (start - claim.end, 0) if start >= claim.end else (claim.start - end, 1)
+        for t in cands:
+            dist, order = (t[0] - claim.end, 0) if t[0] >= claim.end else (claim.start - t[1], 1)
             if best is None or (dist, order) < best[:2]:
-                best = (dist, order, years)
+                best = (dist, order, t)
         return best[2] if best else None
 
     # a base year ("up 21.0% on FY2023") is the year before the one a change is about, and no year of a level
@@ -475,15 +490,19 @@ def _years_for(claim: _Claim, tokens, others: list[_Claim], lo: int, hi: int, cl
     own = [t for t in tokens if clo <= t[0] and t[1] <= chi and not (t[0] < claim.end and claim.start < t[1])]
     free = [t for t in own if not any(
         (claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start) for c in others)]
-    if free:
-        return nearest(free), True
     leading = [t for t in own if t[1] <= claim.start]  # "In 2024, revenue grew 3.0% to $1.6bn"
-    if leading:
-        return nearest(leading), True
     earlier = [t for t in tokens if lo <= t[0] and t[1] <= clo and not t[3]]
-    if earlier:
-        return max(earlier, key=lambda t: t[1])[2], False
-    return None, False
+    plain = [t for t in earlier if not _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0])]
+    if free or leading:
+        token, own_clause = nearest(free or leading), True
+    elif earlier:
+        token, own_clause = max(plain or earlier, key=lambda t: t[1]), False
+    else:
+        return None, False
+    compared = _COMPARED_BEFORE.search(text, max(lo, claim.start - 30), claim.start)
+    if compared and token[1] <= compared.start() and len(token[2]) == 1 and not token[3]:
+        return frozenset(y - 1 for y in token[2]), own_clause
+    return token[2], own_clause
 
 
 def _fact_years(fact: Fact) -> frozenset[int]:
@@ -542,7 +561,10 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         if ratio:
             mentioned = [ratio] + mentioned
         others = [c for c in claims if c is not claim and lo <= c.start < hi]
-        years, own_clause = _years_for(claim, tokens, others, lo, hi, clo, chi)
+        years, own_clause = _years_for(text, claim, tokens, others, lo, hi, clo, chi)
+        if claim.kind in ("per_share", "money", "bare"):
+            # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS
+            mentioned = [m | {"eps_diluted"} if m & {"net_income", "pe"} else m for m in mentioned]
         named = [n for metrics in mentioned if (n := [f for f in compatible if f.metric in metrics])]
         # the nearest named metric in the named year; else another named metric in that year ("revenue is
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact

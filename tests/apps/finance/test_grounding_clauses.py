@@ -38,6 +38,11 @@ def flags(text, facts):
     # an abbreviation's full stop does not end the sentence
     "In 2023 the co. grew revenue 25.0% to $1,000.0m.",
     "FY'24 revenue of $1,210.0m was up 21.0% on FY'23.",
+    # a number compared with one before it is about the year before; a comparison's year is not carried over
+    "Revenue rose to $1,210.0m in 2024 from $1,000.0m.",
+    "EBITDA reached $260.0m in 2024, up from $200.0m.",
+    "Operating income climbed to $200.0m in 2024 from $150.0m in 2023, lifting the operating margin to 16.5%.",
+    "Our DCF values the shares at $98.81, a 174.5% upside to $36.00.",
 ])
 def test_true_paragraphs_raise_no_flag(facts, text):
     checks = check_numbers(text, facts)
@@ -53,6 +58,8 @@ def test_true_paragraphs_raise_no_flag(facts, text):
     ("Net debt rose to $200.0m in 2024 from $150.0m a year earlier.", "$150.0m", "net_debt.2023"),
     # "that year": 25.0% is 2024's net income growth
     ("Revenue grew 25.0% in 2023. Net income rose 25.0% that year.", "25.0%", "net_income_growth_yoy.2023"),
+    # compared with 2024's revenue: 800.0m is 2022's
+    ("Revenue rose to $1,210.0m in 2024 from $800.0m.", "$800.0m", "revenue.2023"),
 ])
 def test_a_number_of_another_year_is_flagged_with_its_clause_year(facts, text, wrong, expected):
     assert flags(text, facts) == [(wrong, expected)]
