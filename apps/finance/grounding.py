@@ -119,7 +119,7 @@ _AND = re.compile(r"\s+and\s+(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
 _AND_YEAR = re.compile(r"(?:in|by|for|during)\s+(?:FY\s?)?(?:19|20)\d\d\b|(?:FY\s?)?(?:19|20)\d\d\b", re.I)
 # words that make an unsigned number a negative one ("a loss of 3.0m", "77.8% downside", "(a decline)")
 _NEGATIVE_CUE = re.compile(
-    r"\b(?:loss|losses|loss-making|negative|deficit|outflows?|burn(?:ed|t)?|fell|falls?|falling|declin\w*|decreas\w*|"
+    r"\b(?:loss|losses|loss-making|lost|lose|loses|losing|negative|deficit|outflows?|burn(?:ed|t)?|fell|falls?|falling|declin\w*|decreas\w*|"
     r"drop\w*|shr[ai]nk\w*|shrunk|contract\w*|compress\w*|narrow\w*|down|downside|discount|below|lower|swung|"
     r"swing|reduc\w*|minus|deteriorat\w*|slipped|slid|erod\w*|cut|red|net\s+cash|overvalued)\b",
     re.IGNORECASE)
@@ -173,7 +173,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "dcf.terminal_growth": ("terminal growth", "perpetual growth", "long-term growth"),
     "dcf.upside": ("upside", "downside"),
     "peers.median_pe": ("peer median p/e", "peers trade at", "peer p/e", "median p/e"),
-    "peers": ("peers", "peer group", "peer median", "peers' median", "comparables", "comparable companies", "comps"),
+    "peers.median": ("peer median", "peers' median", "median of peers"),
+    "peers": ("peers", "peer group", "comparables", "comparable companies", "comps"),
     "market_cap": ("market cap", "market capitalisation", "market capitalization", "capitalisation",
                    "capitalization", "market value"),
     "enterprise_value": ("enterprise value",),
@@ -441,8 +442,10 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
     tokens, i = [], 0
     while i < len(found):
         start, end, year = found[i]
-        if i + 1 < len(found) and re.fullmatch(r"\s?(?:-|\u2013|to|through)\s?", text[end:found[i + 1][0]]) \
-                and found[i + 1][2] > year:
+        joined = re.fullmatch(r"\s?(?:-|\u2013|to|through)\s?", text[end:found[i + 1][0]]) if i + 1 < len(found) else None
+        if i + 1 < len(found) and not joined and re.search(r"\bbetween\s+$", text[max(0, start - 10):start], re.I):
+            joined = re.fullmatch(r"\s+and\s+", text[end:found[i + 1][0]])  # "between 2023 and 2024"
+        if joined and found[i + 1][2] > year:
             tokens.append((start, found[i + 1][1], frozenset(range(year, found[i + 1][2] + 1)), False))
             i += 2
         else:

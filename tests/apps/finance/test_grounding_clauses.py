@@ -134,3 +134,25 @@ def loss():
 def test_an_unsigned_number_is_positive_unless_its_clause_says_otherwise(loss, text, ok):
     (check,) = check_numbers(text, loss)
     assert check.ok is ok, check
+
+
+def test_lost_is_a_negative_word(loss):
+    assert check_numbers("It lost \u20ac1.5m in 2024.", loss)[0].ok
+
+
+def test_between_two_years_is_a_span(facts):
+    # interest cover 12.0x in 2022 and 10.0x in 2023
+    assert flags("Interest cover moved from 12.0x to 10.0x between 2022 and 2023.", facts) == []
+
+
+def test_a_peer_median_named_after_the_number_in_a_clause_with_a_year():
+    from apps.finance.analytics import Peer
+
+    def peer(name, price):
+        return Peer(name=name, price_per_share=price, period=roundco((2024,))[0])
+
+    # peers' P/E 10.0x and 20.0x (each of 2024), median 15.0x (of no year)
+    facts = compute_facts(roundco(), price_per_share=36.0, dcf=DcfInputs(), peers=[peer("A", 30), peer("B", 60)])
+    assert flags("In 2024 the stock traded on 12.0x earnings, below the 15.0x peer median.", facts) == []
+    assert [t for t, _ in flags("In 2024 the stock traded on 12.0x earnings, below the 16.0x peer median.",
+                                facts)] == ["16.0x"]
