@@ -91,8 +91,9 @@ _BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?
 _COMPARED_BEFORE = re.compile(r"\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+(?:the\s+|a\s+)?$",
                               re.IGNORECASE)
 # a year named for the number of a comparison: "from $192.9m in 2023", "(2023: 84.0%)"
-_COMPARED_YEAR = re.compile(r"(?:\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+\S+\s+(?:in|at|for)\s+"
-                            r"(?:the\s+end\s+of\s+)?(?:fiscal\s+)?|\(\s*)$", re.IGNORECASE)
+_COMPARED_YEAR = re.compile(
+    r"(?:\b(?:from|since|versus|vs\.?|compared\s+(?:with|to)|against|than|on)\s+(?:\S+\s+(?:in|at|for)\s+)?"
+    r"(?:the\s+end\s+of\s+)?(?:fiscal\s+)?|\(\s*)$", re.IGNORECASE)
 _PER_SHARE = re.compile(r"\s*(?:per|a)\s+(?:diluted\s+)?share\b", re.IGNORECASE)
 # counts and durations, not claims: "within 18 months", "12 new stores", "the top 20 customers"
 _COUNT_AFTER = re.compile(
@@ -187,7 +188,9 @@ _SHARED: dict[str, tuple[str, ...]] = {
 }
 # "28.8% downside from $26.40": the upside and the price it is measured from
 _SHARED.update({phrase: ("dcf.upside", "price_per_share") for phrase in (
-    "upside from", "downside from", "upside to", "downside to", "premium to", "discount to")})
+    "upside from", "downside from", "upside to", "downside to", "premium to", "discount to",
+    *(f"{side} the {price}" for side in ("below", "above", "under", "over")
+      for price in ("current price", "share price", "current share price", "market price", "stock price")))})
 _SHARED.update({phrase: ("dcf.value_per_share", "peers.implied_value_per_share") for phrase in (
     "values the shares at", "value the shares at", "valuing the shares at", "values the stock at")})
 _GENERIC = {"margin": "_margin", "growth": "_growth_yoy", "cagr": "_cagr", "yield": "_yield"}
@@ -461,8 +464,9 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
             continue
         last = max(prior, key=lambda t: t[1])
         (year,) = last[2]
-        if m.group("prior"):
-            tokens.append((m.start(), m.end(), frozenset({year - 1}), True, False))
+        if m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
+            base = _BASE_YEAR_BEFORE.search(text, max(0, m.start() - 20), m.start()) is not None
+            tokens.append((m.start(), m.end(), frozenset({year - 1}), True, base))
         else:  # "that year", "the same year": the year named last, or the first one of its sentence
             lo, _ = _sentence_bounds(text, last[0], last[1])
             first = min((t for t in prior if t[0] >= lo), key=lambda t: t[0])
@@ -474,7 +478,7 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
                ) -> tuple[frozenset[int] | None, bool]:
     """The fiscal year (or span) a number is about: the one named nearest to it in its own clause, not past
     another number; else the one leading its clause; else carried over from the nearest earlier clause of the
-    sentence (a year of a comparison there, "from $192.9m in 2023", only when no other); else none. With
+    sentence, unless it is a year of a comparison ("from $192.9m in 2023", "unchanged from 2023"); else none. With
     whether the year was named in the number's own clause. A relative year ("a year earlier") counts only in
     its own clause. A number compared with one before it ("rose to $1.2bn in 2024 from $1.1bn", "..., up from
     $235.7m") is about the year before the one named for the first."""
@@ -498,8 +502,8 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     plain = [t for t in earlier if not _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0])]
     if free or leading:
         token, own_clause = nearest(free or leading), True
-    elif earlier:
-        token, own_clause = max(plain or earlier, key=lambda t: t[1]), False
+    elif plain:
+        token, own_clause = max(plain, key=lambda t: t[1]), False
     else:
         return None, False
     compared = _COMPARED_BEFORE.search(text, max(lo, claim.start - 30), claim.start)

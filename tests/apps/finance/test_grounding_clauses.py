@@ -43,6 +43,10 @@ def flags(text, facts):
     "EBITDA reached $260.0m in 2024, up from $200.0m.",
     "Operating income climbed to $200.0m in 2024 from $150.0m in 2023, lifting the operating margin to 16.5%.",
     "Our DCF values the shares at $98.81, a 174.5% upside to $36.00.",
+    "On our DCF (WACC 9.0%) the shares are worth $98.81, 174.5% above the current price.",
+    # "on the previous year" is the base of a change; a comparison's year is not carried into the next clause
+    "Revenue reached $1,210.0m in fiscal 2024, up 21.0% on the previous year.",
+    "Gross margin, at 40.0%, was unchanged from 2023, whereas the operating margin rose to 16.5% from 15.0%.",
 ])
 def test_true_paragraphs_raise_no_flag(facts, text):
     checks = check_numbers(text, facts)
