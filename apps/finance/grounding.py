@@ -10,15 +10,29 @@ thousand, million, billion) and unit (%, x, years; pp and bps are changes of a r
 words carry the sign: "a loss of 3.0m"); "fell 3.2%" and "-3.2%" must match a negative fact. A written
 currency must be the facts' currency ("$" stands for any dollar; "€1.2bn" never matches a USD fact).
 
-Which facts a number is compared with: the metric named just before it in the same sentence ("gross margin
-of 40.0%") or right after it ("40.0% gross margin"), narrowed to the fiscal year named nearest to it ("in
-2024", "FY2023"). When the text names no metric (or no fact of that metric has a compatible unit) every fact
-of a compatible unit is a candidate. So "gross margin of 16.5% in 2024" is flagged even when 16.5% is the
-operating margin: the expected fact is gross_margin.2024.
+Which facts a number is compared with: sentences are split into clauses (at ";", ", while", ", and", ", giving",
+" - ", " and " before a new metric or year ...). The metric is the one named in the number's own clause: just
+before it ("gross margin of 40.0%", "net income was $135.0m"), or right after it ("40.0% gross margin", "$70.0m on
+capex", "16.4x FY2024 earnings": a multiple of earnings / EBITDA / sales / book names the valuation multiple);
+only when its clause names none does one of an earlier clause carry over. "X% of net income" / "X% of sales"
+names the ratio (cash conversion or payout by what the clause says X is; the margin of X). "$0.60 per share"
+matches only per-share facts. The fiscal year is the one named nearest to it in its own clause, not past another
+number, or leading the clause ("In 2023, revenue grew 25.0% to $1.0bn"); else one of an earlier clause carries
+over; "a year earlier" / "the prior year" name the year before, "that year" / "the same year" the one named
+before; a base year ("up 21.0% on FY2023") makes a change about the next year. When the text names no metric
+(or no fact of that metric has a compatible unit) every fact of a compatible unit is a candidate. So "gross
+margin of 16.5% in 2024" is flagged even when 16.5% is the operating margin: the expected fact is
+gross_margin.2024. A span fact (revenue_cagr.2020_2024) is about the years at its ends, or any of its years when
+the year is carried over from another clause.
 
-Not claims: years (2024, FY2023, 2022-2024), quarters and ordinals (Q3, 1st), section and list numbers at the
-start of a line or after "Section"/"Table"/"Note" ..., day numbers of dates, and bare integers up to 10
-(counts: "three risks" written as "3 risks").
+Signs: an unsigned number is positive unless its clause has a word that makes it negative ("a loss of", "fell",
+"downside", "deficit" ...), when it matches by magnitude. Scales: a number whose scale is wrong ("$260.0bn" for
+260.0m) matches nothing and is flagged with the fact it should have used (its display, "260.0m").
+
+Not claims: years (2024, FY2023, FY'24, 2022-2024), quarters and ordinals (Q3, 1st), section and list numbers at
+the start of a line or after "Section"/"Table"/"Note" ..., day numbers of dates, bare integers up to 10 (counts:
+"three risks" written as "3 risks"), counts and durations ("within 18 months", "12 new stores", "the top 20
+customers", "over the next 3 years" unless the clause names a years fact such as the DCF forecast).
 """
 from __future__ import annotations
 
@@ -57,34 +71,102 @@ _DECLINE = re.compile(r"\b(?:fell|fall|falls|falling|declined?|declining|decreas
                       r"contracted|compressed|narrowed|slipped|deteriorated|down)\s+(?:by\s+)?$", re.IGNORECASE)
 _RISE = re.compile(r"\b(?:grew|grow|grows|growing|rose|rise|rises|increased?|expanded|climbed|improved|widened|up)"
                    r"\s+(?:by\s+)?$", re.IGNORECASE)
-_YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w])FY\s?(\d\d)(?!\d)", re.IGNORECASE)
+_YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w])FY\s?['\u2019]?(\d\d)(?!\d)",
+                      re.IGNORECASE)
+# a year named relative to the one named before it: "from $211.4m a year earlier", "grew 22.0% that year"
+_RELATIVE_YEAR_RE = re.compile(
+    r"\b(?P<prior>a\s+year\s+(?:earlier|before|ago)|the\s+(?:prior|previous|preceding)\s+year|the\s+year\s+before"
+    r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b", re.IGNORECASE)
 _RANGE_RE = re.compile(
     r"(?P<sep>\s?(?:-|–|to|and)\s?)(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
     r"pp\b|bps\b))", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"[.!?;](?=\s)|\n")
+# a sentence ends at . ! ? before a capital, a digit or the end ("op. margin", "Rev. reached" do not end one)
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(\u201c\u2018A-Z0-9$\u20ac\u00a3]|\s*$)|\n")
+_BOUND = re.compile(r"[\s\u00a0:=,]*(?:[A-Za-z'\u2019.]+[\s\u00a0]+){0,3}(?:[A-Za-z'\u2019.]+)?[\s\u00a0:=]*")
+_YEAR_BEFORE_METRIC = re.compile(r"(?:FY\s?['\u2019]?\d\d|(?:FY\s?)?(?:19|20)\d\d)(?:'s|\u2019s)?[ \t\u00a0]+", re.I)
+# a year named as the base of a change: "up 21.0% on FY2023", "growth of 8% versus 2023" is about the next year
+_BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to)\s+(?:the\s+)?$",
+                               re.IGNORECASE)
+# a number compared with one named before it: "to $1.2bn in 2024 from $1.1bn", "..., up from $235.7m"
+_COMPARED_BEFORE = re.compile(r"\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+(?:the\s+|a\s+)?$",
+                              re.IGNORECASE)
+# a year named for the number of a comparison: "from $192.9m in 2023", "(2023: 84.0%)"
+_COMPARED_YEAR = re.compile(
+    r"(?:\b(?:from|since|versus|vs\.?|compared\s+(?:with|to)|against|than|on)\s+(?:\S+\s+(?:in|at|for)\s+)?"
+    r"(?:the\s+end\s+of\s+)?(?:fiscal\s+)?|\(\s*)$", re.IGNORECASE)
+_PER_SHARE = re.compile(r"\s*(?:per|a)\s+(?:diluted\s+)?share\b", re.IGNORECASE)
+# counts and durations, not claims: "within 18 months", "12 new stores", "the top 20 customers"
+_COUNT_AFTER = re.compile(
+    r"[\s\u00a0]+(?:[a-z]+[\s\u00a0]+)?(?:months?|weeks?|days?|hours?|quarters|customers?|clients?|employees|staff|people|"
+    r"stores|sites|plants|factories|facilities|countries|markets|products|segments|risks|companies|analysts|"
+    r"acquisitions|deals|patents|brands|regions|divisions|businesses|suppliers|competitors|distributors|"
+    r"locations|offices|branches|lines|programmes|programs|projects|contracts|orders|engineers|workers|jobs|roles|"
+    r"hires|positions|members|users|subscribers|patients|vehicles|machines|installations|shops|outlets|"
+    r"warehouses|centres|centers|cities|states|languages|models|variants|launches|releases|steps|stages|phases|"
+    r"pillars|initiatives|priorities|times\s+(?:a|per|in)\b)\b",
+    re.IGNORECASE)
+_COUNT_BEFORE = re.compile(r"\b(?:top|first|next|past|last|within|every|each)\s+$", re.IGNORECASE)
+# a clause boundary inside a sentence: "; ", ", while", ", and in 2023", " - " ...; the number's own clause
+# names the metric and the year it is about, before any earlier clause does
+_CLAUSE_BREAK = re.compile(
+    r";\s|\s[\u2013\u2014-]\s|\s\((?=\s*(?:FY\s?)?(?:19|20)\d\d\s*[:,])"
+    r"|,\s+(?=(?:while|whereas|but|although|though|yet|and|giving|taking|leaving|implying|bringing|lifting|"
+    r"pushing|putting|after|before|compared|versus|against|with|which|a|an|equal|equivalent|or|up|down|"
+    r"representing|reflecting|driven|helped|as)\b)"
+    r"|\s+(?=(?:while|whereas|but)\s)",
+    re.IGNORECASE)
+# " and " starts a new clause when a new subject or year follows it: "... and net income grew 8.8%"
+_AND = re.compile(r"\s+and\s+(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
+_AND_YEAR = re.compile(r"(?:in|by|for|during)\s+(?:FY\s?)?(?:19|20)\d\d\b|(?:FY\s?)?(?:19|20)\d\d\b", re.I)
+# words that make an unsigned number a negative one ("a loss of 3.0m", "77.8% downside", "(a decline)")
+_NEGATIVE_CUE = re.compile(
+    r"\b(?:loss|losses|loss-making|lost|lose|loses|losing|negative|deficit|outflows?|burn(?:ed|t)?|fell|falls?|falling|declin\w*|decreas\w*|"
+    r"drop\w*|shr[ai]nk\w*|shrunk|contract\w*|compress\w*|narrow\w*|down|downside|discount|below|lower|swung|"
+    r"swing|reduc\w*|minus|deteriorat\w*|slipped|slid|erod\w*|cut|red|net\s+cash|overvalued)\b",
+    re.IGNORECASE)
+# "X% of net income", "X% of sales": the ratio the phrase names, by what the clause says it is a share of
+_SHARE_OF = re.compile(
+    r"[\s\u00a0]*of\s+(?:(?:its|the|our|group|total|annual|reported)\s+)*(?P<base>net\s+income|net\s+profit|"
+    r"net\s+earnings|earnings|profits?|revenues?|sales|turnover|top\s+line)\b", re.IGNORECASE)
+_SHARE_OF_SALES = {"gross_profit": "gross_margin", "operating_income": "operating_margin", "ebitda": "ebitda_margin",
+                   "net_income": "net_margin", "fcf": "fcf_margin", "dcf.fcf": "dcf.fcf_margin"}
+_SHARE_OF_EARNINGS = {"fcf": "cash_conversion", "cash_conversion": "cash_conversion",
+                      "operating_cash_flow": "cash_conversion", "dividends_paid": "payout_ratio",
+                      "dividends_per_share": "payout_ratio", "payout_ratio": "payout_ratio"}
+_SHARE_OF_EARNINGS_WORDS = ((re.compile(r"\b(?:convert\w*|conversion)\b", re.I), "cash_conversion"),
+                            (re.compile(r"\b(?:paid\s+out|pay\s*out|payout|distribut\w*|dividends?)\b", re.I),
+                             "payout_ratio"))
 
 # words people use for a metric besides its label; a metric also owns the facts whose key extends it
 # (revenue -> revenue_growth_yoy, revenue_cagr)
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "revenue": ("revenue", "revenues", "sales", "top line", "turnover"),
+    "revenue": ("revenue", "revenues", "sales", "top line", "turnover", "rev"),
     "net_income": ("net income", "net profit", "earnings", "profit"),
     "eps_diluted": ("eps", "earnings per share", "diluted eps"),
     "fcf": ("free cash flow", "fcf"),
     "ebitda": ("ebitda",),
     "operating_income": ("operating income", "operating profit", "ebit"),
     "gross_profit": ("gross profit",),
-    "pe": ("p/e", "pe ratio", "price/earnings", "price-to-earnings", "earnings multiple"),
-    "ev_to_ebitda": ("ev/ebitda",),
-    "ev_to_sales": ("ev/sales", "ev/revenue"),
-    "pb": ("p/b", "price/book", "price-to-book"),
-    "net_debt_to_ebitda": ("net debt/ebitda", "net debt to ebitda", "leverage"),
+    # a multiple "of earnings / EBITDA / sales / book" names the valuation multiple ("16.4x FY2024 earnings")
+    "pe": ("p/e", "pe ratio", "price/earnings", "price-to-earnings", "earnings multiple", "earnings"),
+    "ev_to_ebitda": ("ev/ebitda", "ebitda"),
+    "ev_to_sales": ("ev/sales", "ev/revenue", "sales", "revenue"),
+    "pb": ("p/b", "price/book", "price-to-book", "book", "book value"),
+    "net_debt_to_ebitda": ("net debt/ebitda", "net debt to ebitda", "leverage", "nd/ebitda", "ebitda"),
+    "gross_margin": ("gm",),
+    "operating_margin": ("op. margin", "op margin", "ebit margin"),
+    "capital_expenditure": ("capex", "capital spending", "capital expenditures"),
+    "dividends_paid": ("dividends", "dividend", "dividend payments"),
+    "dividends_per_share": ("dividend", "dividends", "dps", "dividend per share"),
+    "payout_ratio": ("payout", "pay-out", "payout ratio"),
     "debt_to_equity": ("debt/equity", "debt-to-equity", "debt to equity", "gearing"),
     "roe": ("roe", "return on equity"),
     "roa": ("roa", "return on assets"),
     "roic": ("roic", "return on invested capital", "return on capital"),
     "interest_cover": ("interest cover", "interest coverage"),
     "cash_conversion": ("cash conversion",),
-    "price_per_share": ("share price", "stock price", "trades at", "trading at", "shares at"),
+    "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
+                        "current"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
     "dcf.value_per_share": ("dcf value",),
     "dcf": ("dcf", "discounted cash flow", "forecast", "forecasts", "projected", "projection", "projections"),
@@ -92,8 +174,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "dcf.terminal_growth": ("terminal growth", "perpetual growth", "long-term growth"),
     "dcf.upside": ("upside", "downside"),
     "peers.median_pe": ("peer median p/e", "peers trade at", "peer p/e", "median p/e"),
-    "peers": ("peers", "peer group", "peer median", "peers' median", "comparables", "comparable companies", "comps"),
-    "market_cap": ("market cap", "market capitalisation", "market capitalization"),
+    "peers.median": ("peer median", "peers' median", "median of peers"),
+    "peers": ("peers", "peer group", "comparables", "comparable companies", "comps"),
+    "market_cap": ("market cap", "market capitalisation", "market capitalization", "capitalisation",
+                   "capitalization", "market value"),
     "enterprise_value": ("enterprise value",),
 }
 # phrases that name any of several valuations
@@ -102,7 +186,14 @@ _SHARED: dict[str, tuple[str, ...]] = {
     for phrase in ("value per share", "intrinsic value", "fair value", "worth", "price target", "target price",
                    "valuation", "valued at", "implied value", "implies", "imply", "implying")
 }
-_GENERIC = {"margin": "_margin", "growth": "_growth_yoy", "cagr": "_cagr"}
+# "28.8% downside from $26.40": the upside and the price it is measured from
+_SHARED.update({phrase: ("dcf.upside", "price_per_share") for phrase in (
+    "upside from", "downside from", "upside to", "downside to", "premium to", "discount to",
+    *(f"{side} the {price}" for side in ("below", "above", "under", "over")
+      for price in ("current price", "share price", "current share price", "market price", "stock price")))})
+_SHARED.update({phrase: ("dcf.value_per_share", "peers.implied_value_per_share") for phrase in (
+    "values the shares at", "value the shares at", "valuing the shares at", "values the stock at")})
+_GENERIC = {"margin": "_margin", "growth": "_growth_yoy", "cagr": "_cagr", "yield": "_yield"}
 
 _COMPATIBLE = {
     "percent": ("ratio",),
@@ -112,6 +203,7 @@ _COMPATIBLE = {
     "money": ("per_share", "currency"),
     "years": ("years",),
     "bare": ("per_share", "multiple", "currency", "shares", "years"),
+    "per_share": ("per_share",),
 }
 
 
@@ -160,11 +252,15 @@ def _parse(text: str) -> list[_Claim]:
         plain_int = decimals == 0 and "," not in num and not unit and not currency
         before = text[max(0, m.start() - 40):m.start()]
         line_start = text.rfind("\n", 0, m.start()) + 1
+        if re.search(r"(?:\bFY\s?['\u2019]?|['\u2019])$", text[max(0, m.start() - 4):m.start()], re.I) and len(num) == 2:
+            continue  # a year: FY'24, FY 24, '24
         if plain_int:
             if 1900 <= value <= 2100 and len(num) == 4:
                 continue  # a year
             if value <= 10 and not m.group("sign"):
                 continue  # a count
+            if _COUNT_AFTER.match(text, m.end()) or _COUNT_BEFORE.search(before):
+                continue  # a count or a duration: "within 18 months", "top 20 customers"
             if _LABEL_WORDS_BEFORE.search(before):
                 continue
             if value <= 31 and (re.match(rf"\s+{_MONTHS}\b", text[m.end():], re.I)
@@ -194,6 +290,8 @@ def _parse(text: str) -> list[_Claim]:
             kind, scale = "amount", _SCALES[unit]
         elif "year" in unit:
             kind = "years"
+        elif _PER_SHARE.match(text, m.end()):
+            kind = "per_share"  # "$0.40 per share": only per-share facts
         elif currency:
             kind = "money"
         else:
@@ -237,11 +335,12 @@ def _candidates_written(claim: _Claim, fact: Fact) -> list[tuple[float, float]]:
     return values
 
 
-def _distance(claim: _Claim, written: float) -> tuple[bool, float]:
-    """(within rounding or rel_tol, relative distance)."""
+def _distance(claim: _Claim, written: float, positive: bool = False) -> tuple[bool, float]:
+    """(within rounding or rel_tol, relative distance). An unsigned number matches by magnitude, or as a
+    positive number when `positive` (nothing in its clause says it is negative)."""
     c, f = claim.number, written
     if not claim.signed:
-        c, f = abs(c), abs(f)
+        c, f = abs(c), (f if positive else abs(f))
     half = 0.5 * 10 ** -claim.decimals + 1e-9
     diff = abs(c - f)
     return diff <= half, diff / max(abs(f), 1e-12)
@@ -282,67 +381,170 @@ class _Vocabulary:
                     phrases.setdefault(phrase, set()).add(metric)
         self.phrases = phrases
         self._re = re.compile(
-            r"(?<![\w/])(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True)) + r")(?![\w/])",
+            r"(?<![\w/])(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
+            + r")(?:s|es)?(?![\w/])",
             re.IGNORECASE) if phrases else None
 
-    def mentioned(self, text: str, claim: _Claim, lo: int, hi: int) -> list[set[str]]:
-        """Sets of metrics the number may be about, most likely first: the metric named nearest before it
-        in its sentence (or right after it, "40.0% gross margin", when nothing is named right before it),
-        then the one named after it, then the others named before it, nearest first."""
+    def _sets(self, matches) -> list[set[str]]:
+        return [set(self.phrases.get(m.group(1).lower(), ())) for m in matches]
+
+    def mentioned(self, text: str, claim: _Claim, lo: int, clo: int, chi: int) -> list[set[str]]:
+        """Sets of metrics the number may be about, most likely first. In the number's own clause
+        (text[clo:chi]): the metric named nearest before it (or right after it, "40.0% gross margin", when
+        nothing is named right before it), then the one named after it, then the others before it, nearest
+        first; then, carried over, those named in the sentence's earlier clauses (from lo), nearest first."""
         if self._re is None:
             return []
-        before = sorted(((m.end(), len(m.group(1)), m.group(1).lower())
-                         for m in self._re.finditer(text, max(lo, claim.start - 160), claim.start)), reverse=True)
-        after = None
-        gap = re.match(r"[ \t]*(?:of |in )?", text[claim.end:hi])
+        before = sorted(self._re.finditer(text, max(clo, claim.start - 160), claim.start),
+                        key=lambda m: m.end(), reverse=True)
+        gap = re.match(r"[ \t\u00a0]*((?:of|in|on|for)\s+)?", text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
-        if start_after < hi:
-            after = self._re.match(text, start_after, hi)
-        before_sets = [set(self.phrases.get(phrase, ())) for _, _, phrase in before]
-        after_set = set(self.phrases.get(after.group(1).lower(), ())) if after else set()
-        adjacent_before = bool(before) and not text[before[0][0]:claim.start].strip(" :=")
-        if adjacent_before or after is None or after.start() - claim.end > 1:
+        year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
+        if year_gap:
+            start_after = year_gap.end()
+        after = self._re.match(text, start_after, chi) if start_after < chi else None
+        carried = sorted(self._re.finditer(text, max(lo, claim.start - 160), max(lo, clo)),
+                         key=lambda m: m.end(), reverse=True)
+        before_sets, after_set = self._sets(before), self._sets([after])[0] if after else set()
+        adjacent_before = bool(before) and not text[before[0].end():claim.start].strip(" :=\u00a0")
+        # "net income of $154.9m", "EPS came in at $0.72": a metric bound to the number by a few words
+        bound_before = bool(before) and _BOUND.fullmatch(text, before[0].end(), claim.start) is not None
+        # "spent $58.9m on capex", "40.0% gross margin": a metric right after the number, or after a preposition
+        bound_after = after is not None and (after.start() - claim.end <= 1 or bool(gap and gap.group(1))
+                                             or bool(year_gap))
+        if adjacent_before or after is None or not bound_after or (bound_before and after.start() - claim.end > 1):
             order = before_sets[:1] + [after_set] + before_sets[1:]
         else:
             order = [after_set] + before_sets
+        order += self._sets(carried)
         return [m for m in order if m]
 
 
-def _year_tokens(text: str, lo: int, hi: int) -> list[tuple[int, int, frozenset[int]]]:
-    """(start, end, years) of the fiscal years named in text[lo:hi]; a span "2022-2024" names all of them."""
+def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary) -> list[int]:
+    """Starts of the clauses of the sentence text[lo:hi] (the first is lo)."""
+    starts = {lo}
+    for m in _CLAUSE_BREAK.finditer(text, lo, hi):
+        starts.add(m.end())
+    for m in _AND.finditer(text, lo, hi):
+        if _AND_YEAR.match(text, m.end()) or (vocabulary._re is not None and vocabulary._re.match(text, m.end())):
+            starts.add(m.start())
+    return sorted(starts)
+
+
+def _clause_of(starts: list[int], hi: int, pos: int) -> tuple[int, int]:
+    clo = max(s for s in starts if s <= pos)
+    nxt = [s for s in starts if s > pos]
+    return clo, nxt[0] if nxt else hi
+
+
+def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]:
+    """(start, end, years, relative, base) of the fiscal years named in text; a span "2022-2024" names all of them; "a year
+    earlier" names the year before the one named before it, "that year" the one named before it."""
     found = [(m.start(), m.end(), int(m.group(1)) if m.group(1) else 2000 + int(m.group(2)))
-             for m in _YEAR_RE.finditer(text, lo, hi)]
+             for m in _YEAR_RE.finditer(text)]
     tokens, i = [], 0
     while i < len(found):
         start, end, year = found[i]
-        if i + 1 < len(found) and re.fullmatch(r"\s?(?:-|–|to|through)\s?", text[end:found[i + 1][0]]) \
-                and found[i + 1][2] > year:
-            tokens.append((start, found[i + 1][1], frozenset(range(year, found[i + 1][2] + 1))))
+        joined = re.fullmatch(r"\s?(?:-|\u2013|to|through)\s?", text[end:found[i + 1][0]]) if i + 1 < len(found) else None
+        if i + 1 < len(found) and not joined and re.search(r"\bbetween\s+$", text[max(0, start - 10):start], re.I):
+            joined = re.fullmatch(r"\s+and\s+", text[end:found[i + 1][0]])  # "between 2023 and 2024"
+        if joined and found[i + 1][2] > year:
+            tokens.append((start, found[i + 1][1], frozenset(range(year, found[i + 1][2] + 1)), False))
             i += 2
         else:
-            tokens.append((start, end, frozenset({year})))
+            tokens.append((start, end, frozenset({year}), False))
             i += 1
-    return tokens
-
-
-def _years_near(text: str, claim: _Claim, lo: int, hi: int, claims: list[_Claim]) -> frozenset[int] | None:
-    """The fiscal year (or span of years) named nearest to the number in its sentence, not past another number."""
-    others = [c for c in claims if c is not claim and lo <= c.start < hi]
-    best: tuple[int, int, frozenset[int]] | None = None  # (distance, after-first tiebreak, years)
-    for start, end, years in _year_tokens(text, lo, hi):
-        if start >= claim.end:
-            if any(claim.end <= c.start < start for c in others):
-                continue
-            dist, order = start - claim.end, 0
-        elif end <= claim.start:
-            if any(end <= c.start < claim.start for c in others):
-                continue
-            dist, order = claim.start - end, 1
-        else:
+    tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None)
+              for start, end, years, _ in tokens]  # here the flag marks a base year; relative ones below
+    tokens = [(start, end, years, False, base) for start, end, years, base in tokens]
+    named = list(tokens)
+    for m in _RELATIVE_YEAR_RE.finditer(text):
+        prior = [t for t in named if t[1] <= m.start() and len(t[2]) == 1]
+        if not prior:
             continue
-        if best is None or (dist, order) < best[:2]:
-            best = (dist, order, years)
-    return best[2] if best else None
+        last = max(prior, key=lambda t: t[1])
+        (year,) = last[2]
+        if m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
+            base = _BASE_YEAR_BEFORE.search(text, max(0, m.start() - 20), m.start()) is not None
+            tokens.append((m.start(), m.end(), frozenset({year - 1}), True, base))
+        else:  # "that year", "the same year": the year named last, or the first one of its sentence
+            lo, _ = _sentence_bounds(text, last[0], last[1])
+            first = min((t for t in prior if t[0] >= lo), key=lambda t: t[0])
+            tokens.append((m.start(), m.end(), last[2] | first[2], True, False))
+    return sorted(tokens, key=lambda t: t[:2])
+
+
+def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, hi: int, clo: int, chi: int
+               ) -> tuple[frozenset[int] | None, bool]:
+    """The fiscal year (or span) a number is about: the one named nearest to it in its own clause, not past
+    another number; else the one leading its clause; else carried over from the nearest earlier clause of the
+    sentence, unless it is a year of a comparison ("from $192.9m in 2023", "unchanged from 2023"); else none. With
+    whether the year was named in the number's own clause. A relative year ("a year earlier") counts only in
+    its own clause. A number compared with one before it ("rose to $1.2bn in 2024 from $1.1bn", "..., up from
+    $235.7m") is about the year before the one named for the first."""
+    def nearest(cands):
+        best = None
+        for t in cands:
+            dist, order = (t[0] - claim.end, 0) if t[0] >= claim.end else (claim.start - t[1], 1)
+            if best is None or (dist, order) < best[:2]:
+                best = (dist, order, t)
+        return best[2] if best else None
+
+    # a base year ("up 21.0% on FY2023") is the year before the one a change is about, and no year of a level
+    change = claim.kind in ("percent", "points")
+    tokens = [(t[0], t[1], frozenset(y + 1 for y in t[2]), t[3], False) if t[4] and change else t
+              for t in tokens if change or not t[4]]
+    own = [t for t in tokens if clo <= t[0] and t[1] <= chi and not (t[0] < claim.end and claim.start < t[1])]
+    free = [t for t in own if not any(
+        (claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start) for c in others)]
+    leading = [t for t in own if t[1] <= claim.start]  # "In 2024, revenue grew 3.0% to $1.6bn"
+    earlier = [t for t in tokens if lo <= t[0] and t[1] <= clo and not t[3]]
+    plain = [t for t in earlier if not _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0])]
+    if free or leading:
+        token, own_clause = nearest(free or leading), True
+    elif plain:
+        token, own_clause = max(plain, key=lambda t: t[1]), False
+    else:
+        return None, False
+    compared = _COMPARED_BEFORE.search(text, max(lo, claim.start - 30), claim.start)
+    if compared and token[1] <= compared.start() and len(token[2]) == 1 and not token[3]:
+        return frozenset(y - 1 for y in token[2]), own_clause
+    return token[2], own_clause
+
+
+def _fact_years(fact: Fact) -> frozenset[int]:
+    """The years a fact is about; a span fact (revenue_cagr.2020_2024) is about every year of it."""
+    years = fact.years
+    return frozenset(range(years[0], years[-1] + 1)) if len(years) == 2 else frozenset(years)
+
+
+def _about(fact: Fact, years: frozenset[int], own_clause: bool) -> bool:
+    """Whether a fact is about one of the years: a span fact (a CAGR) by the years at its ends, or by any of its
+    years when the year is carried over from another clause ("after 22.0% growth in 2023, giving a four-year
+    CAGR of 25.6%")."""
+    return bool(years & (frozenset(fact.years) if own_clause else _fact_years(fact)))
+
+
+def _share_of(text: str, claim: _Claim, vocabulary: _Vocabulary, clo: int, chi: int) -> set[str] | None:
+    """The ratio a "X% of net income / of sales" phrase names, from what the clause says X is."""
+    if claim.kind != "percent":
+        return None
+    m = _SHARE_OF.match(text, claim.end)
+    if not m:
+        return None
+    base = m.group("base").lower()
+    named: set[str] = set()
+    if vocabulary._re is not None:
+        for found in vocabulary._re.finditer(text, clo, chi):
+            if not (m.start("base") <= found.start() < m.end()):
+                named |= vocabulary.phrases.get(found.group(1).lower(), set())
+    clause = text[clo:chi]
+    if base.startswith(("revenue", "sales", "turnover", "top")):
+        ratios = {r for metric, r in _SHARE_OF_SALES.items() if metric in named}
+        return ratios or {mt for mt in vocabulary.metrics if mt.endswith("_margin")}
+    ratios = {r for metric, r in _SHARE_OF_EARNINGS.items() if metric in named}
+    ratios |= {r for word, r in _SHARE_OF_EARNINGS_WORDS if word.search(clause)}
+    return ratios or {"cash_conversion", "payout_ratio"}
 
 
 def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[NumberCheck]:
@@ -350,32 +552,45 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     vocabulary = _Vocabulary(facts)
     available = facts.available()
     claims = _parse(text)
+    tokens = _year_tokens(text)
     checks = []
     for claim in claims:
+        lo, hi = _sentence_bounds(text, claim.start, claim.end)
+        clo, chi = _clause_of(_clauses(text, lo, hi, vocabulary), hi, claim.start)
         units = _COMPATIBLE[claim.kind]
         compatible = [f for f in available if f.unit in units
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
-        lo, hi = _sentence_bounds(text, claim.start, claim.end)
-        years = _years_near(text, claim, lo, hi, claims)
-        named = [n for metrics in vocabulary.mentioned(text, claim, lo, hi)
-                 if (n := [f for f in compatible if f.metric in metrics])]
+        mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)
+        if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
+            continue  # a duration ("over the next 5 years"), not a claim about a years fact
+        ratio = _share_of(text, claim, vocabulary, clo, chi)
+        if ratio:
+            mentioned = [ratio] + mentioned
+        others = [c for c in claims if c is not claim and lo <= c.start < hi]
+        years, own_clause = _years_for(text, claim, tokens, others, lo, hi, clo, chi)
+        if claim.kind in ("per_share", "money", "bare"):
+            # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS
+            mentioned = [m | {"eps_diluted"} if m & {"net_income", "pe"} else m for m in mentioned]
+        named = [n for metrics in mentioned if (n := [f for f in compatible if f.metric in metrics])]
         # the nearest named metric in the named year; else another named metric in that year ("revenue is
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
         # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year
-        options = [[f for f in n if years.intersection(f.years)] if any(f.years for f in n) else n
+        options = [[f for f in n if _about(f, years, own_clause)] if any(f.years for f in n) else n
                    for n in named] if years else []
         options += named[:1]
         if years:
-            options.append([f for f in compatible if years.intersection(f.years)])
+            options.append([f for f in compatible if _about(f, years, own_clause)])
         options.append(compatible)
         pool = next((o for o in options if o), [])
+        # an unsigned number is a positive one unless its clause says otherwise ("a loss of", "downside")
+        positive = not claim.signed and not _NEGATIVE_CUE.search(text, clo, chi)
         best_ok: tuple[tuple[float, int], Fact, float] | None = None
         nearest: tuple[tuple[float, int], Fact] | None = None
         for fact in pool:
             same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
             for written, read_scale in _candidates_written(claim, fact):
-                within, rel = _distance(claim, written)
+                within, rel = _distance(claim, written, positive)
                 rank = (rel, -(fact.period or 0))  # on a tie, the latest year
                 if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
                     best_ok = (rank, fact, read_scale)

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apps.core.eval_stats import Proportion
 from apps.medical.clinical import TriageCase, case_errors
-from apps.medical.eval_stats import Proportion
 from apps.medical.synthetic_jsonl import read_synthetic_rows
 
 LEVELS = (1, 2, 3, 4, 5)

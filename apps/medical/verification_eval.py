@@ -17,8 +17,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.core.eval_stats import Proportion
 from apps.medical.clinical import Vitals
-from apps.medical.eval_stats import Proportion
 from apps.medical.synthetic_jsonl import read_synthetic_rows
 from apps.medical.verification import (
     ACKNOWLEDGEABLE_CHECKS,

@@ -207,7 +207,9 @@ class ReportDetailApi(APIView):
 class ReportApproveApi(APIView):
     permission_classes = [requires(CHANGE)]
 
-    @extend_schema(request=None, responses={200: ReportOutput, 409: error("not ready, incomplete, or frozen")})
+    @extend_schema(request=None, responses={200: ReportOutput, 403: error("you wrote this report (own_report): "
+                                                                         "another analyst must approve it"),
+                                            409: error("not ready, incomplete, or frozen")})
     def post(self, request, report_id: int):
         report = selectors.report_for_user(user=request.user, report_id=report_id)
         return Response(ReportOutput(services.report_approve(report=report, actor=request.user, request=request)).data)

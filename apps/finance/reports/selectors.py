@@ -34,6 +34,13 @@ def report_for_user(*, user, report_id: int) -> Report:
     return get_object_or_404(reports_for_user(user=user), pk=report_id)
 
 
+def report_author_ids(report: Report) -> set[int]:
+    """Ids of the users who wrote the report: its owner and whoever edited a section's text (four eyes: none of
+    them may approve it)."""
+    editors = ReportSectionVersion.objects.filter(section__report=report, author_user__isnull=False)
+    return {report.owner_id, *editors.values_list("author_user_id", flat=True)}
+
+
 def report_sections(report: Report) -> list[ReportSection]:
     return list(report.sections.prefetch_related(Prefetch("versions", queryset=ReportSectionVersion.objects.all())))
 

@@ -19,6 +19,7 @@ from apps.core.exceptions import ApplicationError
 from apps.finance.models import Report, ReportRun, ReportSection, ReportSectionVersion
 from apps.finance.reports import grounding_store
 from apps.finance.reports.prompts import DISCLOSURE, SECTION_KINDS, SECTIONS, section_spec
+from apps.finance.reports.selectors import report_author_ids
 
 if TYPE_CHECKING:
     from apps.generation.models import GenerationJob
@@ -289,8 +290,19 @@ def report_dcf_update(
     return report
 
 
-@transaction.atomic
 def report_approve(*, report: Report, actor, request=None) -> Report:
+    """Approve (freeze) a ready report. Four eyes: whoever wrote it (started it or edited a section's text)
+    cannot approve it, as in the medical review. A refusal changes nothing and is audited with its code."""
+    try:
+        with transaction.atomic():
+            return _approve(report=report, actor=actor, request=request)
+    except ApplicationError as exc:
+        audit_log(actor=actor, action="finance_report.approve_refused", obj=report, request=request,
+                  detail={"code": exc.code})
+        raise
+
+
+def _approve(*, report: Report, actor, request=None) -> Report:
     report = _lock_unfrozen(report, doing="approved again")
     if report.status != Status.READY:
         raise ApplicationError(
@@ -299,6 +311,9 @@ def report_approve(*, report: Report, actor, request=None) -> Report:
     missing = [s.kind for s in report.sections.all() if s.current is None]
     if missing:
         raise ApplicationError(f"sections without text: {', '.join(missing)}", status=409, code="incomplete")
+    if actor.pk in report_author_ids(report):
+        raise ApplicationError("you wrote this report (started it or edited its text); another analyst must "
+                               "approve it", status=403, code="own_report")
     report.status, report.approved_by, report.approved_at = Status.APPROVED, actor, timezone.now()
     report.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
     flags = sum(len(s.current.flags) for s in report.sections.all())

@@ -62,6 +62,7 @@ def report_detail(request, report_id: int):
         "sections": view["sections"],
         "flag_count": view["flag_count"],
         "job": selectors.report_current_job(report),
+        "is_author": request.user.pk in selectors.report_author_ids(report),  # four eyes: another analyst approves
         "facts": [f for f in selectors.report_facts(report).facts.values()],
         "provenance": selectors.report_provenance(report),
         "dcf_form": DcfForm(initial={"wacc": report.wacc, "terminal_growth": report.terminal_growth,

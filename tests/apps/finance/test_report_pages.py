@@ -85,7 +85,14 @@ def test_analyst_imports_generates_edits_approves_and_downloads_the_pdf(
     assert "+Revenue grew to 1,200" in page.get_by_test_id("diff-2").inner_text()
     page.go_back()
 
-    # Approve: the report is frozen (no edit links any more).
+    # Four eyes: its author is not offered the approval; a colleague of the team approves it, and the report is
+    # frozen (no edit links any more).
+    assert page.get_by_test_id("approve").count() == 0
+    assert "another analyst" in page.get_by_test_id("approve-own").inner_text()
+    colleague = join(make_user("analyst"), analyst.team)
+    page.context.clear_cookies()
+    login(colleague.username)
+    page.goto(f"{live_server.url}/finance/reports/{report.pk}/")
     page.get_by_test_id("approve").click()
     assert "frozen" in page.get_by_role("dialog").inner_text()  # asked first, in the page's own dialog
     page.get_by_test_id("confirm-ok").click()
@@ -93,7 +100,7 @@ def test_analyst_imports_generates_edits_approves_and_downloads_the_pdf(
     assert "frozen" in page.get_by_test_id("approved").inner_text()
     assert page.get_by_test_id("edit-summary").count() == 0
     report.refresh_from_db()
-    assert report.status == "approved" and report.approved_by == analyst
+    assert report.status == "approved" and report.approved_by == colleague
 
     # Download the PDF: it opens, holds the company's name and the revenue/margin chart.
     with page.expect_download() as download_info:

@@ -102,8 +102,9 @@ def test_roles_without_finance_are_refused(setup, api_client_for):
     assert clinician.get(URL).status_code == 403
 
 
-def test_edit_approve_then_frozen_409(setup):
+def test_edit_approve_then_frozen_409(setup, team_client):
     a, _, company = setup
+    colleague = team_client(company.team)  # four eyes: the author cannot approve
     report_id = a.post(URL, {"company": company.pk}, format="json").json()["id"]
     assert a.post(f"{URL}{report_id}/approve/").status_code == 409  # still generating
     write_all_sections(Report.objects.get(pk=report_id))
@@ -119,9 +120,10 @@ def test_edit_approve_then_frozen_409(setup):
     detail = a.get(f"{URL}{report_id}/").json()
     assert detail["flag_count"] == 1
 
-    resp = a.post(f"{URL}{report_id}/approve/")
+    assert a.post(f"{URL}{report_id}/approve/").json()["code"] == "own_report"
+    resp = colleague.post(f"{URL}{report_id}/approve/")
     assert resp.status_code == 200 and resp.json()["status"] == "approved"
-    assert resp.json()["approved_by"] == a.user.username
+    assert resp.json()["approved_by"] == colleague.user.username
     for path in (f"{URL}{report_id}/sections/valuation/", f"{URL}{report_id}/sections/valuation/regenerate/"):
         resp = a.post(path, {"text": "Changed."}, format="json")
         assert resp.status_code == 409 and "frozen" in resp.json()["detail"]
@@ -169,7 +171,7 @@ def test_export_markdown_and_pdf(setup):
     assert AuditEvent.objects.filter(action="finance_report.export", object_id=str(report_id)).count() == 3
 
 
-def test_dcf_inputs_can_be_changed_until_approval(setup):
+def test_dcf_inputs_can_be_changed_until_approval(setup, team_client):
     a, _, company = setup
     report_id = a.post(URL, {"company": company.pk}, format="json").json()["id"]
     write_all_sections(Report.objects.get(pk=report_id))
@@ -181,7 +183,7 @@ def test_dcf_inputs_can_be_changed_until_approval(setup):
     assert resp.json()["dcf_inputs"] == {"wacc": 0.11, "terminal_growth": 0.02, "forecast_years": 7}
     assert next(f for f in resp.json()["facts"] if f["key"] == "dcf.wacc")["value"] == 0.11
     assert "facts" not in a.get(f"{URL}{report_id}/?facts=0").json()
-    a.post(f"{URL}{report_id}/approve/")
+    assert team_client(company.team).post(f"{URL}{report_id}/approve/").status_code == 200
     frozen = a.post(f"{URL}{report_id}/dcf/", {"wacc": 0.1, "terminal_growth": 0.02, "forecast_years": 5},
                     format="json")
     assert frozen.status_code == 409 and "frozen" in frozen.json()["detail"]

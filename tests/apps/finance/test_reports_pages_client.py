@@ -45,7 +45,7 @@ def test_new_report_form_starts_a_report_and_names_bad_inputs(two_teams):
     assert "generating" in page and "report_live.js" in page
 
 
-def test_pages_of_another_team_are_404_and_frozen_report_refuses_edits(two_teams):
+def test_pages_of_another_team_are_404_and_frozen_report_refuses_edits(two_teams, make_user):
     a, b, company = two_teams
     web, other = _web(a), _web(b)
     from apps.finance.reports import services
@@ -64,7 +64,8 @@ def test_pages_of_another_team_are_404_and_frozen_report_refuses_edits(two_teams
     assert web.post(base + "sections/summary/edit/", {"text": ""}).status_code == 400
     md = web.get(base + "export/md/")
     assert md.status_code == 200 and "Quillfeather Fictional Paper" in md.content.decode()
-    assert web.post(base + "approve/", follow=True).status_code == 200
+    colleague = analyst_in_team(make_user, a.team)  # four eyes: the author cannot approve
+    assert _web(colleague).post(base + "approve/", follow=True).status_code == 200
     report.refresh_from_db()
     assert report.status == "approved"
     resp = web.post(base + "sections/summary/edit/", {"text": "Changed."})

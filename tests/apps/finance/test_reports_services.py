@@ -140,13 +140,14 @@ def test_approve_freezes_the_report(analyst, company, make_user):
         services.report_approve(report=report, actor=analyst)
     assert err.value.status == 409 and "generating" in err.value.message
     write_all_sections(report)
-    approved = services.report_approve(report=report, actor=analyst)
-    assert approved.status == "approved" and approved.approved_by == analyst and approved.approved_at
+    colleague = analyst_in_team(make_user, analyst.team)  # four eyes: not the report's author
+    approved = services.report_approve(report=report, actor=colleague)
+    assert approved.status == "approved" and approved.approved_by == colleague and approved.approved_at
     count = ReportSectionVersion.objects.filter(section__report=report).count()
     for attempt in (
         lambda: services.report_section_edit(report=report, kind="summary", text="New text.", actor=analyst),
         lambda: services.report_section_regenerate(report=report, kind="summary", actor=analyst),
-        lambda: services.report_approve(report=report, actor=analyst),
+        lambda: services.report_approve(report=report, actor=colleague),
     ):
         with pytest.raises(ApplicationError) as err:
             attempt()

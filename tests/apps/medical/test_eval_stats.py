@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.medical.eval_stats import Proportion, wilson
+from apps.core.eval_stats import Proportion, wilson
 
 
 @pytest.mark.parametrize("k, n, lo, hi", [

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", help="write the results to this file")
 
     def handle(self, *args, **opts):
-        from apps.medical.eval_stats import Proportion
+        from apps.core.eval_stats import Proportion
         from apps.medical.verification_eval import CORPUS_PATH, OUTCOMES, evaluate_corpus, load_corpus
 
         path = opts["path"] or CORPUS_PATH

@@ -1,4 +1,4 @@
-"""Counting statistics for the clinical evaluations: proportions with 95 % Wilson score intervals.
+"""Counting statistics for the evaluations (clinical and finance): proportions with 95 % Wilson score intervals.
 
 Wilson EB. Probable inference, the law of succession, and statistical inference. J Am Stat Assoc.
 1927;22(158):209-212. For k successes in n trials and z = 1.96:
