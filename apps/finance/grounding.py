@@ -76,7 +76,8 @@ _YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w
 # a year named relative to the one named before it: "from $211.4m a year earlier", "grew 22.0% that year"
 _RELATIVE_YEAR_RE = re.compile(
     r"\b(?P<prior>a\s+year\s+(?:earlier|before|ago)|the\s+(?:prior|previous|preceding)\s+year|the\s+year\s+before"
-    r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b", re.IGNORECASE)
+    r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b"
+    r"|\b(?P<next>a\s+year\s+later|the\s+(?:following|next)\s+year|the\s+year\s+after)\b", re.IGNORECASE)
 _RANGE_RE = re.compile(
     r"(?P<sep>\s?(?:-|–|to|and)\s?)(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
     r"pp\b|bps\b))", re.IGNORECASE)
@@ -124,6 +125,7 @@ _CLAUSE_BREAK = re.compile(
     re.IGNORECASE)
 # " and " starts a new clause when a new subject or year follows it: "... and net income grew 8.8%"
 _AND = re.compile(r"\s+and\s+(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
+_YEAR_PARENTHESIS = re.compile(r"\((?=\s*(?:FY\s?)?['\u2019]?(?:(?:19|20)\d\d|\d\d)\s*[:,])[^()]*\)", re.IGNORECASE)
 _COMMA_SUBJECT = re.compile(r",\s+(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
 _AND_YEAR = re.compile(r"(?:in|by|for|during)\s+(?:FY\s?)?(?:19|20)\d\d\b|(?:FY\s?)?(?:19|20)\d\d\b", re.I)
 # words that make an unsigned number a negative one ("a loss of 3.0m", "77.8% downside", "(a decline)")
@@ -535,6 +537,10 @@ def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary, numbers: list
     for m in _AND.finditer(text, lo, hi):
         if _AND_YEAR.match(text, m.end()) or (vocabulary._re is not None and vocabulary._re.match(text, m.end())):
             starts.add(m.start())
+    # "EBITDA of $265.2m (2023: $235.7m) put the margin at 22.5%": the year of the parenthesis stays in it
+    for m in _YEAR_PARENTHESIS.finditer(text, lo, hi):
+        starts.add(m.start())
+        starts.add(m.end())
     # ", net debt reached $200.0m": a comma before a new metric starts a clause once the sentence has a number
     # before it ("In 2023, revenue grew ..." keeps its leading year)
     for m in _COMMA_SUBJECT.finditer(text, lo, hi):
@@ -571,6 +577,16 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
     tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
                and not _WHEN_AFTER.match(text, end)) for start, end, years, _ in tokens]  # here the flag marks a base year; relative ones below
     tokens = [(start, end, years, False, base) for start, end, years, base in tokens]
+    # "EBITDA of $260.0m (2023: $200.0m)": a sentence that names no year but a comparison's in a parenthesis is
+    # about the year after it
+    for m in _YEAR_PARENTHESIS.finditer(text):
+        inside = [t for t in tokens if m.start() < t[0] < m.end() and len(t[2]) == 1]
+        lo, hi = _sentence_bounds(text, m.start(), m.end())
+        parentheses = [p.span() for p in _YEAR_PARENTHESIS.finditer(text, lo, hi)]
+        if inside and not any(lo <= t[0] < hi and not any(p0 < t[0] < p1 for p0, p1 in parentheses)
+                              for t in tokens):
+            tokens.append((m.start(), m.start(), frozenset(y + 1 for y in inside[0][2]), False, False))
+    tokens.sort(key=lambda t: t[:2])
     named = list(tokens)
     for m in _RELATIVE_YEAR_RE.finditer(text):
         prior = [t for t in named if t[1] <= m.start() and len(t[2]) == 1]
@@ -581,6 +597,8 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
         if m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
             base = _BASE_YEAR_BEFORE.search(text, max(0, m.start() - 20), m.start()) is not None
             tokens.append((m.start(), m.end(), frozenset({year - 1}), True, base))
+        elif m.group("next"):  # "a year later revenue reached ..."
+            tokens.append((m.start(), m.end(), frozenset({year + 1}), True, False))
         else:  # "that year", "the same year": the year named last, or the first one of its sentence
             lo, _ = _sentence_bounds(text, last[0], last[1])
             first = min((t for t in prior if t[0] >= lo), key=lambda t: t[0])
@@ -625,6 +643,12 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         token, own_clause = max(plain, key=lambda t: t[1]), False
     else:
         return None, False
+    if change and own_clause and token[1] <= claim.start and len(token[2]) == 1 and not token[3]:
+        # "$1.18bn in 2024 vs $1.07bn in 2023 (+10.0%)": a change after the year of a comparison is about the
+        # year compared with it
+        against = _COMPARED_YEAR.search(text, max(lo, token[0] - 40), token[0])
+        if against and text[against.start():against.start() + 1] != "(":
+            return frozenset(y + 1 for y in token[2]), own_clause
     compared = _COMPARED_BEFORE.search(text, max(lo, claim.start - 30), claim.start)
     if compared and token[1] <= compared.start() and len(token[2]) == 1 and not token[3]:
         return frozenset(y - 1 for y in token[2]), own_clause

@@ -167,6 +167,26 @@ def test_a_number_compared_with_a_peer_median_is_the_company_s_own(with_peers):
         "13.0x"]
 
 
+# -- "(2023: $200.0m)" holds its year inside the parenthesis; "a year later" names the next year; a change after
+#    a comparison's year ("$1.21bn in 2024 vs $1.00bn in 2023 (+21.0%)") is about the later year
+
+def test_a_year_parenthesis_keeps_its_year(facts):
+    assert_clean("EBITDA of $260.0m (2023: $200.0m) lifted the EBITDA margin to 21.5%.", facts)
+    assert flags("EBITDA of $260.0m (2023: $200.0m) lifted the EBITDA margin to 20.0%.", facts) == [
+        ("20.0%", "ebitda_margin.2024")]
+
+
+def test_a_year_later_is_the_next_year(facts):
+    assert_clean("In 2022 revenue was $800.0m; a year later it reached $1,000.0m.", facts)
+    assert flags("In 2022 revenue was $800.0m; a year later it reached $1,210.0m.", facts) == [
+        ("$1,210.0m", "revenue.2023")]
+
+
+def test_a_change_after_a_comparison_is_about_the_later_year(facts):
+    assert_clean("Revenue: $1.21bn in 2024 vs $1.00bn in 2023 (+21.0%).", facts)
+    assert [t for t, _ in flags("Revenue: $1.21bn in 2024 vs $1.00bn in 2023 (+25.0%).", facts)] == ["+25.0%"]
+
+
 def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
     text = ("FY'24 rev. $1,210.0m (+21.0% y/y), GM 40.0%, op. margin 16.5%; net income rose to $135.0m in 2024 "
             "from $108.0m in 2023, and free cash flow was 11.6% of sales and 103.7% of net income.")
