@@ -90,6 +90,7 @@ _BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?
                                r"\s+(?:the\s+)?$",
                                re.IGNORECASE)
 _FROM_BEFORE = re.compile(r"\bfrom\s+(?:a\s+|an\s+)?$", re.IGNORECASE)
+_YEAR_OF_NUMBER = re.compile(r"\s+(?:in|for|during|by)\s+(?:fiscal\s+|the\s+year\s+)?", re.IGNORECASE)
 _WHEN_AFTER = re.compile(r",?\s+when\b", re.IGNORECASE)
 # a number compared with one named before it: "to $1.2bn in 2024 from $1.1bn", "..., up from $235.7m"
 _COMPARED_BEFORE = re.compile(r"\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+(?:the\s+|a\s+)?$",
@@ -100,7 +101,7 @@ _COUNTERPART_BEFORE = re.compile(
     r"(?:own\s+|company's\s+)?$", re.IGNORECASE)
 # a year named for the number of a comparison: "from $192.9m in 2023", "(2023: 84.0%)"
 _COMPARED_YEAR = re.compile(
-    r"(?:\b(?:from|since|versus|vs\.?|compared\s+(?:with|to)|against|than|on|after)\s+(?:\S+\s+(?:in|at|for)\s+)?"
+    r"(?:\b(?:from|since|versus|vs\.?|compared\s+(?:with|to)|against|than|on|after)\s+(?:\S*\d\S*\s+(?:in|at|for)\s+)?"
     r"(?:the\s+end\s+of\s+)?(?:fiscal\s+)?|\(\s*)$", re.IGNORECASE)
 _PER_SHARE = re.compile(r"\s*(?:per|a)\s+(?:diluted\s+)?share\b", re.IGNORECASE)
 # counts and durations, not claims: "within 18 months", "12 new stores", "the top 20 customers"
@@ -449,6 +450,9 @@ class _Vocabulary:
         for metric, group in self.metrics.items():
             label = group[0].label.lower()
             names = {re.sub(r"\s*\(.*?\)", "", label).strip()} | set(re.findall(r"\((.*?)\)", label))
+            # "Implied value per share (peer median EV/EBITDA)": "$28.69 (EV/EBITDA)", "$29.70 on P/E"
+            names |= {n.removeprefix("peer median ") for n in re.findall(r"\((.*?)\)", label)
+                      if n.startswith("peer median ")}
             if metric.endswith("_change"):
                 names.add(label.removesuffix(" change"))  # "gross margin expanded 120bps"
             if metric.startswith("peers.") and not metric.startswith(("peers.median", "peers.implied")):
@@ -485,7 +489,7 @@ class _Vocabulary:
             return []
         before = sorted(self._found(text, max(clo, claim.start - 160), claim.start),
                         key=lambda m: m.end(), reverse=True)
-        gap = re.match(r"[ \t\u00a0]*((?:of|in|on|for)\s+)?", text[claim.end:chi])
+        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?", text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
         if year_gap:
@@ -618,6 +622,8 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         best = None
         for t in cands:
             dist, order = (t[0] - claim.end, 0) if t[0] >= claim.end else (claim.start - t[1], 1)
+            if order == 0 and _YEAR_OF_NUMBER.fullmatch(text, claim.end, t[0]):
+                dist = -1  # "$79.2m in 2023": a year bound to the number by a preposition is its year
             if best is None or (dist, order) < best[:2]:
                 best = (dist, order, t)
         return best[2] if best else None
@@ -627,6 +633,12 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     tokens = [(t[0], t[1], frozenset(y + 1 for y in t[2]), t[3], False) if t[4] and change else t
               for t in tokens if change or not t[4]]
     own = [t for t in tokens if clo <= t[0] and t[1] <= chi and not (t[0] < claim.end and claim.start < t[1])]
+    # "has compounded at 25.6% since 2020, to $522.4m in 2024": the start year of a comparison ("since 2020",
+    # "from $88.0m in 2022") is the year of the number it names, not of the other numbers of its clause
+    starts_of_others = [t for t in own if (m := _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0]))
+                        and not (m.start() <= claim.start < t[0]) and text[m.start():m.start() + 1] != "("]
+    if len(starts_of_others) < len(own):
+        own = [t for t in own if t not in starts_of_others]
     free = [t for t in own if not any(
         (claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start) for c in others)]
     leading = [t for t in own if t[1] <= claim.start]  # "In 2024, revenue grew 3.0% to $1.6bn"

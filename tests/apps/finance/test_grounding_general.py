@@ -187,6 +187,37 @@ def test_a_change_after_a_comparison_is_about_the_later_year(facts):
     assert [t for t, _ in flags("Revenue: $1.21bn in 2024 vs $1.00bn in 2023 (+25.0%).", facts)] == ["+25.0%"]
 
 
+# -- the start year of a comparison ("since 2022", "from $88.0m in 2022") is the year of the number it names only;
+#    a year bound to a number by a preposition is its year, nearer years notwithstanding; "higher than planned
+#    in 2023" is no comparison (that names a number: "from $88.0m in 2022")
+
+def test_a_start_year_is_not_the_year_of_the_other_numbers(facts):
+    assert_clean("Revenue has compounded at 23.0% since 2022, to $1,210.0m last year (2024).", facts)
+    assert flags("Revenue has compounded at 23.0% since 2022, to $800.0m last year (2024).", facts) == [
+        ("$800.0m", "revenue.2024")]
+
+
+def test_a_year_after_in_binds_to_its_number(facts):
+    assert_clean("Capital expenditure was $70.0m in 2024 ($60.0m in 2023).", facts)
+    assert flags("Capital expenditure was $70.0m in 2024 ($50.0m in 2023).", facts) == [
+        ("$50.0m", "capital_expenditure.2023")]
+
+
+def test_more_than_doubled_names_no_comparison(facts):
+    assert_clean("EBITDA came in higher than planned in 2023, rising 25.0% to $200.0m, and grew a further 30.0% in "
+                 "2024.", facts)
+
+
+def test_the_multiple_an_implied_value_is_based_on(with_peers):
+    # peer-implied values per share: on the peer median P/E and on the peer median EV/EBITDA
+    by_pe = next(f for f in with_peers.available() if f.key == "peers.implied_value_per_share")
+    by_ev = next(f for f in with_peers.available() if f.key == "peers.implied_value_per_share_ev_ebitda")
+    assert_clean(f"Peers imply ${by_pe.value:.2f} (P/E) and ${by_ev.value:.2f} (EV/EBITDA) per share.", with_peers)
+    wrong = by_pe.value + 3
+    assert flags(f"Peers imply ${by_pe.value:.2f} (P/E) and ${wrong:.2f} (EV/EBITDA) per share.", with_peers) == [
+        (f"${wrong:.2f}", "peers.implied_value_per_share_ev_ebitda")]
+
+
 def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
     text = ("FY'24 rev. $1,210.0m (+21.0% y/y), GM 40.0%, op. margin 16.5%; net income rose to $135.0m in 2024 "
             "from $108.0m in 2023, and free cash flow was 11.6% of sales and 103.7% of net income.")
