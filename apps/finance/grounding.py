@@ -36,7 +36,9 @@ customers", "over the next 3 years" unless the clause names a years fact such as
 """
 from __future__ import annotations
 
+import copy
 import re
+import weakref
 from dataclasses import dataclass
 
 from apps.finance.analytics import Fact, FactSet
@@ -472,6 +474,7 @@ class _Vocabulary:
         self.phrases = phrases
         # the words of metric names, for reading misspelt ones ("gross margn")
         self.words = {w for phrase in phrases for w in re.findall(r"[a-z]{4,}", phrase)}
+        self.spelling = _spelling_index(self.words)
         self._re = re.compile(
             r"(?<![\w/])(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
             + r")(?:s|es)?(?![\w/])",
@@ -744,8 +747,7 @@ def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> str |
     return word.capitalize() if token[0].isupper() else word
 
 
-def _correct_spelling(text: str, words: set[str]) -> tuple[str, list[int]]:
-    index = _spelling_index(words)
+def _correct_spelling(text: str, words: set[str], index: dict[str, set[str]]) -> tuple[str, list[int]]:
     out, where, pos = [], [], 0
     for m in _WORD.finditer(text):
         fixed = _corrected(m.group(), words, index)
@@ -761,12 +763,26 @@ def _correct_spelling(text: str, words: set[str]) -> tuple[str, list[int]]:
     return "".join(out), where
 
 
+_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _vocabulary(facts: FactSet) -> _Vocabulary:
+    """The vocabulary of a fact set, built once per set (a report's paragraphs share one); a copy per call, whose
+    per-text state (`bases`) is its own."""
+    keys = tuple(f.key for f in facts.available())
+    cached = _VOCABULARIES.get(facts)
+    if cached is None or cached[0] != keys:
+        cached = (keys, _Vocabulary(facts))
+        _VOCABULARIES[facts] = cached
+    return copy.copy(cached[1])
+
+
 def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[NumberCheck]:
     """One NumberCheck per number-like claim in `text`, in order."""
     original = text
     text, where = _normalise(text)
-    vocabulary = _Vocabulary(facts)
-    text, respelt = _correct_spelling(text, vocabulary.words)
+    vocabulary = _vocabulary(facts)
+    text, respelt = _correct_spelling(text, vocabulary.words, vocabulary.spelling)
     where = [where[i] for i in respelt]
     available = facts.available()
     claims = _parse(text)

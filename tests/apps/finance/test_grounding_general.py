@@ -225,4 +225,4 @@ def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
     t0 = time.perf_counter()
     for _ in range(20):
         check_numbers(text, facts)
-    assert (time.perf_counter() - t0) / 20 < 0.05
+    assert (time.perf_counter() - t0) / 20 < 0.025  # a few ms on a quiet machine; room for a busy one
