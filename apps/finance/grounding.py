@@ -79,7 +79,8 @@ _YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w
 _RELATIVE_YEAR_RE = re.compile(
     r"\b(?P<prior>a\s+year\s+(?:earlier|before|ago)|the\s+(?:prior|previous|preceding)\s+year|the\s+year\s+before"
     r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b"
-    r"|\b(?P<next>a\s+year\s+later|the\s+(?:following|next)\s+year|the\s+year\s+after)\b", re.IGNORECASE)
+    r"|\b(?P<next>a\s+year\s+later|the\s+(?:following|next)\s+year|the\s+year\s+after)\b"
+    r"|\b(?P<later>(?:has|have|had)\s+since|since\s+then|ever\s+since)\b", re.IGNORECASE)
 _RANGE_RE = re.compile(
     r"(?P<sep>\s?(?:-|–|to|and)\s?)(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
     r"pp\b|bps\b))", re.IGNORECASE)
@@ -606,6 +607,8 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
             tokens.append((m.start(), m.end(), frozenset({year - 1}), True, base))
         elif m.group("next"):  # "a year later revenue reached ..."
             tokens.append((m.start(), m.end(), frozenset({year + 1}), True, False))
+        elif m.group("later"):  # "peaked at $146.5m in 2022 and has since fallen to $112.3m": any year after
+            tokens.append((m.start(), m.end(), frozenset(range(year + 1, year + 11)), True, False))
         else:  # "that year", "the same year": the year named last, or the first one of its sentence
             lo, _ = _sentence_bounds(text, last[0], last[1])
             first = min((t for t in prior if t[0] >= lo), key=lambda t: t[0])
@@ -654,6 +657,10 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         # "went from $88.0m in 2022 to $135.0m in 2024, with the net margin moving from 11.0% to 11.2%": the
         # start of a move in a clause that names no year is the start named earlier ("since 2022")
         return max(starting, key=lambda t: t[1])[2], False
+    elif change and (closing := [t for t in own if t[0] >= claim.end]):
+        # "net income rose 14.9% to $153.6m in 2024": the year closing the clause, past the level the change
+        # reached, is the year of the change
+        token, own_clause = nearest(closing), True
     elif plain:
         token, own_clause = max(plain, key=lambda t: t[1]), False
     else:

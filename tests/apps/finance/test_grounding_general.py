@@ -218,6 +218,22 @@ def test_the_multiple_an_implied_value_is_based_on(with_peers):
         (f"${wrong:.2f}", "peers.implied_value_per_share_ev_ebitda")]
 
 
+# -- "has since" names the years after the one named; a change whose clause closes with a year is that year's
+
+def test_has_since_names_a_later_year(facts):
+    assert_clean("Net debt stood at $150.0m in 2022 and has since risen to $200.0m.", facts)
+    # 150.0m is 2022's, not a later year's
+    assert [t for t, _ in flags("Net debt stood at $150.0m in 2022 and has since risen to $150.0m.", facts)] == [
+        "$150.0m"]
+
+
+def test_a_change_takes_the_year_closing_its_clause(facts):
+    assert_clean("Net income rose 25.0% to $135.0m in 2024.", facts)
+    # 22.7% is 2023's growth
+    assert [t for t, _ in flags("Net income rose 22.7% to $135.0m in 2024.", facts)] == ["22.7%"]
+    assert [t for t, _ in flags("The operating margin rose by 0.0pp to 16.5% in 2024.", facts)] == ["0.0pp"]
+
+
 def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
     text = ("FY'24 rev. $1,210.0m (+21.0% y/y), GM 40.0%, op. margin 16.5%; net income rose to $135.0m in 2024 "
             "from $108.0m in 2023, and free cash flow was 11.6% of sales and 103.7% of net income.")
