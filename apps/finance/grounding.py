@@ -39,7 +39,7 @@ from __future__ import annotations
 import copy
 import re
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apps.finance.analytics import Fact, FactSet
 
@@ -140,6 +140,9 @@ _NEGATIVE_CUE = re.compile(
     re.IGNORECASE)
 _COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s+on\s+average|"
                        r"on\s+average\s+(?:a|per|each)\s+year|per\s+annum)\b", re.IGNORECASE)
+_VERSUS_PRICE = re.compile(
+    r"\s+(?P<side>below|under|beneath|short|above|over)\s+(?:of\s+)?(?:the\s+|its\s+)?(?:current\s+)?"
+    r"(?:(?:US)?\$\s?\d[\d,]*(?:\.\d+)?\s+)?(?:current\s+)?(?:share|stock|market)\s+price\b", re.IGNORECASE)
 # "X% of net income", "X% of sales": the ratio the phrase names, by what the clause says it is a share of
 _SHARE_OF = re.compile(
     r"[\s\u00a0]*of\s+(?:(?:its|the|our|group|total|annual|reported)\s+)*(?P<base>net\s+income|net\s+profit|"
@@ -185,7 +188,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "roa": ("roa", "return on assets"),
     "roic": ("roic", "return on invested capital", "return on capital"),
     "interest_cover": ("interest cover", "interest coverage"),
-    "cash_conversion": ("cash conversion",),
+    "cash_conversion": ("cash conversion", "fcf conversion", "free cash flow conversion", "conversion"),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
                         "current"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
@@ -813,7 +816,14 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         ratio = _share_of(text, claim, vocabulary, clo, chi)
         if ratio:
             mentioned = [ratio] + mentioned
-        others = [c for c in claims if c is not claim and lo <= c.start < hi]
+        versus_price = _VERSUS_PRICE.match(text, claim.end) if claim.kind == "percent" else None
+        if versus_price and "dcf.upside" in vocabulary.metrics:
+            # "28.8% under the $26.40 share price": the upside (or downside) to the price, signed by its side
+            mentioned = [{"dcf.upside"}] + mentioned
+            if not claim.signed:
+                below = versus_price.group("side").lower() in ("below", "under", "beneath", "short")
+                claim = replace(claim, number=-abs(claim.number) if below else abs(claim.number), signed=True)
+        others = [c for c in claims if c.start != claim.start and lo <= c.start < hi]
         years, own_clause = _years_for(text, claim, tokens, others, lo, hi, clo, chi)
         if claim.kind in ("per_share", "money", "bare"):
             # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS

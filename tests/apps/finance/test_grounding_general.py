@@ -234,6 +234,21 @@ def test_a_change_takes_the_year_closing_its_clause(facts):
     assert [t for t, _ in flags("The operating margin rose by 0.0pp to 16.5% in 2024.", facts)] == ["0.0pp"]
 
 
+# -- "X% above / under the $36.00 share price" is the DCF upside (or downside), with its sign
+
+def test_a_percentage_against_the_share_price_is_the_upside(facts):
+    assert_clean("Our DCF value of $98.81 is 174.5% above the $36.00 share price.", facts)
+    assert flags("Our DCF value of $98.81 is 174.5% below the $36.00 share price.", facts) == [
+        ("174.5%", "dcf.upside")]
+    downside = FactSet([make_fact("dcf.upside", "DCF upside to share price", -0.25, "ratio")])
+    assert all(c.ok for c in check_numbers("The value is 25.0% under the current share price.", downside))
+    assert not any(c.ok for c in check_numbers("The value is 25.0% above the current share price.", downside))
+
+
+def test_fcf_conversion_is_cash_conversion(facts):
+    assert_clean("FCF conversion was 103.7% in FY2024 (FY2023: 92.6%).", facts)
+
+
 def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
     text = ("FY'24 rev. $1,210.0m (+21.0% y/y), GM 40.0%, op. margin 16.5%; net income rose to $135.0m in 2024 "
             "from $108.0m in 2023, and free cash flow was 11.6% of sales and 103.7% of net income.")
