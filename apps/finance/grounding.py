@@ -53,7 +53,7 @@ _NUMBER_RE = re.compile(
     (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)
     (?P<close>\))?
     (?P<unit>\s?(?:
-        %|percent\b|per\s?cent\b|percentage\s+points?\b|pp\b|ppts?\b|bps\b|bp\b|basis\s+points?\b
+        %|percent\b|per\s?cent\b|percentage[\s-]+points?\b|points?\b|pts?\b|pp\b|ppts?\b|bps\b|bp\b|basis\s+points?\b
         |x\b|×|times\b
         |tn\b|trillion\b|bn\b|billion\b|b\b|mn\b|mm\b|million\b|m\b|k\b|thousand\b
         |-?years?\b
@@ -305,7 +305,7 @@ def _parse(text: str) -> list[_Claim]:
         scale = 1.0
         if unit in ("%", "percent") or unit.startswith("per "):
             kind = "percent"
-        elif unit.startswith(("pp", "percentage")):
+        elif unit.startswith(("pp", "percentage", "point", "pt")):
             kind = "points"
         elif unit in ("bps", "bp") or unit.startswith("basis"):
             kind, scale = "points", 0.01

@@ -249,6 +249,14 @@ def test_fcf_conversion_is_cash_conversion(facts):
     assert_clean("FCF conversion was 103.7% in FY2024 (FY2023: 92.6%).", facts)
 
 
+# -- "points" and "pts" after a number are percentage points: a margin change
+
+def test_points_are_percentage_points(facts):
+    assert_clean("The 2024 operating margin of 16.5% was 1.5 points higher than in 2023.", facts)
+    assert flags("The 2024 operating margin of 16.5% was 2.5 pts higher than in 2023.", facts) == [
+        ("2.5 pts", "operating_margin_change.2024")]
+
+
 def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
     text = ("FY'24 rev. $1,210.0m (+21.0% y/y), GM 40.0%, op. margin 16.5%; net income rose to $135.0m in 2024 "
             "from $108.0m in 2023, and free cash flow was 11.6% of sales and 103.7% of net income.")
