@@ -42,6 +42,7 @@ import weakref
 from dataclasses import dataclass, replace
 
 from apps.finance.analytics import Fact, FactSet
+from apps.finance.analytics.facts import format_amount
 
 _NUMBER_RE = re.compile(
     r"""
@@ -143,6 +144,10 @@ _COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s
 _VERSUS_PRICE = re.compile(
     r"\s+(?P<side>below|under|beneath|short|above|over)\s+(?:of\s+)?(?:the\s+|its\s+)?(?:current\s+)?"
     r"(?:(?:US)?\$\s?\d[\d,]*(?:\.\d+)?\s+)?(?:current\s+)?(?:share|stock|market)\s+price\b", re.IGNORECASE)
+_BY_AMOUNT = re.compile(
+    r"\b(?:rose|risen|grew|grown|increased|climbed|gained|added|fell|fallen|declined|decreased|dropped|shrank|"
+    r"reduced|cut|came\s+down|went\s+up|went\s+down|up|down)\s+by\s+(?:some\s+|about\s+|around\s+|roughly\s+|"
+    r"nearly\s+|almost\s+|over\s+|c\.\s*|~\s*)?$", re.IGNORECASE)
 # "X% of net income", "X% of sales": the ratio the phrase names, by what the clause says it is a share of
 _SHARE_OF = re.compile(
     r"[\s\u00a0]*of\s+(?:(?:its|the|our|group|total|annual|reported)\s+)*(?P<base>net\s+income|net\s+profit|"
@@ -797,6 +802,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     available = facts.available()
     claims = _parse(text)
     tokens = _year_tokens(text)
+    by_year = {(f.metric, f.period): f for f in available if f.period}
     bases = [m.span("base") for c in claims if c.kind == "percent" and (m := _SHARE_OF.match(text, c.end))]
     checks = []
     for claim in claims:
@@ -843,8 +849,22 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         positive = not claim.signed and not _NEGATIVE_CUE.search(text, clo, chi)
         best_ok: tuple[tuple[float, int], Fact, float] | None = None
         nearest: tuple[tuple[float, int], Fact] | None = None
+        # "net debt fell by $32.8m in 2024": an amount of change is the difference from the year before
+        by_change = claim.kind in ("amount", "money") and _BY_AMOUNT.search(text, max(clo, claim.start - 40),
+                                                                            claim.start) is not None
         for fact in pool:
             same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
+            if by_change and fact.unit == "currency" and fact.period and (
+                    before := by_year.get((fact.metric, fact.period - 1))) is not None:
+                change = abs(fact.value - before.value)
+                diff = replace(fact, key=f"{fact.metric}_change_amount.{fact.period}", value=change,
+                               label=f"{fact.label} change", display=format_amount(change),
+                               formula=f"{fact.key} - {before.key}")
+                for written, read_scale in _candidates_written(claim, diff):
+                    within, rel = _distance(claim, written, positive=False)
+                    rank = (rel, -(fact.period or 0))
+                    if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
+                        best_ok = (rank, diff, read_scale)
             for written, read_scale in _candidates_written(claim, fact):
                 within, rel = _distance(claim, written, positive)
                 rank = (rel, -(fact.period or 0))  # on a tie, the latest year

@@ -257,6 +257,16 @@ def test_points_are_percentage_points(facts):
         ("2.5 pts", "operating_margin_change.2024")]
 
 
+# -- "fell / rose by $50.0m" is the change of an amount from the year before
+
+def test_an_amount_of_change_is_the_difference_from_the_year_before(facts):
+    # net debt 170.0m (2023) -> 200.0m (2024); revenue 1,000.0m -> 1,210.0m
+    assert_clean("Net debt rose by $30.0m in 2024, to $200.0m, as revenue grew by about $210m.", facts)
+    assert [t for t, _ in flags("Net debt rose by $50.0m in 2024, to $200.0m.", facts)] == ["$50.0m"]
+    (check,) = [c for c in check_numbers("Net debt rose by $30.0m in 2024.", facts)]
+    assert check.ok and check.matched_key == "net_debt_change_amount.2024"
+
+
 def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
     text = ("FY'24 rev. $1,210.0m (+21.0% y/y), GM 40.0%, op. margin 16.5%; net income rose to $135.0m in 2024 "
             "from $108.0m in 2023, and free cash flow was 11.6% of sales and 103.7% of net income.")
