@@ -29,6 +29,22 @@ Signs: an unsigned number is positive unless its clause has a word that makes it
 "downside", "deficit" ...), when it matches by magnitude. Scales: a number whose scale is wrong ("$260.0bn" for
 260.0m) matches nothing and is flagged with the fact it should have used (its display, "260.0m").
 
+What people write: before a text is read, Unicode spaces (no-break, thin) become spaces, a space between a
+number and its unit goes ("24 %", "$195.8 m"), an en dash or minus sign before a number is a minus, and a
+misspelt metric word within one letter of a metric name ("Reveune", "margn", "yeild") is read as it (positions
+in the checks stay those of the text as written). The full stop of an abbreviation ("rev.", "op. inc.", "i.e.")
+ends no sentence; "NI", "GM", "mgn", "op. margin", "FCF conversion", "tax rate" name their metrics. A
+comma before a new metric starts a clause once the sentence has a number; "(2023: $200.0m)" holds its year
+(and makes a sentence that names no other year about the year after); the start year of a comparison ("since
+2020", "from $88.0m in 2022") is the year of its own number only, and a "from X" in a clause naming no year takes
+it; "higher than in 2023" is a base year; "a year later" / "has since" name the next / any later year; a year
+bound by "in" right after a number is its year; a change takes the year closing its clause ("rose 14.9% to
+$153.6m in 2024"). The base of "X% of net income" names no metric for the clause; "compounded" / "CAGR" name
+the CAGR; two metrics of one clause narrow to the one both name ("the peer median P/E implies $29.70") or the
+qualified one ("10.2x EV/EBITDA against 15.2x for peers"); a number compared with a peer median may be the
+company's own; "X% above / under the share price" is the signed DCF upside; "rose by $30.0m" is the change from
+the year before; "points" / "pts" are percentage points.
+
 Not claims: years (2024, FY2023, FY'24, 2022-2024), quarters and ordinals (Q3, 1st), section and list numbers at
 the start of a line or after "Section"/"Table"/"Note" ..., day numbers of dates, bare integers up to 10 (counts:
 "three risks" written as "3 risks"), counts and durations ("within 18 months", "12 new stores", "the top 20
