@@ -752,10 +752,11 @@ def _spelling_index(words: set[str]) -> dict[str, set[str]]:
     return index
 
 
-def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> str | None:
+def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> tuple[str, bool] | None:
     """The metric word a misspelt word stands for ("Reveune", "margn", "Dividens", "yeild", "flwo"): one letter
     swapped with its neighbour, or one letter missing, added or changed inside the word (its first and last
-    letters as written, so plurals and other words that end differently, "media" / "median", stay as they are)."""
+    letters as written, so plurals and other words that end differently, "media" / "median", stay as they are);
+    with whether it was a swap (other edits turn real words into metric words: "grows", "divided", "pride")."""
     t = token.lower()
     if t in words:
         return None
@@ -764,6 +765,9 @@ def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> str |
         swapped = t[:i] + t[i + 1] + t[i] + t[i + 2:]
         if swapped in words:
             found.add(swapped)
+    if len(found) == 1:
+        (word,) = found
+        return (word.capitalize() if token[0].isupper() else word), True
     if len(t) >= 5:
         found |= {w for w in index.get(t, ()) if w[0] == t[0] and w[-1] == t[-1]}  # a letter missing
         for i in range(1, len(t) - 1):
@@ -775,15 +779,26 @@ def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> str |
     if len(found) != 1:
         return None
     (word,) = found
-    return word.capitalize() if token[0].isupper() else word
+    return (word.capitalize() if token[0].isupper() else word), False
 
 
-def _correct_spelling(text: str, words: set[str], index: dict[str, set[str]]) -> tuple[str, list[int]]:
+def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int]]:
+    """`text` with its misspelt metric words respelt, and for each position the position in `text`. A swap of two
+    letters is respelt anywhere; another edit only where the word then completes a metric name of several words
+    ("net incme", "gross margn", "Dividens paid")."""
     out, where, pos = [], [], 0
     for m in _WORD.finditer(text):
-        fixed = _corrected(m.group(), words, index)
-        if fixed is None:
+        corrected = _corrected(m.group(), vocabulary.words, vocabulary.spelling)
+        if corrected is None:
             continue
+        fixed, swapped = corrected
+        if not swapped:
+            window_start = max(0, m.start() - 40)
+            window = text[window_start:m.start()] + fixed + text[m.end():m.end() + 40]
+            at = m.start() - window_start
+            if not any(" " in p.group(1) and p.start() <= at < p.end()
+                       for p in vocabulary._re.finditer(window)):
+                continue
         out.append(text[pos:m.start()])
         where.extend(range(pos, m.start()))
         out.append(fixed)
@@ -813,7 +828,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     original = text
     text, where = _normalise(text)
     vocabulary = _vocabulary(facts)
-    text, respelt = _correct_spelling(text, vocabulary.words, vocabulary.spelling)
+    text, respelt = _correct_spelling(text, vocabulary)
     where = [where[i] for i in respelt]
     available = facts.available()
     claims = _parse(text)

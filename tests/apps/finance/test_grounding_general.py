@@ -88,6 +88,12 @@ def test_misspelt_metric_words(facts):
 def test_ordinary_words_are_not_respelt(facts):
     # "media" is not "median", "margins" not misspelt
     assert_clean("In 2024 media revenue margins held; revenue was $1,210.0m.", facts)
+    # "divided" one letter short of "dividend", "grows" one letter from "gross": real words stay as written
+    from apps.finance.grounding import _correct_spelling, _vocabulary
+
+    text = "Revenue grows as the divided board debates the pride of the price; net incme, gross margn."
+    assert _correct_spelling(text, _vocabulary(facts))[0] == text.replace("incme", "income").replace(
+        "margn", "margin")
 
 
 # -- "X% of sales / of net income": the subject named before it decides the ratio; the base names no metric
