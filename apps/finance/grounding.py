@@ -31,8 +31,9 @@ Signs: an unsigned number is positive unless its clause has a word that makes it
 
 What people write: before a text is read, Unicode spaces (no-break, thin) become spaces, a space between a
 number and its unit goes ("24 %", "$195.8 m"), an en dash or minus sign before a number is a minus, and a
-misspelt metric word within one letter of a metric name ("Reveune", "margn", "yeild") is read as it (positions
-in the checks stay those of the text as written). The full stop of an abbreviation ("rev.", "op. inc.", "i.e.")
+misspelt metric word is read as the metric word (two neighbouring letters swapped: "Reveune", "yeild"; a letter
+missing, added or changed only where that completes a name of several words: "net incme", "gross margn"), with
+the positions in the checks those of the text as written. The full stop of an abbreviation ("rev.", "op. inc.", "i.e.")
 ends no sentence; "NI", "GM", "mgn", "op. margin", "FCF conversion", "tax rate" name their metrics. A
 comma before a new metric starts a clause once the sentence has a number; "(2023: $200.0m)" holds its year
 (and makes a sentence that names no other year about the year after); the start year of a comparison ("since
