@@ -112,6 +112,9 @@ _BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?
                                re.IGNORECASE)
 _FROM_BEFORE = re.compile(r"\bfrom\s+(?:a\s+|an\s+)?$", re.IGNORECASE)
 _YEAR_OF_NUMBER = re.compile(r"\s+(?:in|for|during|by)\s+(?:fiscal\s+|the\s+year\s+)?", re.IGNORECASE)
+# "better than FY2023's 22.0%", "2023: 84.0%": a year right before a number is that number's
+_YEAR_OWNS_NEXT = re.compile(r"(?:'s|\u2019s)?\s*:?\s*", re.IGNORECASE)
+_YEAR_OF_NEXT_NUMBER = re.compile(r"(?:'s|\u2019s)?\s*:?\s*[-+(]?(?:US\$|\$|\u20ac|\u00a3)?\d", re.IGNORECASE)
 _WHEN_AFTER = re.compile(r",?\s+when\b", re.IGNORECASE)
 # a number compared with one named before it: "to $1.2bn in 2024 from $1.1bn", "..., up from $235.7m"
 _COMPARED_BEFORE = re.compile(r"\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+(?:the\s+|a\s+)?$",
@@ -124,7 +127,7 @@ _COUNTERPART_BEFORE = re.compile(
 _COMPARED_YEAR = re.compile(
     r"(?:\b(?:from|since|versus|vs\.?|compared\s+(?:with|to)|against|than|on|after)\s+(?:\S*\d\S*\s+(?:in|at|for)\s+)?"
     r"(?:the\s+end\s+of\s+)?(?:fiscal\s+)?|\(\s*)$", re.IGNORECASE)
-_PER_SHARE = re.compile(r"\s*(?:per|a)\s+(?:diluted\s+)?share\b", re.IGNORECASE)
+_PER_SHARE = re.compile(r"\s*(?:(?:per|a)\s+(?:diluted\s+)?share\b|/\s?(?:share|sh)\b)", re.IGNORECASE)
 # counts and durations, not claims: "within 18 months", "12 new stores", "the top 20 customers"
 _COUNT_AFTER = re.compile(
     r"[\s\u00a0]+(?:[a-z]+[\s\u00a0]+)?(?:months?|weeks?|days?|hours?|quarters|customers?|clients?|employees|staff|people|"
@@ -163,7 +166,7 @@ _VERSUS_PRICE = re.compile(
     r"(?:(?:US)?\$\s?\d[\d,]*(?:\.\d+)?\s+)?(?:current\s+)?(?:share|stock|market)\s+price\b", re.IGNORECASE)
 _BY_AMOUNT = re.compile(
     r"\b(?:rose|risen|grew|grown|increased|climbed|gained|added|fell|fallen|declined|decreased|dropped|shrank|"
-    r"reduced|cut|came\s+down|went\s+up|went\s+down|up|down)\s+by\s+(?:some\s+|about\s+|around\s+|roughly\s+|"
+    r"reduced|cut|came\s+down|went\s+up|went\s+down|up|down)\s+(?:by\s+)?(?:some\s+|about\s+|around\s+|roughly\s+|"
     r"nearly\s+|almost\s+|over\s+|c\.\s*|~\s*)?$", re.IGNORECASE)
 # "X% of net income", "X% of sales": the ratio the phrase names, by what the clause says it is a share of
 _SHARE_OF = re.compile(
@@ -183,7 +186,7 @@ _SHARE_OF_EARNINGS_WORDS = ((re.compile(r"\b(?:convert\w*|conversion)\b", re.I),
 _ALIASES: dict[str, tuple[str, ...]] = {
     "revenue": ("revenue", "revenues", "sales", "top line", "turnover", "rev"),
     "net_income": ("net income", "net profit", "earnings", "profit", "ni", "net inc"),
-    "eps_diluted": ("eps", "earnings per share", "diluted eps"),
+    "eps_diluted": ("eps", "earnings per share", "diluted eps", "net income per share", "profit per share"),
     "fcf": ("free cash flow", "fcf"),
     "ebitda": ("ebitda",),
     "operating_income": ("operating income", "operating profit", "ebit", "op. inc", "op inc", "op. income",
@@ -608,7 +611,8 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
             i += 1
     # "compared with 2023, when revenue reached ...": a year followed by "when" is the year of that clause
     tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
-               and not _WHEN_AFTER.match(text, end)) for start, end, years, _ in tokens]  # here the flag marks a base year; relative ones below
+               and not _WHEN_AFTER.match(text, end) and not _YEAR_OF_NEXT_NUMBER.match(text, end))
+              for start, end, years, _ in tokens]  # here the flag marks a base year; relative ones below
     tokens = [(start, end, years, False, base) for start, end, years, base in tokens]
     # "EBITDA of $260.0m (2023: $200.0m)": a sentence that names no year but a comparison's in a parenthesis is
     # about the year after it
@@ -667,7 +671,8 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     # "has compounded at 25.6% since 2020, to $522.4m in 2024": the start year of a comparison ("since 2020",
     # "from $88.0m in 2022") is the year of the number it names, not of the other numbers of its clause
     starts_of_others = [t for t in own if (m := _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0]))
-                        and not (m.start() <= claim.start < t[0]) and text[m.start():m.start() + 1] != "("]
+                        and not (m.start() <= claim.start < t[0]) and text[m.start():m.start() + 1] != "("
+                        and not _YEAR_OWNS_NEXT.fullmatch(text, t[1], claim.start)]
     if len(starts_of_others) < len(own):
         own = [t for t in own if t not in starts_of_others]
     free = [t for t in own if not any(
@@ -690,7 +695,8 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         token, own_clause = max(plain, key=lambda t: t[1]), False
     else:
         return None, False
-    if change and own_clause and token[1] <= claim.start and len(token[2]) == 1 and not token[3]:
+    if (change and own_clause and token[1] <= claim.start and len(token[2]) == 1 and not token[3]
+            and not _YEAR_OWNS_NEXT.fullmatch(text, token[1], claim.start)):
         # "$1.18bn in 2024 vs $1.07bn in 2023 (+10.0%)": a change after the year of a comparison is about the
         # year compared with it
         against = _COMPARED_YEAR.search(text, max(lo, token[0] - 40), token[0])
@@ -892,8 +898,9 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                 diff = replace(fact, key=f"{fact.metric}_change_amount.{fact.period}", value=change,
                                label=f"{fact.label} change", display=format_amount(change),
                                formula=f"{fact.key} - {before.key}")
-                for written, read_scale in _candidates_written(claim, diff):
-                    within, rel = _distance(claim, written, positive=False)
+                unsigned = replace(claim, number=abs(claim.number), signed=False)  # "down by": the words sign it
+                for written, read_scale in _candidates_written(unsigned, diff):
+                    within, rel = _distance(unsigned, written, positive=False)
                     rank = (rel, -(fact.period or 0))
                     if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
                         best_ok = (rank, diff, read_scale)

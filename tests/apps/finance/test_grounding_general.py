@@ -268,9 +268,25 @@ def test_points_are_percentage_points(facts):
 def test_an_amount_of_change_is_the_difference_from_the_year_before(facts):
     # net debt 170.0m (2023) -> 200.0m (2024); revenue 1,000.0m -> 1,210.0m
     assert_clean("Net debt rose by $30.0m in 2024, to $200.0m, as revenue grew by about $210m.", facts)
+    assert_clean("Net income was $135.0m in 2024, up $27.0m; net debt was $170.0m in 2023, up $20.0m.", facts)
+    falling = FactSet([make_fact(f"net_debt.{y}", "Net debt", v, "currency", period=y, currency="USD")
+                       for y, v in ((2023, 659_900_000), (2024, 624_200_000))])
+    assert all(c.ok for c in check_numbers("Net debt was $624.2m at end-2024, down $35.7m on the year.", falling))
     assert [t for t, _ in flags("Net debt rose by $50.0m in 2024, to $200.0m.", facts)] == ["$50.0m"]
     (check,) = [c for c in check_numbers("Net debt rose by $30.0m in 2024.", facts)]
     assert check.ok and check.matched_key == "net_debt_change_amount.2024"
+
+
+def test_a_year_right_before_a_number_is_its_year_even_after_than(facts):
+    # 16.5% in 2024; 15.0% in 2023
+    assert_clean("The FY2024 operating margin of 16.5% was better than FY2023's 15.0%.", facts)
+    checks = check_numbers("The FY2024 operating margin of 16.5% was better than FY2023's 16.5%.", facts)
+    assert [c.ok for c in checks] == [True, False]
+
+
+def test_slash_share_is_per_share(facts):
+    assert_clean("In 2024 EPS was $3.00/share and the dividend $0.60/sh.", facts)
+    assert [t for t, _ in flags("In 2024 EPS was $3.60/share.", facts)] == ["$3.60"]
 
 
 def test_a_short_paragraph_is_checked_in_a_few_milliseconds(facts):
