@@ -29,6 +29,23 @@ Signs: an unsigned number is positive unless its clause has a word that makes it
 "downside", "deficit" ...), when it matches by magnitude. Scales: a number whose scale is wrong ("$260.0bn" for
 260.0m) matches nothing and is flagged with the fact it should have used (its display, "260.0m").
 
+What people write: before a text is read, Unicode spaces (no-break, thin) become spaces, a space between a
+number and its unit goes ("24 %", "$195.8 m"), an en dash or minus sign before a number is a minus, and a
+misspelt metric word is read as the metric word (two neighbouring letters swapped: "Reveune", "yeild"; a letter
+missing, added or changed only where that completes a name of several words: "net incme", "gross margn"), with
+the positions in the checks those of the text as written. The full stop of an abbreviation ("rev.", "op. inc.", "i.e.")
+ends no sentence; "NI", "GM", "mgn", "op. margin", "FCF conversion", "tax rate" name their metrics. A
+comma before a new metric starts a clause once the sentence has a number; "(2023: $200.0m)" holds its year
+(and makes a sentence that names no other year about the year after); the start year of a comparison ("since
+2020", "from $88.0m in 2022") is the year of its own number only, and a "from X" in a clause naming no year takes
+it; "higher than in 2023" is a base year; "a year later" / "has since" name the next / any later year; a year
+bound by "in" right after a number is its year; a change takes the year closing its clause ("rose 14.9% to
+$153.6m in 2024"). The base of "X% of net income" names no metric for the clause; "compounded" / "CAGR" name
+the CAGR; two metrics of one clause narrow to the one both name ("the peer median P/E implies $29.70") or the
+qualified one ("10.2x EV/EBITDA against 15.2x for peers"); a number compared with a peer median may be the
+company's own; "X% above / under the share price" is the signed DCF upside; "rose by $30.0m" is the change from
+the year before; "points" / "pts" are percentage points.
+
 Not claims: years (2024, FY2023, FY'24, 2022-2024), quarters and ordinals (Q3, 1st), section and list numbers at
 the start of a line or after "Section"/"Table"/"Note" ..., day numbers of dates, bare integers up to 10 (counts:
 "three risks" written as "3 risks"), counts and durations ("within 18 months", "12 new stores", "the top 20
@@ -36,10 +53,13 @@ customers", "over the next 3 years" unless the clause names a years fact such as
 """
 from __future__ import annotations
 
+import copy
 import re
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, replace
 
 from apps.finance.analytics import Fact, FactSet
+from apps.finance.analytics.facts import format_amount
 
 _NUMBER_RE = re.compile(
     r"""
@@ -51,7 +71,7 @@ _NUMBER_RE = re.compile(
     (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)
     (?P<close>\))?
     (?P<unit>\s?(?:
-        %|percent\b|per\s?cent\b|percentage\s+points?\b|pp\b|ppts?\b|bps\b|bp\b|basis\s+points?\b
+        %|percent\b|per\s?cent\b|percentage[\s-]+points?\b|points?\b|pts?\b|pp\b|ppts?\b|bps\b|bp\b|basis\s+points?\b
         |x\b|×|times\b
         |tn\b|trillion\b|bn\b|billion\b|b\b|mn\b|mm\b|million\b|m\b|k\b|thousand\b
         |-?years?\b
@@ -76,7 +96,9 @@ _YEAR_RE = re.compile(r"(?<![\w.])(?:FY\s?)?((?:19|20)\d\d)(?![\d.,]*\d)|(?<![\w
 # a year named relative to the one named before it: "from $211.4m a year earlier", "grew 22.0% that year"
 _RELATIVE_YEAR_RE = re.compile(
     r"\b(?P<prior>a\s+year\s+(?:earlier|before|ago)|the\s+(?:prior|previous|preceding)\s+year|the\s+year\s+before"
-    r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b", re.IGNORECASE)
+    r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b"
+    r"|\b(?P<next>a\s+year\s+later|the\s+(?:following|next)\s+year|the\s+year\s+after)\b"
+    r"|\b(?P<later>(?:has|have|had)\s+since|since\s+then|ever\s+since)\b", re.IGNORECASE)
 _RANGE_RE = re.compile(
     r"(?P<sep>\s?(?:-|–|to|and)\s?)(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
     r"pp\b|bps\b))", re.IGNORECASE)
@@ -85,16 +107,27 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(\u201c\u2018A-Z0-9$\u20ac\u00a3]|\s
 _BOUND = re.compile(r"[\s\u00a0:=,]*(?:[A-Za-z'\u2019.]+[\s\u00a0]+){0,3}(?:[A-Za-z'\u2019.]+)?[\s\u00a0:=]*")
 _YEAR_BEFORE_METRIC = re.compile(r"(?:FY\s?['\u2019]?\d\d|(?:FY\s?)?(?:19|20)\d\d)(?:'s|\u2019s)?[ \t\u00a0]+", re.I)
 # a year named as the base of a change: "up 21.0% on FY2023", "growth of 8% versus 2023" is about the next year
-_BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to)\s+(?:the\s+)?$",
+_BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to|than(?:\s+in)?)"
+                               r"\s+(?:the\s+)?$",
                                re.IGNORECASE)
+_FROM_BEFORE = re.compile(r"\bfrom\s+(?:a\s+|an\s+)?$", re.IGNORECASE)
+_YEAR_OF_NUMBER = re.compile(r"\s+(?:in|for|during|by)\s+(?:fiscal\s+|the\s+year\s+)?", re.IGNORECASE)
+# "better than FY2023's 22.0%", "2023: 84.0%": a year right before a number is that number's
+_YEAR_OWNS_NEXT = re.compile(r"(?:'s|\u2019s)?\s*:?\s*", re.IGNORECASE)
+_YEAR_OF_NEXT_NUMBER = re.compile(r"(?:'s|\u2019s)?\s*:?\s*[-+(]?(?:US\$|\$|\u20ac|\u00a3)?\d", re.IGNORECASE)
+_WHEN_AFTER = re.compile(r",?\s+when\b", re.IGNORECASE)
 # a number compared with one named before it: "to $1.2bn in 2024 from $1.1bn", "..., up from $235.7m"
 _COMPARED_BEFORE = re.compile(r"\b(?:from|versus|vs\.?|compared\s+(?:with|to)|against|than)\s+(?:the\s+|a\s+)?$",
                               re.IGNORECASE)
+# a number compared with a metric named before it: "compares with its own 12.0x", "against 8.6x for peers"
+_COUNTERPART_BEFORE = re.compile(
+    r"\b(?:versus|vs\.?|against|compare[sd]?\s+(?:with|to)|than|relative\s+to)\s+(?:the\s+|a\s+|its\s+|their\s+)?"
+    r"(?:own\s+|company's\s+)?$", re.IGNORECASE)
 # a year named for the number of a comparison: "from $192.9m in 2023", "(2023: 84.0%)"
 _COMPARED_YEAR = re.compile(
-    r"(?:\b(?:from|since|versus|vs\.?|compared\s+(?:with|to)|against|than|on)\s+(?:\S+\s+(?:in|at|for)\s+)?"
+    r"(?:\b(?:from|since|versus|vs\.?|compared\s+(?:with|to)|against|than|on|after)\s+(?:\S*\d\S*\s+(?:in|at|for)\s+)?"
     r"(?:the\s+end\s+of\s+)?(?:fiscal\s+)?|\(\s*)$", re.IGNORECASE)
-_PER_SHARE = re.compile(r"\s*(?:per|a)\s+(?:diluted\s+)?share\b", re.IGNORECASE)
+_PER_SHARE = re.compile(r"\s*(?:(?:per|a)\s+(?:diluted\s+)?share\b|/\s?(?:share|sh)\b)", re.IGNORECASE)
 # counts and durations, not claims: "within 18 months", "12 new stores", "the top 20 customers"
 _COUNT_AFTER = re.compile(
     r"[\s\u00a0]+(?:[a-z]+[\s\u00a0]+)?(?:months?|weeks?|days?|hours?|quarters|customers?|clients?|employees|staff|people|"
@@ -117,6 +150,8 @@ _CLAUSE_BREAK = re.compile(
     re.IGNORECASE)
 # " and " starts a new clause when a new subject or year follows it: "... and net income grew 8.8%"
 _AND = re.compile(r"\s+and\s+(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
+_YEAR_PARENTHESIS = re.compile(r"\((?=\s*(?:FY\s?)?['\u2019]?(?:(?:19|20)\d\d|\d\d)\s*[:,])[^()]*\)", re.IGNORECASE)
+_COMMA_SUBJECT = re.compile(r",\s+(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
 _AND_YEAR = re.compile(r"(?:in|by|for|during)\s+(?:FY\s?)?(?:19|20)\d\d\b|(?:FY\s?)?(?:19|20)\d\d\b", re.I)
 # words that make an unsigned number a negative one ("a loss of 3.0m", "77.8% downside", "(a decline)")
 _NEGATIVE_CUE = re.compile(
@@ -124,6 +159,15 @@ _NEGATIVE_CUE = re.compile(
     r"drop\w*|shr[ai]nk\w*|shrunk|contract\w*|compress\w*|narrow\w*|down|downside|discount|below|lower|swung|"
     r"swing|reduc\w*|minus|deteriorat\w*|slipped|slid|erod\w*|cut|red|net\s+cash|overvalued)\b",
     re.IGNORECASE)
+_COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s+on\s+average|"
+                       r"on\s+average\s+(?:a|per|each)\s+year|per\s+annum)\b", re.IGNORECASE)
+_VERSUS_PRICE = re.compile(
+    r"\s+(?P<side>below|under|beneath|short|above|over)\s+(?:of\s+)?(?:the\s+|its\s+)?(?:current\s+)?"
+    r"(?:(?:US)?\$\s?\d[\d,]*(?:\.\d+)?\s+)?(?:current\s+)?(?:share|stock|market)\s+price\b", re.IGNORECASE)
+_BY_AMOUNT = re.compile(
+    r"\b(?:rose|risen|grew|grown|increased|climbed|gained|added|fell|fallen|declined|decreased|dropped|shrank|"
+    r"reduced|cut|came\s+down|went\s+up|went\s+down|up|down)\s+(?:by\s+)?(?:some\s+|about\s+|around\s+|roughly\s+|"
+    r"nearly\s+|almost\s+|over\s+|c\.\s*|~\s*)?$", re.IGNORECASE)
 # "X% of net income", "X% of sales": the ratio the phrase names, by what the clause says it is a share of
 _SHARE_OF = re.compile(
     r"[\s\u00a0]*of\s+(?:(?:its|the|our|group|total|annual|reported)\s+)*(?P<base>net\s+income|net\s+profit|"
@@ -141,11 +185,12 @@ _SHARE_OF_EARNINGS_WORDS = ((re.compile(r"\b(?:convert\w*|conversion)\b", re.I),
 # (revenue -> revenue_growth_yoy, revenue_cagr)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "revenue": ("revenue", "revenues", "sales", "top line", "turnover", "rev"),
-    "net_income": ("net income", "net profit", "earnings", "profit"),
-    "eps_diluted": ("eps", "earnings per share", "diluted eps"),
+    "net_income": ("net income", "net profit", "earnings", "profit", "ni", "net inc"),
+    "eps_diluted": ("eps", "earnings per share", "diluted eps", "net income per share", "profit per share"),
     "fcf": ("free cash flow", "fcf"),
     "ebitda": ("ebitda",),
-    "operating_income": ("operating income", "operating profit", "ebit"),
+    "operating_income": ("operating income", "operating profit", "ebit", "op. inc", "op inc", "op. income",
+                         "op income", "op. profit", "op profit"),
     "gross_profit": ("gross profit",),
     # a multiple "of earnings / EBITDA / sales / book" names the valuation multiple ("16.4x FY2024 earnings")
     "pe": ("p/e", "pe ratio", "price/earnings", "price-to-earnings", "earnings multiple", "earnings"),
@@ -154,7 +199,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "pb": ("p/b", "price/book", "price-to-book", "book", "book value"),
     "net_debt_to_ebitda": ("net debt/ebitda", "net debt to ebitda", "leverage", "nd/ebitda", "ebitda"),
     "gross_margin": ("gm",),
-    "operating_margin": ("op. margin", "op margin", "ebit margin"),
+    "operating_margin": ("op. margin", "op margin", "ebit margin", "op. mgn", "op mgn", "ebit mgn"),
+    "net_margin": ("net mgn", "ni margin", "ni mgn"),
+    "cash": ("cash", "cash balance", "cash and cash equivalents", "cash on hand"),
+    "effective_tax_rate": ("tax rate",),
+    "dcf.terminal_value": ("terminal value", "tv"),
     "capital_expenditure": ("capex", "capital spending", "capital expenditures"),
     "dividends_paid": ("dividends", "dividend", "dividend payments"),
     "dividends_per_share": ("dividend", "dividends", "dps", "dividend per share"),
@@ -164,7 +213,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "roa": ("roa", "return on assets"),
     "roic": ("roic", "return on invested capital", "return on capital"),
     "interest_cover": ("interest cover", "interest coverage"),
-    "cash_conversion": ("cash conversion",),
+    "cash_conversion": ("cash conversion", "fcf conversion", "free cash flow conversion", "conversion"),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
                         "current"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
@@ -175,10 +224,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "dcf.upside": ("upside", "downside"),
     "peers.median_pe": ("peer median p/e", "peers trade at", "peer p/e", "median p/e"),
     "peers.median": ("peer median", "peers' median", "median of peers"),
-    "peers": ("peers", "peer group", "comparables", "comparable companies", "comps"),
+    "peers": ("peers", "peer", "peer multiple", "peer multiples", "peer group", "comparables", "comparable companies", "comps"),
     "market_cap": ("market cap", "market capitalisation", "market capitalization", "capitalisation",
                    "capitalization", "market value"),
-    "enterprise_value": ("enterprise value",),
+    "enterprise_value": ("enterprise value", "ev"),
+    "dcf.enterprise_value": ("dcf ev", "dcf enterprise value"),
 }
 # phrases that name any of several valuations
 _SHARED: dict[str, tuple[str, ...]] = {
@@ -193,7 +243,7 @@ _SHARED.update({phrase: ("dcf.upside", "price_per_share") for phrase in (
       for price in ("current price", "share price", "current share price", "market price", "stock price")))})
 _SHARED.update({phrase: ("dcf.value_per_share", "peers.implied_value_per_share") for phrase in (
     "values the shares at", "value the shares at", "valuing the shares at", "values the stock at")})
-_GENERIC = {"margin": "_margin", "growth": "_growth_yoy", "cagr": "_cagr", "yield": "_yield"}
+_GENERIC = {"margin": "_margin", "mgn": "_margin", "growth": "_growth_yoy", "cagr": "_cagr", "yield": "_yield"}
 
 _COMPATIBLE = {
     "percent": ("ratio",),
@@ -280,7 +330,7 @@ def _parse(text: str) -> list[_Claim]:
         scale = 1.0
         if unit in ("%", "percent") or unit.startswith("per "):
             kind = "percent"
-        elif unit.startswith(("pp", "percentage")):
+        elif unit.startswith(("pp", "percentage", "point", "pt")):
             kind = "points"
         elif unit in ("bps", "bp") or unit.startswith("basis"):
             kind, scale = "points", 0.01
@@ -346,14 +396,82 @@ def _distance(claim: _Claim, written: float, positive: bool = False) -> tuple[bo
     return diff <= half, diff / max(abs(f), 1e-12)
 
 
+# the full stop of an abbreviation does not end a sentence: "FY'22 rev. $983.0m", "i.e. net debt of $112.3m"
+_ABBREVIATIONS = frozenset({
+    "rev", "op", "co", "cos", "inc", "approx", "est", "vs", "no", "nos", "fig", "yr", "yrs", "avg", "incl", "excl",
+    "adj", "mgn", "oper", "div", "divs", "cf", "e.g", "i.e", "eg", "ie", "mkt", "ann", "mths", "mos"})
+_WORD_BEFORE_STOP = re.compile(r"(?:^|(?<=[\s(]))((?:[A-Za-z]\.)*[A-Za-z]+)$")
+
+
+def _sentence_ends(text: str, start: int = 0, end: int | None = None):
+    for m in _SENTENCE_END.finditer(text, start, len(text) if end is None else end):
+        if m.group() == ".":
+            word = _WORD_BEFORE_STOP.search(text, max(0, m.start() - 12), m.start())
+            if word and word.group(1).lower() in _ABBREVIATIONS:
+                continue
+        yield m
+
+
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
-    s = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
-    nxt = _SENTENCE_END.search(text, end)
+    s = max((m.end() for m in _sentence_ends(text, 0, start)), default=0)
+    nxt = next(_sentence_ends(text, end), None)
     return s, nxt.start() if nxt else len(text)
+
+
+# spellings normalised before a text is read (positions are mapped back to the text as written): Unicode spaces
+# (no-break, thin, figure) are spaces, a space between a number and its unit goes ("1.3 x", "24 %", "$195.8 m"),
+# an en dash or minus sign before a number is a minus ("–$20.1m") or a range's dash ("2020–2024")
+_NORMALISE = re.compile(
+    r"(?P<unitspace>(?<=\d)[ \u00a0\u2007\u2009\u202f](?=(?:%|x\b|\u00d7|bn\b|mn\b|m\b|k\b|pp\b|bps\b)))"
+    r"|(?P<space>[\u00a0\u2002\u2003\u2007\u2009\u200a\u202f])"
+    r"|(?P<minus>\u2212|\u2013(?=[$\u20ac\u00a3]?\d))"
+    r"|(?P<quote>[\u2018\u2019])", re.IGNORECASE)
+_REPLACE = {"unitspace": "", "space": " ", "minus": "-", "quote": "'"}
+
+
+def _normalise(text: str) -> tuple[str, list[int]]:
+    """(the normalised text, for each of its positions and its end the position in `text`)."""
+    out: list[str] = []
+    where: list[int] = []
+    pos = 0
+    for m in _NORMALISE.finditer(text):
+        out.append(text[pos:m.start()])
+        where.extend(range(pos, m.start()))
+        new = _REPLACE[m.lastgroup]
+        out.append(new)
+        where.extend([m.start()] * len(new))
+        pos = m.end()
+    out.append(text[pos:])
+    where.extend(range(pos, len(text) + 1))
+    return "".join(out), where
+
+
+def _narrow(first: set[str], other: set[str], qualify: bool) -> set[str]:
+    """The metrics of `first` that `other` also names, or (`qualify`: the two names next to the number) that
+    qualify one of `other`'s (peers.median_pe of pe)."""
+    if first == other:
+        return set()
+    both = first & other
+    qualified = {m for m in first | other if any(m != b and m.endswith(("_" + b, "." + b))
+                                                    for b in (other if m in first else first))} if qualify else set()
+    narrowed = both | qualified
+    return narrowed if narrowed and narrowed != first else set()
+
+
+def _counterparts(metrics: set[str], known: dict) -> set[str]:
+    out = set()
+    for m in metrics:
+        if m.startswith("peers.median_") and m.removeprefix("peers.median_") in known:
+            out.add(m.removeprefix("peers.median_"))
+        elif "peers.median_" + m in known:
+            out.add("peers.median_" + m)
+    return out
 
 
 class _Vocabulary:
     """Alias phrase -> metrics, from the facts at hand."""
+
+    bases: list[tuple[int, int]] = []  # spans of the bases of "X% of <base>" phrases in the text being read
 
     def __init__(self, facts: FactSet):
         self.metrics: dict[str, list[Fact]] = {}
@@ -363,6 +481,9 @@ class _Vocabulary:
         for metric, group in self.metrics.items():
             label = group[0].label.lower()
             names = {re.sub(r"\s*\(.*?\)", "", label).strip()} | set(re.findall(r"\((.*?)\)", label))
+            # "Implied value per share (peer median EV/EBITDA)": "$28.69 (EV/EBITDA)", "$29.70 on P/E"
+            names |= {n.removeprefix("peer median ") for n in re.findall(r"\((.*?)\)", label)
+                      if n.startswith("peer median ")}
             if metric.endswith("_change"):
                 names.add(label.removesuffix(" change"))  # "gross margin expanded 120bps"
             if metric.startswith("peers.") and not metric.startswith(("peers.median", "peers.implied")):
@@ -380,6 +501,9 @@ class _Vocabulary:
                 if any(metric == b or metric.startswith(b + "_") for b in bases):
                     phrases.setdefault(phrase, set()).add(metric)
         self.phrases = phrases
+        # the words of metric names, for reading misspelt ones ("gross margn")
+        self.words = {w for phrase in phrases for w in re.findall(r"[a-z]{4,}", phrase)}
+        self.spelling = _spelling_index(self.words)
         self._re = re.compile(
             r"(?<![\w/])(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
             + r")(?:s|es)?(?![\w/])",
@@ -395,15 +519,17 @@ class _Vocabulary:
         first; then, carried over, those named in the sentence's earlier clauses (from lo), nearest first."""
         if self._re is None:
             return []
-        before = sorted(self._re.finditer(text, max(clo, claim.start - 160), claim.start),
+        before = sorted(self._found(text, max(clo, claim.start - 160), claim.start),
                         key=lambda m: m.end(), reverse=True)
-        gap = re.match(r"[ \t\u00a0]*((?:of|in|on|for)\s+)?", text[claim.end:chi])
+        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?", text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
         if year_gap:
             start_after = year_gap.end()
         after = self._re.match(text, start_after, chi) if start_after < chi else None
-        carried = sorted(self._re.finditer(text, max(lo, claim.start - 160), max(lo, clo)),
+        if after is not None and self._is_base(after):
+            after = None
+        carried = sorted(self._found(text, max(lo, claim.start - 160), max(lo, clo)),
                          key=lambda m: m.end(), reverse=True)
         before_sets, after_set = self._sets(before), self._sets([after])[0] if after else set()
         adjacent_before = bool(before) and not text[before[0].end():claim.start].strip(" :=\u00a0")
@@ -416,11 +542,30 @@ class _Vocabulary:
             order = before_sets[:1] + [after_set] + before_sets[1:]
         else:
             order = [after_set] + before_sets
-        order += self._sets(carried)
-        return [m for m in order if m]
+        # two metrics named in the clause: the metric both name ("the peer median P/E implies $45.00": the value
+        # implied by the peer P/E), or one qualified by the other ("7.0x EV/EBITDA against 8.6x for peers")
+        own = [m for m in order if m]
+        narrowed = [n for other in own[1:] if (n := _narrow(own[0], other, qualify=False))]
+        if after_set and before_sets and bound_after:
+            narrowed.insert(0, _narrow(before_sets[0], after_set, qualify=True))
+        order = [n for n in narrowed if n][:1] + order + self._sets(carried)
+        order = [m for m in order if m]
+        if _COUNTERPART_BEFORE.search(text, max(clo, claim.start - 40), claim.start):
+            # "the peer median P/E of 15.0x compares with its own 12.0x": a number compared with a metric may be
+            # its counterpart (the company's own, or the peers')
+            order = [m | _counterparts(m, self.metrics) for m in order]
+        return order
+
+    def _is_base(self, found) -> bool:
+        return any(b0 <= found.start() < b1 for b0, b1 in self.bases)
+
+    def _found(self, text: str, start: int, end: int):
+        """The metric names in text[start:end], but the base of a share ("X% of net income" names no net
+        income)."""
+        return [m for m in self._re.finditer(text, start, end) if not self._is_base(m)]
 
 
-def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary) -> list[int]:
+def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary, numbers: list[int]) -> list[int]:
     """Starts of the clauses of the sentence text[lo:hi] (the first is lo)."""
     starts = {lo}
     for m in _CLAUSE_BREAK.finditer(text, lo, hi):
@@ -428,6 +573,16 @@ def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary) -> list[int]:
     for m in _AND.finditer(text, lo, hi):
         if _AND_YEAR.match(text, m.end()) or (vocabulary._re is not None and vocabulary._re.match(text, m.end())):
             starts.add(m.start())
+    # "EBITDA of $265.2m (2023: $235.7m) put the margin at 22.5%": the year of the parenthesis stays in it
+    for m in _YEAR_PARENTHESIS.finditer(text, lo, hi):
+        starts.add(m.start())
+        starts.add(m.end())
+    # ", net debt reached $200.0m": a comma before a new metric starts a clause once the sentence has a number
+    # before it ("In 2023, revenue grew ..." keeps its leading year)
+    for m in _COMMA_SUBJECT.finditer(text, lo, hi):
+        if (vocabulary._re is not None and vocabulary._re.match(text, m.end())
+                and any(lo <= c < m.start() for c in numbers)):
+            starts.add(m.end())
     return sorted(starts)
 
 
@@ -454,9 +609,21 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
         else:
             tokens.append((start, end, frozenset({year}), False))
             i += 1
-    tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None)
+    # "compared with 2023, when revenue reached ...": a year followed by "when" is the year of that clause
+    tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
+               and not _WHEN_AFTER.match(text, end) and not _YEAR_OF_NEXT_NUMBER.match(text, end))
               for start, end, years, _ in tokens]  # here the flag marks a base year; relative ones below
     tokens = [(start, end, years, False, base) for start, end, years, base in tokens]
+    # "EBITDA of $260.0m (2023: $200.0m)": a sentence that names no year but a comparison's in a parenthesis is
+    # about the year after it
+    for m in _YEAR_PARENTHESIS.finditer(text):
+        inside = [t for t in tokens if m.start() < t[0] < m.end() and len(t[2]) == 1]
+        lo, hi = _sentence_bounds(text, m.start(), m.end())
+        parentheses = [p.span() for p in _YEAR_PARENTHESIS.finditer(text, lo, hi)]
+        if inside and not any(lo <= t[0] < hi and not any(p0 < t[0] < p1 for p0, p1 in parentheses)
+                              for t in tokens):
+            tokens.append((m.start(), m.start(), frozenset(y + 1 for y in inside[0][2]), False, False))
+    tokens.sort(key=lambda t: t[:2])
     named = list(tokens)
     for m in _RELATIVE_YEAR_RE.finditer(text):
         prior = [t for t in named if t[1] <= m.start() and len(t[2]) == 1]
@@ -467,6 +634,10 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
         if m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
             base = _BASE_YEAR_BEFORE.search(text, max(0, m.start() - 20), m.start()) is not None
             tokens.append((m.start(), m.end(), frozenset({year - 1}), True, base))
+        elif m.group("next"):  # "a year later revenue reached ..."
+            tokens.append((m.start(), m.end(), frozenset({year + 1}), True, False))
+        elif m.group("later"):  # "peaked at $146.5m in 2022 and has since fallen to $112.3m": any year after
+            tokens.append((m.start(), m.end(), frozenset(range(year + 1, year + 11)), True, False))
         else:  # "that year", "the same year": the year named last, or the first one of its sentence
             lo, _ = _sentence_bounds(text, last[0], last[1])
             first = min((t for t in prior if t[0] >= lo), key=lambda t: t[0])
@@ -486,6 +657,8 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         best = None
         for t in cands:
             dist, order = (t[0] - claim.end, 0) if t[0] >= claim.end else (claim.start - t[1], 1)
+            if order == 0 and _YEAR_OF_NUMBER.fullmatch(text, claim.end, t[0]):
+                dist = -1  # "$79.2m in 2023": a year bound to the number by a preposition is its year
             if best is None or (dist, order) < best[:2]:
                 best = (dist, order, t)
         return best[2] if best else None
@@ -495,17 +668,40 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     tokens = [(t[0], t[1], frozenset(y + 1 for y in t[2]), t[3], False) if t[4] and change else t
               for t in tokens if change or not t[4]]
     own = [t for t in tokens if clo <= t[0] and t[1] <= chi and not (t[0] < claim.end and claim.start < t[1])]
+    # "has compounded at 25.6% since 2020, to $522.4m in 2024": the start year of a comparison ("since 2020",
+    # "from $88.0m in 2022") is the year of the number it names, not of the other numbers of its clause
+    starts_of_others = [t for t in own if (m := _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0]))
+                        and not (m.start() <= claim.start < t[0]) and text[m.start():m.start() + 1] != "("
+                        and not _YEAR_OWNS_NEXT.fullmatch(text, t[1], claim.start)]
+    if len(starts_of_others) < len(own):
+        own = [t for t in own if t not in starts_of_others]
     free = [t for t in own if not any(
         (claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start) for c in others)]
     leading = [t for t in own if t[1] <= claim.start]  # "In 2024, revenue grew 3.0% to $1.6bn"
     earlier = [t for t in tokens if lo <= t[0] and t[1] <= clo and not t[3]]
     plain = [t for t in earlier if not _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0])]
+    starting = [t for t in earlier if t not in plain and not t[4]]
     if free or leading:
         token, own_clause = nearest(free or leading), True
+    elif starting and _FROM_BEFORE.search(text, max(lo, claim.start - 12), claim.start):
+        # "went from $88.0m in 2022 to $135.0m in 2024, with the net margin moving from 11.0% to 11.2%": the
+        # start of a move in a clause that names no year is the start named earlier ("since 2022")
+        return max(starting, key=lambda t: t[1])[2], False
+    elif change and (closing := [t for t in own if t[0] >= claim.end]):
+        # "net income rose 14.9% to $153.6m in 2024": the year closing the clause, past the level the change
+        # reached, is the year of the change
+        token, own_clause = nearest(closing), True
     elif plain:
         token, own_clause = max(plain, key=lambda t: t[1]), False
     else:
         return None, False
+    if (change and own_clause and token[1] <= claim.start and len(token[2]) == 1 and not token[3]
+            and not _YEAR_OWNS_NEXT.fullmatch(text, token[1], claim.start)):
+        # "$1.18bn in 2024 vs $1.07bn in 2023 (+10.0%)": a change after the year of a comparison is about the
+        # year compared with it
+        against = _COMPARED_YEAR.search(text, max(lo, token[0] - 40), token[0])
+        if against and text[against.start():against.start() + 1] != "(":
+            return frozenset(y + 1 for y in token[2]), own_clause
     compared = _COMPARED_BEFORE.search(text, max(lo, claim.start - 30), claim.start)
     if compared and token[1] <= compared.start() and len(token[2]) == 1 and not token[3]:
         return frozenset(y - 1 for y in token[2]), own_clause
@@ -535,9 +731,13 @@ def _share_of(text: str, claim: _Claim, vocabulary: _Vocabulary, clo: int, chi: 
     base = m.group("base").lower()
     named: set[str] = set()
     if vocabulary._re is not None:
-        for found in vocabulary._re.finditer(text, clo, chi):
-            if not (m.start("base") <= found.start() < m.end()):
+        # the subject named before the number ("free cash flow was 11.6% of sales and 103.7% of net income"),
+        # else any named in the clause; never the base of a share
+        for lo, hi in ((clo, claim.start), (clo, chi)):
+            for found in vocabulary._found(text, lo, hi):
                 named |= vocabulary.phrases.get(found.group(1).lower(), set())
+            if named:
+                break
     clause = text[clo:chi]
     if base.startswith(("revenue", "sales", "turnover", "top")):
         ratios = {r for metric, r in _SHARE_OF_SALES.items() if metric in named}
@@ -547,16 +747,106 @@ def _share_of(text: str, claim: _Claim, vocabulary: _Vocabulary, clo: int, chi: 
     return ratios or {"cash_conversion", "payout_ratio"}
 
 
+_WORD = re.compile(r"[A-Za-z]{4,}")
+
+
+def _spelling_index(words: set[str]) -> dict[str, set[str]]:
+    """Each word with one letter dropped -> the words it comes from (with the words themselves)."""
+    index: dict[str, set[str]] = {}
+    for word in words:
+        for i in range(1, len(word)):
+            index.setdefault(word[:i] + word[i + 1:], set()).add(word)
+    return index
+
+
+def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> tuple[str, bool] | None:
+    """The metric word a misspelt word stands for ("Reveune", "margn", "Dividens", "yeild", "flwo"): one letter
+    swapped with its neighbour, or one letter missing, added or changed inside the word (its first and last
+    letters as written, so plurals and other words that end differently, "media" / "median", stay as they are);
+    with whether it was a swap (other edits turn real words into metric words: "grows", "divided", "pride")."""
+    t = token.lower()
+    if t in words:
+        return None
+    found: set[str] = set()
+    for i in range(1, len(t) - 1):  # two neighbours swapped
+        swapped = t[:i] + t[i + 1] + t[i] + t[i + 2:]
+        if swapped in words:
+            found.add(swapped)
+    if len(found) == 1:
+        (word,) = found
+        return (word.capitalize() if token[0].isupper() else word), True
+    if len(t) >= 5:
+        found |= {w for w in index.get(t, ()) if w[0] == t[0] and w[-1] == t[-1]}  # a letter missing
+        for i in range(1, len(t) - 1):
+            shorter = t[:i] + t[i + 1:]
+            if shorter in words:  # a letter added
+                found.add(shorter)
+            found |= {w for w in index.get(shorter, ()) if len(w) == len(t) and w[0] == t[0] and w[-1] == t[-1]
+                      and w[:i] + w[i + 1:] == shorter}  # a letter changed
+    if len(found) != 1:
+        return None
+    (word,) = found
+    return (word.capitalize() if token[0].isupper() else word), False
+
+
+def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int]]:
+    """`text` with its misspelt metric words respelt, and for each position the position in `text`. A swap of two
+    letters is respelt anywhere; another edit only where the word then completes a metric name of several words
+    ("net incme", "gross margn", "Dividens paid")."""
+    out, where, pos = [], [], 0
+    for m in _WORD.finditer(text):
+        corrected = _corrected(m.group(), vocabulary.words, vocabulary.spelling)
+        if corrected is None:
+            continue
+        fixed, swapped = corrected
+        if not swapped:
+            window_start = max(0, m.start() - 40)
+            window = text[window_start:m.start()] + fixed + text[m.end():m.end() + 40]
+            at = m.start() - window_start
+            if not any(" " in p.group(1) and p.start() <= at < p.end()
+                       for p in vocabulary._re.finditer(window)):
+                continue
+        out.append(text[pos:m.start()])
+        where.extend(range(pos, m.start()))
+        out.append(fixed)
+        where.extend(m.start() + min(i, len(m.group()) - 1) for i in range(len(fixed)))
+        pos = m.end()
+    out.append(text[pos:])
+    where.extend(range(pos, len(text) + 1))
+    return "".join(out), where
+
+
+_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _vocabulary(facts: FactSet) -> _Vocabulary:
+    """The vocabulary of a fact set, built once per set (a report's paragraphs share one); a copy per call, whose
+    per-text state (`bases`) is its own."""
+    keys = tuple(f.key for f in facts.available())
+    cached = _VOCABULARIES.get(facts)
+    if cached is None or cached[0] != keys:
+        cached = (keys, _Vocabulary(facts))
+        _VOCABULARIES[facts] = cached
+    return copy.copy(cached[1])
+
+
 def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[NumberCheck]:
     """One NumberCheck per number-like claim in `text`, in order."""
-    vocabulary = _Vocabulary(facts)
+    original = text
+    text, where = _normalise(text)
+    vocabulary = _vocabulary(facts)
+    text, respelt = _correct_spelling(text, vocabulary)
+    where = [where[i] for i in respelt]
     available = facts.available()
     claims = _parse(text)
     tokens = _year_tokens(text)
+    by_year = {(f.metric, f.period): f for f in available if f.period}
+    bases = [m.span("base") for c in claims if c.kind == "percent" and (m := _SHARE_OF.match(text, c.end))]
     checks = []
     for claim in claims:
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
-        clo, chi = _clause_of(_clauses(text, lo, hi, vocabulary), hi, claim.start)
+        clo, chi = _clause_of(_clauses(text, lo, hi, vocabulary, [c.start for c in claims]), hi, claim.start)
+        vocabulary.bases = bases
         units = _COMPATIBLE[claim.kind]
         compatible = [f for f in available if f.unit in units
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
@@ -564,10 +854,20 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)
         if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
             continue  # a duration ("over the next 5 years"), not a claim about a years fact
+        if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
+            # "revenue compounded at 23.0%", "a CAGR of": the compound growth rate of the metric named
+            mentioned = [{m for m in ms if m.endswith("_cagr")} or ms for ms in mentioned]
         ratio = _share_of(text, claim, vocabulary, clo, chi)
         if ratio:
             mentioned = [ratio] + mentioned
-        others = [c for c in claims if c is not claim and lo <= c.start < hi]
+        versus_price = _VERSUS_PRICE.match(text, claim.end) if claim.kind == "percent" else None
+        if versus_price and "dcf.upside" in vocabulary.metrics:
+            # "28.8% under the $26.40 share price": the upside (or downside) to the price, signed by its side
+            mentioned = [{"dcf.upside"}] + mentioned
+            if not claim.signed:
+                below = versus_price.group("side").lower() in ("below", "under", "beneath", "short")
+                claim = replace(claim, number=-abs(claim.number) if below else abs(claim.number), signed=True)
+        others = [c for c in claims if c.start != claim.start and lo <= c.start < hi]
         years, own_clause = _years_for(text, claim, tokens, others, lo, hi, clo, chi)
         if claim.kind in ("per_share", "money", "bare"):
             # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS
@@ -587,8 +887,23 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         positive = not claim.signed and not _NEGATIVE_CUE.search(text, clo, chi)
         best_ok: tuple[tuple[float, int], Fact, float] | None = None
         nearest: tuple[tuple[float, int], Fact] | None = None
+        # "net debt fell by $32.8m in 2024": an amount of change is the difference from the year before
+        by_change = claim.kind in ("amount", "money") and _BY_AMOUNT.search(text, max(clo, claim.start - 40),
+                                                                            claim.start) is not None
         for fact in pool:
             same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
+            if by_change and fact.unit == "currency" and fact.period and (
+                    before := by_year.get((fact.metric, fact.period - 1))) is not None:
+                change = abs(fact.value - before.value)
+                diff = replace(fact, key=f"{fact.metric}_change_amount.{fact.period}", value=change,
+                               label=f"{fact.label} change", display=format_amount(change),
+                               formula=f"{fact.key} - {before.key}")
+                unsigned = replace(claim, number=abs(claim.number), signed=False)  # "down by": the words sign it
+                for written, read_scale in _candidates_written(unsigned, diff):
+                    within, rel = _distance(unsigned, written, positive=False)
+                    rank = (rel, -(fact.period or 0))
+                    if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
+                        best_ok = (rank, diff, read_scale)
             for written, read_scale in _candidates_written(claim, fact):
                 within, rel = _distance(claim, written, positive)
                 rank = (rel, -(fact.period or 0))  # on a tie, the latest year
@@ -597,11 +912,13 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                 if nearest is None or rank < nearest[0]:
                     nearest = (rank, fact)
         value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
+        start, end = where[claim.start], where[claim.end - 1] + 1
+        written = original[start:end]
         if best_ok is not None:
             value *= best_ok[2]  # "1,210.0" read in millions
-            checks.append(NumberCheck(claim.start, claim.end, claim.text, value, best_ok[1].key, True, None))
+            checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None))
         else:
-            checks.append(NumberCheck(claim.start, claim.end, claim.text, value, None, False,
+            checks.append(NumberCheck(start, end, written, value, None, False,
                                       nearest[1] if nearest else None))
     return checks
 
