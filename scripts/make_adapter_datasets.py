@@ -24,30 +24,71 @@ def company(rng: random.Random) -> str:
 
 
 def finance_row(rng: random.Random) -> dict:
+    """A report section as the platform asks for it (apps.finance.reports.prompts: the facts, each with its
+    reference, in the system message; the task in the user message), answered in prose whose every figure is a
+    reference ({{revenue.2025}}) and every fiscal year {{FY2025}}: what the generation grammar allows."""
+    from apps.finance.analytics.facts import format_value
+    from apps.finance.reports.prompts import REFERENCE_RULES, SYSTEM
+
     name, sector = company(rng), rng.choice(SECTORS)
-    rev0 = rng.randint(200, 9000)
+    y0, y1 = 2024, 2025
+    rev0 = rng.randint(200, 9000) * 1e6
     growth = rng.uniform(-0.15, 0.35)
-    rev1 = round(rev0 * (1 + growth))
-    margin = rng.uniform(0.03, 0.32)
-    op = round(rev1 * margin)
-    kind = rng.choice(["growth", "margin", "both"])
-    facts = f"{name} ({sector}, fictional). Revenue FY2024: {rev0} m; FY2025: {rev1} m. Operating profit FY2025: {op} m."
-    g = (rev1 - rev0) / rev0 * 100
-    m = op / rev1 * 100
-    direction = "grew" if rev1 >= rev0 else "declined"
-    if kind == "growth":
-        prompt = f"{facts}\nState the revenue growth in one sentence."
-        completion = f"Revenue {direction} {abs(g):.1f}% year on year, from {rev0} m to {rev1} m."
-    elif kind == "margin":
-        prompt = f"{facts}\nState the FY2025 operating margin in one sentence."
-        completion = f"The FY2025 operating margin was {m:.1f}% ({op} m on revenue of {rev1} m)."
-    else:
-        prompt = f"{facts}\nSummarise growth and profitability for a research note."
-        completion = (
-            f"Revenue {direction} {abs(g):.1f}% to {rev1} m, with an operating margin of {m:.1f}%. "
-            f"{'Growth supports' if g > 5 else 'Muted growth tempers'} our view of the {sector} franchise."
-        )
-    return {"prompt": prompt, "completion": completion}
+    rev1 = rev0 * (1 + growth)
+    op_margin = rng.uniform(0.03, 0.32)
+    gross_margin = op_margin + rng.uniform(0.08, 0.35)
+    net_margin = op_margin * rng.uniform(0.55, 0.8)
+    roe = rng.uniform(0.04, 0.3)
+    leverage = rng.uniform(-0.5, 3.5)
+    facts = [  # (key, label, value, unit, year)
+        (f"revenue.{y1}", "Revenue", rev1, "currency", y1), (f"revenue.{y0}", "Revenue", rev0, "currency", y0),
+        (f"revenue_growth_yoy.{y1}", "Revenue growth", growth, "ratio", y1),
+        (f"gross_margin.{y1}", "Gross margin", gross_margin, "ratio", y1),
+        (f"operating_margin.{y1}", "Operating margin", op_margin, "ratio", y1),
+        (f"net_margin.{y1}", "Net margin", net_margin, "ratio", y1),
+        (f"roe.{y1}", "Return on equity", roe, "ratio", y1),
+        (f"net_debt_to_ebitda.{y1}", "Net debt / EBITDA", leverage, "multiple", y1),
+    ]
+    rng.shuffle(facts)
+    shown = facts[: rng.randint(5, len(facts))]
+    keys = {k for k, *_ in shown}
+    lines = [f"- {label} (FY{year}): {format_value(value, unit)} -> write {{{{{key}}}}}"
+             for key, label, value, unit, year in shown]
+    system = f"{SYSTEM}{REFERENCE_RULES}\n\nFacts about {name} (figures in USD):\n" + "\n".join(lines)
+
+    def ref(key: str) -> str:
+        return f"{{{{{key}}}}}"
+
+    sentences = []
+    if f"revenue_growth_yoy.{y1}" in keys and f"revenue.{y1}" in keys:
+        verb = "grew" if growth >= 0 else "contracted, a change of"
+        sentences.append(f"Revenue {verb} {ref(f'revenue_growth_yoy.{y1}')} in {ref(f'FY{y1}')} to "
+                         f"{ref(f'revenue.{y1}')}.")
+    elif f"revenue.{y1}" in keys:
+        sentences.append(f"Revenue reached {ref(f'revenue.{y1}')} in {ref(f'FY{y1}')}.")
+    margins = [(k, label) for k, label in ((f"gross_margin.{y1}", "gross margin"),
+                                           (f"operating_margin.{y1}", "operating margin"),
+                                           (f"net_margin.{y1}", "net margin")) if k in keys]
+    if margins:
+        parts = [f"a {label} of {ref(k)}" for k, label in margins[:2]]
+        sentences.append(f"Profitability is {'solid' if op_margin > 0.12 else 'thin'}, with "
+                         f"{' and '.join(parts)}.")
+    if f"roe.{y1}" in keys:
+        sentences.append(f"Return on equity was {ref(f'roe.{y1}')}.")
+    if f"net_debt_to_ebitda.{y1}" in keys:
+        word = "a net cash position" if leverage < 0 else "leverage"
+        sentences.append(f"The balance sheet shows {word}, with net debt at {ref(f'net_debt_to_ebitda.{y1}')} "
+                         "EBITDA.")
+    sentences.append(f"{'Growth supports' if growth > 0.05 else 'Muted growth tempers'} our view of the "
+                     f"{sector} franchise.")
+    task = rng.choice([
+        f"Write for {name} a short company overview: its scale, its revenue trend and its profitability.",
+        "Comment in three sentences on margins, returns, leverage and cash flow. "
+        f"The company is {name}.",
+        f"Write for {name} a three-sentence investment summary: growth, profitability and valuation.",
+    ])
+    return {"messages": [{"role": "system", "content": system}, {"role": "user", "content": task},
+                         {"role": "assistant", "content": " ".join(sentences[:4])}]}
 
 
 COMPLAINTS = ["chest pain", "shortness of breath", "abdominal pain", "headache", "fever and cough", "ankle injury",

@@ -42,7 +42,7 @@ def test_upload_evaluate_activate_and_generate_with_the_adapter(celery_worker, a
     assert abs(version.general_regression) < 0.25
     assert admin.post(f"/api/v1/adapters/{version.pk}/activate/", {}, format="json").status_code == 200
 
-    prompt = rows("finance")[0]["prompt"]
+    prompt = next(m["content"] for m in rows("finance")[0]["messages"] if m["role"] == "user")
     ids = [
         analyst.post("/api/v1/jobs/", {"prompt": prompt, "domain": "finance", "max_tokens": 24, **extra}, format="json").json()["id"]
         for extra in ({}, {"adapter": "base"})
