@@ -57,6 +57,33 @@ def model_cache_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def grammar_accepts(model_cache_dir):
+    """accepts(text, **constraint) -> bool: whether the real xgrammar matcher of a constraint (json_schema=,
+    grammar=, regex=, choices=), compiled for the real SmolLM2 tokenizer, takes every token of `text`."""
+    import json
+
+    from modelcore.gguf_import import ensure_smollm2
+    from modelcore.sampling import SamplingParams
+    from modelcore.structured import GrammarError, Grammars
+    from modelcore.tokenizer import Tokenizer
+
+    model_dir = ensure_smollm2(model_cache_dir)
+    tokenizer = Tokenizer.from_dir(model_dir)
+    grammars = Grammars(tokenizer, json.loads((model_dir / "config.json").read_text())["vocab_size"])
+
+    def accepts(text: str, **constraint) -> bool:
+        state = grammars.state(SamplingParams(max_tokens=64, **constraint))
+        try:
+            for token in tokenizer.encode(text):
+                state.accept(token)
+        except GrammarError:
+            return False
+        return True
+
+    return accepts
+
+
 # --- a real Celery worker on the real Redis broker ---------------------------------------------------
 class WorkerProcess:
     def __init__(self, env_overrides: dict[str, str], log_path: Path):

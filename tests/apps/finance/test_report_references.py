@@ -3,8 +3,6 @@ with `{{key}}` references to the section's facts and fiscal years only — no di
 written — and rendering puts in each fact's display value, which grounding then matches."""
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from apps.finance.analytics import DcfInputs, FinancialPeriod, compute_facts
@@ -20,42 +18,16 @@ def facts():
     return compute_facts(periods, price_per_share=25.0, dcf=DcfInputs(wacc=0.09, terminal_growth=0.025))
 
 
-@pytest.fixture(scope="module")
-def grammars(model_cache_dir):
-    from modelcore.gguf_import import ensure_smollm2
-    from modelcore.structured import Grammars
-    from modelcore.tokenizer import Tokenizer
-
-    model_dir = ensure_smollm2(model_cache_dir)
-    vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
-    tokenizer = Tokenizer.from_dir(model_dir)
-    return Grammars(tokenizer, vocab), tokenizer
-
-
-def accepts(grammars, grammar: str, text: str) -> bool:
-    from modelcore.sampling import SamplingParams
-    from modelcore.structured import GrammarError
-
-    compiled, tokenizer = grammars
-    state = compiled.state(SamplingParams(grammar=grammar, max_tokens=64))
-    try:
-        for token in tokenizer.encode(text):
-            state.accept(token)
-    except GrammarError:
-        return False
-    return True
-
-
-def test_the_grammar_admits_references_and_refuses_free_figures(grammars, facts):
+def test_the_grammar_admits_references_and_refuses_free_figures(grammar_accepts, facts):
     keys = section_reference_keys("financial_analysis", facts)
     assert "gross_margin.2024" in keys and "FY2024" in keys and "revenue.2024" not in keys  # not in its prompt
     grammar = reference_grammar(keys)
-    assert accepts(grammars, grammar, "Gross margin reached {{gross_margin.2024}} in {{FY2024}}, up from "
+    assert grammar_accepts(grammar=grammar, text="Gross margin reached {{gross_margin.2024}} in {{FY2024}}, up from "
                                       "{{gross_margin.2023}}; leverage stayed modest.")
     for bad in ("Gross margin reached 40.0% in FY2024.", "Margins were {{revenue.2024}}.", "It grew 5%.",
                 "Value is $30.", "Gross margin {{gross_margin.2024}}%", "A {{made_up}} figure.",
                 "Twenty-four is fine but 24 is not."):
-        assert not accepts(grammars, grammar, bad), bad
+        assert not grammar_accepts(bad, grammar=grammar), bad
 
 
 def test_rendering_puts_in_display_values_that_grounding_matches(facts):

@@ -19,30 +19,8 @@ from apps.medical.services import parse_codes_output
 from apps.medical.verification.codes import _icd
 
 
-@pytest.fixture(scope="module")
-def grammars(model_cache_dir):
-    from modelcore.gguf_import import ensure_smollm2
-    from modelcore.structured import Grammars
-    from modelcore.tokenizer import Tokenizer
-
-    model_dir = ensure_smollm2(model_cache_dir)
-    vocab = json.loads((model_dir / "config.json").read_text())["vocab_size"]
-    tokenizer = Tokenizer.from_dir(model_dir)
-    return Grammars(tokenizer, vocab), tokenizer
-
-
-def accepts(grammars, schema: dict, value: dict) -> bool:
-    from modelcore.sampling import SamplingParams
-    from modelcore.structured import GrammarError
-
-    compiled, tokenizer = grammars
-    state = compiled.state(SamplingParams(json_schema=schema, max_tokens=64))
-    try:
-        for token in tokenizer.encode(json.dumps(value, separators=(", ", ": "))):
-            state.accept(token)
-    except GrammarError:
-        return False
-    return True
+def accepts(grammar_accepts, schema: dict, value: dict) -> bool:
+    return grammar_accepts(json.dumps(value, separators=(", ", ": ")), json_schema=schema)
 
 
 @pytest.mark.parametrize("assessment,complaint,expected", [
@@ -67,21 +45,21 @@ def test_candidates_read_abbreviations_and_not_negated_findings():
     assert icd_candidates("", "") == []
 
 
-def test_codes_schema_admits_only_the_candidates(grammars):
+def test_codes_schema_admits_only_the_candidates(grammar_accepts):
     candidates = icd_candidates("Migraine without aura", "headache")
     schema = codes_schema(candidates)
-    assert accepts(grammars, schema, {"icd_codes": [{"code": candidates[0].code}]})
-    assert accepts(grammars, schema, {"icd_codes": []})
+    assert accepts(grammar_accepts, schema, {"icd_codes": [{"code": candidates[0].code}]})
+    assert accepts(grammar_accepts, schema, {"icd_codes": []})
     for code in ("I10", "A1259", "G43", "G43.00"):  # real but not retrieved, invented, not billable
-        assert not accepts(grammars, schema, {"icd_codes": [{"code": code}]}), code
-    assert not accepts(grammars, schema, {"icd_codes": [{"code": candidates[0].code, "description": "x"}]})
-    assert not accepts(grammars, codes_schema([]), {"icd_codes": [{"code": "G43.009"}]})
+        assert not accepts(grammar_accepts, schema, {"icd_codes": [{"code": code}]}), code
+    assert not accepts(grammar_accepts, schema, {"icd_codes": [{"code": candidates[0].code, "description": "x"}]})
+    assert not accepts(grammar_accepts, codes_schema([]), {"icd_codes": [{"code": "G43.009"}]})
 
 
-def test_medications_schema_admits_only_known_drugs_in_range(grammars):
+def test_medications_schema_admits_only_known_drugs_in_range(grammar_accepts):
     schema = medications_schema()
     ok = {"name": "aspirin", "dose": 300, "unit": "mg", "route": "oral", "frequency": "once daily"}
-    assert accepts(grammars, schema, {"medications": [ok]})
+    assert accepts(grammar_accepts, schema, {"medications": [ok]})
     for bad in (
         {**ok, "name": "Vital signs"},  # not a drug
         {**ok, "name": "Aspirin"},  # names are the knowledge base's generics
@@ -91,9 +69,9 @@ def test_medications_schema_admits_only_known_drugs_in_range(grammars):
         {**ok, "frequency": "whenever"},
         {**ok, "name": "ramipril", "dose": 100},
     ):
-        assert not accepts(grammars, schema, {"medications": [bad]}), bad
+        assert not accepts(grammar_accepts, schema, {"medications": [bad]}), bad
     heparin = {"name": "heparin", "dose": 5000, "unit": "units", "route": "sc", "frequency": "every 12 hours"}
-    assert accepts(grammars, schema, {"medications": [heparin]})
+    assert accepts(grammar_accepts, schema, {"medications": [heparin]})
 
 
 def test_medication_branches_follow_the_knowledge_base():
