@@ -109,7 +109,8 @@ def calls_for(caller: Caller, world: dict) -> None:
     c.call("GET", f"{reports}/{report.pk}/?facts=0")
     c.call("GET", f"{reports}/999999/")
     c.call("POST", f"{reports}/{report.pk}/dcf/", {"wacc": 0.095, "terminal_growth": 0.02, "forecast_years": 5})
-    c.call("POST", f"{reports}/{report.pk}/sections/valuation/", {"text": "The valuation rests on the DCF."})
+    # edits go to the spare report: whoever edits a report may not approve it (four eyes), and the admin approves
+    c.call("POST", f"{reports}/{spare.pk}/sections/valuation/", {"text": "The valuation rests on the DCF."})
     c.call("POST", f"{reports}/{report.pk}/sections/nonsense/", {"text": "x"})
     c.call("GET", f"{reports}/{report.pk}/sections/valuation/versions/")
     c.call("POST", f"{reports}/{spare.pk}/sections/valuation/regenerate/")
@@ -155,7 +156,8 @@ def test_each_role_reached_the_happy_paths(world):
     seen = {role: {(m, p, s) for m, p, s in world["callers"][role].seen} for role in ROLES}
     report, draft = world["report"], world["draft"]
     assert ("GET", f"{V1}/finance/reports/{report.pk}/export/", 200) in seen["analyst"]
-    assert ("POST", f"{V1}/finance/reports/{report.pk}/approve/", 200) in seen["analyst"] | seen["admin"]
+    assert ("POST", f"{V1}/finance/reports/{report.pk}/approve/", 403) in seen["analyst"]  # its author
+    assert ("POST", f"{V1}/finance/reports/{report.pk}/approve/", 200) in seen["admin"]
     assert ("POST", f"{V1}/finance/reports/{world['spare'].pk}/sections/valuation/regenerate/", 202) in seen["analyst"]
     assert ("POST", f"{V1}/medical/encounters/", 201) in seen["clinician"]
     assert ("POST", f"{V1}/medical/drafts/{draft.pk}/reviews/", 201) in seen["reviewer"]
