@@ -164,11 +164,15 @@ def test_no_serious_or_critical_axe_violation_on_any_page(browser, live_server, 
             assert field.get_attribute("aria-invalid") == "true"
             assert page.locator(f"#{field.get_attribute('aria-describedby').split()[-1]}").inner_text()
             check(page, "analyst /jobs/new/ (errors)")
-            # The confirmation dialog, open, on the report page.
+            # The report's author may not approve it (four eyes): a note instead of the button.
+            page.goto(f"{live_server.url}/finance/reports/{ids['report']}/")
+            assert page.get_by_test_id("approve-own").is_visible() and page.get_by_test_id("approve").count() == 0
+        if user.role == "admin":
+            # The confirmation dialog, open, on the report page (the admin did not write the report).
             page.goto(f"{live_server.url}/finance/reports/{ids['report']}/")
             page.get_by_test_id("approve").click()
             assert page.get_by_role("dialog").is_visible()
-            check(page, "analyst report approve dialog")
+            check(page, "admin report approve dialog")
         if user.role == "clinician":
             # The ICD-10-CM search list, open.
             page.goto(f"{live_server.url}/medical/drafts/{ids['draft']}/edit/")
