@@ -96,7 +96,7 @@ def report_requests(company, *, grammar: bool = True):
 
 def run_reports(companies, repeats: int) -> dict:
     from apps.finance.grounding import check_numbers
-    from apps.finance.reports.references import render
+    from apps.finance.reports.runner import section_prose
     from apps.generation.model_api import generate_texts
 
     rows, times = [], []
@@ -111,7 +111,7 @@ def run_reports(companies, repeats: int) -> dict:
                 if not spec.grounded:
                     continue
                 free = _OUTSIDE_REFERENCES.sub("", r.text)
-                rendered = render(r.text, facts)
+                rendered = section_prose(r, facts)  # as the runner stores it
                 checks = check_numbers(rendered, facts)
                 rows.append({
                     "repeat": rep, "company": company.name, "section": spec.kind, "finish_reason": r.finish_reason,

@@ -75,11 +75,17 @@ def section_request(spec, *, company_name: str, currency: str, facts, adapter=No
     }
 
 
+def section_prose(result, facts) -> str:
+    """A prose section as stored: references rendered, repeats dropped, a sentence cut off by the budget dropped."""
+    truncated = result.finish_reason == "length"
+    # a cut-off text may end inside a reference ("{{net_margin."): left out, like an unfinished sentence
+    return tidy_model_text(render(result.text, facts, partial=truncated), truncated=truncated)
+
+
 def _section_store(*, report: Report, spec, ids: dict, facts, result) -> None:
     structured = spec.kind == "rating"
     data = None
-    text = result.text.strip() if structured else tidy_model_text(
-        render(result.text, facts), truncated=result.finish_reason == "length")
+    text = result.text.strip() if structured else section_prose(result, facts)
     if structured:
         from apps.finance.reports.rating import rating_resolve
 

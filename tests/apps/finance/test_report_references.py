@@ -52,3 +52,15 @@ def test_prompts_list_each_fact_with_its_reference(facts):
                 assert key.startswith("FY") or f"{{{{{key}}}}}" in system
         else:
             assert "{{" not in system  # the rating's JSON names its target as a number, checked after
+
+
+def test_a_section_cut_off_inside_a_reference_stores_no_raw_reference(facts):
+    from types import SimpleNamespace
+
+    from apps.finance.reports.runner import section_prose
+
+    cut = SimpleNamespace(text="Margins held. The balance sheet is sound, with a net margin of {{net_margin.",
+                          finish_reason="length")
+    assert section_prose(cut, facts) == "Margins held."
+    done = SimpleNamespace(text="ROE was {{roe.2024}}.", finish_reason="stop")
+    assert section_prose(done, facts) == f"ROE was {facts.get('roe.2024').display}."
