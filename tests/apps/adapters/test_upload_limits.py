@@ -23,22 +23,11 @@ from apps.accounts.models import AuditEvent
 from apps.adapters.models import AdapterVersion
 from apps.finance.importers import MAX_IMPORT_BYTES
 from tests.apps.adapters import factories as f
+from tests.apps.adapters.conftest import leftovers
 
 REPO = Path(__file__).resolve().parents[3]
 REJECTED = "adapter.upload_rejected"
 SLACK = 256 * 1024  # the multipart parser reads 64 KiB chunks: a few of them past the limit, never the rest
-
-
-@pytest.fixture
-def dirs(settings, tmp_path):
-    settings.PLUMBLINE_DATA_DIR = tmp_path / "data"
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
-    (tmp_path / "uploads").mkdir()
-    return tmp_path
-
-
-def leftovers(tmp_path) -> list[str]:
-    return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
 
 
 # ---------------------------------------------------------------------- a multipart body that counts its reads

@@ -13,22 +13,10 @@ from apps.adapters import config_schema
 from apps.adapters.datasets import DATA_DIR
 from apps.adapters.models import AdapterVersion
 from tests.apps.adapters import factories as f
+from tests.apps.adapters.conftest import leftovers
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dirs")]
 REJECTED = "adapter.upload_rejected"
-
-
-@pytest.fixture(autouse=True)
-def dirs(settings, tmp_path):
-    settings.PLUMBLINE_DATA_DIR = tmp_path / "data"
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "uploads")
-    (tmp_path / "uploads").mkdir()
-    return tmp_path
-
-
-def leftovers(tmp_path) -> list[str]:
-    """Every file the upload left: blobs in the data dir and temporary upload files."""
-    return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
 
 
 def post(client, *, config: bytes | None = None, weights: bytes | None = None, name="fin-lora", domain="finance",
