@@ -79,25 +79,27 @@ class JobContext:
     def job_id(self) -> int:
         return self.job.pk
 
-    def progress(self, *, label: str = "", also=None) -> ProgressWriter:
-        return ProgressWriter(self, label=label, also=also)
+    def progress(self, *, label: str = "", also=None, show=None) -> ProgressWriter:
+        return ProgressWriter(self, label=label, also=also, show=show)
 
-    def generate(self, *, step: str = "", label: str = "", also=None, **kwargs):
+    def generate(self, *, step: str = "", label: str = "", also=None, show=None, **kwargs):
         """generate_text with this attempt's deadline and a throttled progress writer; the result's tokens are
-        counted on the context. Raises JobStale (cancelled), JobTimeLimit, or JobFailed (the model refused or
-        failed: "step: why")."""
-        return self.generate_many([{"step": step, "label": label, "also": also, **kwargs}])[0]
+        counted on the context. `show` turns the text so far into what people see (e.g. fact references
+        rendered) before it is written. Raises JobStale (cancelled), JobTimeLimit, or JobFailed (the model
+        refused or failed: "step: why")."""
+        return self.generate_many([{"step": step, "label": label, "also": also, "show": show, **kwargs}])[0]
 
     def generate_many(self, requests: list[dict]):
         """Independent requests decoded in one engine batch (each a dict of `generate`'s keywords: step, label,
-        also and generate_text's request); results in request order, checked as `generate` checks one."""
+        also, show and generate_text's request); results in request order, checked as `generate` checks one."""
         from apps.generation.model_api import generate_texts
 
         steps, writers, plain = [], [], []
         for request in requests:
             request = dict(request)
             steps.append(request.pop("step", ""))
-            writers.append(self.progress(label=request.pop("label", ""), also=request.pop("also", None)))
+            writers.append(self.progress(label=request.pop("label", ""), also=request.pop("also", None),
+                                         show=request.pop("show", None)))
             plain.append(request)
         results = generate_texts(plain, on_text=writers, deadline=self.deadline)
         for result in results:
@@ -121,12 +123,13 @@ class JobContext:
 
 
 class ProgressWriter:
-    """on_text for generate_text: writes the text so far to the job row at most every PROGRESS_INTERVAL_S
-    (and hands it to `also`, an app's live view); returns False once the attempt should stop. For clinical
-    kinds only the token count is written: the text stays with the runner until its app stores it."""
+    """on_text for generate_text: writes the text so far, as `show` presents it, to the job row at most every
+    PROGRESS_INTERVAL_S (and hands it to `also`, an app's live view); returns False once the attempt should
+    stop. For clinical kinds only the token count is written: the text stays with the runner until its app
+    stores it."""
 
-    def __init__(self, ctx: JobContext, *, label: str = "", also=None):
-        self.ctx, self.label, self.also = ctx, label, also
+    def __init__(self, ctx: JobContext, *, label: str = "", also=None, show=None):
+        self.ctx, self.label, self.also, self.show = ctx, label, also, show
         self.calls, self.last = 0, 0.0
 
     def __call__(self, text: str) -> bool:
@@ -134,6 +137,8 @@ class ProgressWriter:
         if time.monotonic() - self.last < PROGRESS_INTERVAL_S:
             return True
         self.last = time.monotonic()
+        if self.show is not None:
+            text = self.show(text)
         if self.ctx.kind.clinical:
             shown = ""
         else:

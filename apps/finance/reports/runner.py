@@ -44,7 +44,9 @@ def report_run(ctx: JobContext) -> None:
     for spec, _ids in pending:
         request = section_request(spec, company_name=report.company.name, currency=report.currency, facts=facts,
                                   adapter=ctx.job.adapter)
-        request["also"] = _live_writer(report.pk, spec.kind, facts)
+        if spec.grounded:  # the job row and the page show figures, never raw {{references}}
+            request["show"] = lambda text, facts=facts: render(text, facts, partial=True)
+        request["also"] = _live_writer(report.pk, spec.kind)
         requests.append(request)
     results = ctx.generate_many(requests) if requests else []
     for (spec, ids), result in zip(pending, results, strict=True):
@@ -53,9 +55,8 @@ def report_run(ctx: JobContext) -> None:
                             completion_tokens=ctx.completion_tokens)
 
 
-def _live_writer(report_id: int, kind: str, facts):
-    return lambda text: services.section_live_text(report_id=report_id, kind=kind,
-                                                   text=render(text, facts, partial=True))
+def _live_writer(report_id: int, kind: str):
+    return lambda text: services.section_live_text(report_id=report_id, kind=kind, text=text)
 
 
 def section_request(spec, *, company_name: str, currency: str, facts, adapter=None) -> dict:

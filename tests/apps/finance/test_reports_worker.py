@@ -25,7 +25,7 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
     report_id, job_id = resp.json()["id"], resp.json()["job"]["id"]
 
     # Watch progress: sections end one after another while the report is still generating.
-    done_counts_while_generating, seen_live_text = set(), False
+    done_counts_while_generating, seen_live_text, raw_references = set(), False, []
     end = time.monotonic() + 300
     while time.monotonic() < end:
         body = client.get(f"/api/v1/finance/reports/{report_id}/").json()
@@ -33,6 +33,8 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
             break
         done_counts_while_generating.add(sum(s["status"] == "done" for s in body["sections"]))
         seen_live_text |= any(s["status"] == "generating" and s["live_text"] for s in body["sections"])
+        raw_references += [s["live_text"] for s in body["sections"] if "{{" in (s["live_text"] or "")]
+        raw_references += [o for o in [client.get(f"/api/v1/jobs/{job_id}/").json().get("output")] if "{{" in (o or "")]
         time.sleep(0.05)
     job = wait_for_job(job_id, timeout=60, worker=worker)
     report = Report.objects.get(pk=report_id)
@@ -42,6 +44,7 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
     # some sections were done and others not yet, while the report was generating
     assert any(0 < n < len(SECTION_KINDS) for n in done_counts_while_generating), done_counts_while_generating
     assert seen_live_text, "no section showed streamed text while it was being written"
+    assert not raw_references, raw_references  # streamed prose shows figures, never {{fact.key}} references
 
     sections = {s.kind: s for s in report.sections.all()}
     for kind, section in sections.items():

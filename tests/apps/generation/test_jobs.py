@@ -190,3 +190,21 @@ def test_a_clinical_kind_writes_counts_not_text_to_the_job_row(kind, make_user):
     job_dispatch(job_id=job.pk)
     job.refresh_from_db()
     assert (job.status, job.output) == ("succeeded", "") and seen.finish is not None
+
+
+def test_progress_shows_the_text_as_show_presents_it(kind, make_user):
+    """A report's grounded prose streams as `{{fact.key}}` references: the job row and the app's live view get
+    the rendered figures, never the raw references."""
+    live = []
+
+    def run(ctx):
+        render = lambda text: text.replace("{{revenue.2024}}", "$1.2bn")  # noqa: E731
+        assert ctx.progress(label="summary", also=live.append, show=render)("Revenue was {{revenue.2024}}.")
+        row = GenerationJob.objects.get(pk=ctx.job_id)
+        assert row.output == "[summary] Revenue was $1.2bn."
+        ctx.finish(output="done")
+
+    kind(run)
+    job = _submit(make_user("analyst"))
+    job_dispatch(job_id=job.pk)
+    assert live == ["Revenue was $1.2bn."]
