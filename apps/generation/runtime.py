@@ -66,6 +66,8 @@ class _EngineHolder:
 
         import modelcore
 
+        if settings.PLUMBLINE_ENGINE_THREADS > 0:  # pinned once, before the model runs (see the setting)
+            torch.set_num_threads(settings.PLUMBLINE_ENGINE_THREADS)
         cache_dir = settings.PLUMBLINE_DATA_DIR
         layer_attention = None
         if settings.PLUMBLINE_LAYER_ATTENTION.strip():

@@ -131,6 +131,10 @@ PLUMBLINE_DATA_DIR = Path(os.environ.get("PLUMBLINE_DATA_DIR", BASE_DIR / "var")
 # The model the generation workers serve: a preset name or a Hugging Face-format directory.
 PLUMBLINE_MODEL = os.environ.get("PLUMBLINE_MODEL", "smollm2-135m-instruct")
 PLUMBLINE_ENGINE_MAX_BATCH = env_int("PLUMBLINE_ENGINE_MAX_BATCH", 8)
+# Intra-op threads of the gpu worker's engine on a CPU host, pinned when the engine starts (0 = torch's default,
+# one per core). The engine's process should have its cores to itself: verification, exports and monitoring run
+# on the `default` queue in another process; set this lower when other work shares the host's cores.
+PLUMBLINE_ENGINE_THREADS = env_int("PLUMBLINE_ENGINE_THREADS", 0)
 # Input limits that the API enforces before anything is written.
 PLUMBLINE_MAX_PROMPT_CHARS = env_int("PLUMBLINE_MAX_PROMPT_CHARS", 16000)
 PLUMBLINE_MAX_NEW_TOKENS = env_int("PLUMBLINE_MAX_NEW_TOKENS", 1024)

@@ -1,4 +1,8 @@
-"""`make run`: the web server and a Celery worker together; Ctrl-C stops both.
+"""`make run`: the web server and two Celery workers together; Ctrl-C stops them all.
+
+The gpu worker (queue `gpu`, threads) holds the model's Engine in a process of its own; checks, exports and the
+periodic tasks (queue `default`, with beat embedded) run in a second process, so they never take the engine's
+cores in the middle of a decode step.
 
 The broker is Redis when one answers on localhost, else kombu's filesystem transport (no server needed).
 """
@@ -12,7 +16,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Run the web server on 127.0.0.1:8000 and one Celery worker (queues gpu and default)."
+    help = "Run the web server on 127.0.0.1:8000, a gpu worker and a default-queue worker with beat."
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
@@ -25,8 +29,14 @@ class Command(BaseCommand):
         broker = settings.CELERY_BROKER_URL
         children = [
             subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default",
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu", "-n", "gpu@%h",
                  "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"],
+                env=env,
+            ),
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "-n", "default@%h",
+                 "--pool", "solo", "--loglevel", "INFO", "--beat",
+                 "--schedule", str(settings.BASE_DIR / "var" / "celerybeat-schedule")],
                 env=env,
             ),
             subprocess.Popen([sys.executable, "manage.py", "runserver", addr, "--noreload"], env=env),
