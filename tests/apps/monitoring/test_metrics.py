@@ -117,6 +117,30 @@ def test_grounding_counts_grounded_and_flagged_sections():
     assert (count("grounded"), count("flagged")) == (grounded + 1, flagged + 1)
 
 
+def test_draft_verification_counts_its_outcome_once_committed(make_user, django_capture_on_commit_callbacks):
+    from apps.medical import services
+    from apps.medical.models import Draft
+    from tests.apps.medical.factories import CLEAN_CONTENT, PLANTED_CONTENT, encounter
+
+    def count(outcome):
+        return REGISTRY.get_sample_value("plumbline_verification_outcomes_total",
+                                         {"domain": "medical", "outcome": outcome}) or 0
+
+    clinician = make_user("clinician")
+    before = {o: count(o) for o in ("passed", "failed")}
+    for content in (CLEAN_CONTENT, PLANTED_CONTENT, PLANTED_CONTENT):
+        draft = Draft.objects.create(encounter=encounter(clinician), version=1, author=clinician, source="edit",
+                                     status="verifying", **content)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.draft_verify(draft_id=draft.pk)
+            services.draft_verify(draft_id=draft.pk)  # verified already: nothing stored, nothing counted
+    crashed = Draft.objects.create(encounter=encounter(clinician), version=1, author=clinician, source="edit",
+                                   status="verifying", **CLEAN_CONTENT)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.draft_verify_fail(draft_id=crashed.pk, error="KeyError")  # checks that could not run: failed
+    assert {o: count(o) - before[o] for o in before} == {"passed": 1, "failed": 3}
+
+
 def test_generation_metrics_count_tokens_and_decode_speed():
     before_tokens = REGISTRY.get_sample_value("plumbline_tokens_generated_total")
     before_speed = REGISTRY.get_sample_value("plumbline_generation_tokens_per_second_count")
