@@ -256,6 +256,19 @@ def test_a_worker_serves_its_own_metrics_on_its_port(celery_worker, make_user, t
     assert got[("plumbline_job_queue_wait_seconds_count", labels)] >= 1
 
 
+def test_a_worker_metrics_port_that_is_off_or_taken_never_stops_the_worker(settings, caplog):
+    import socket
+
+    settings.PLUMBLINE_METRICS_PORT = 0
+    assert metrics.worker_metrics_serve() is None  # off by default
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings.PLUMBLINE_METRICS_PORT = taken.getsockname()[1]
+        assert metrics.worker_metrics_serve() is None
+    assert f"cannot listen on 127.0.0.1:{settings.PLUMBLINE_METRICS_PORT}" in caplog.text
+
+
 def _get(url: str) -> str:
     deadline = time.monotonic() + 10  # the port opens when the worker is ready, just after it says so
     while True:
