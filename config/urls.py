@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.accounts import views as accounts_views
 from apps.core import views as core_views
+from apps.monitoring.metrics_views import metrics_view
 
 urlpatterns = [
     path("", core_views.dashboard, name="dashboard"),
@@ -18,6 +19,7 @@ urlpatterns = [
     path("finance/", include("apps.finance.urls")),
     path("medical/", include("apps.medical.urls")),
     path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus, bearer PLUMBLINE_METRICS_TOKEN
     path("api/v1/finance/", include("apps.finance.api_urls")),
     path("api/v1/medical/", include("apps.medical.api_urls")),
     path("api/v1/auth/", include("apps.accounts.api_urls")),

@@ -80,6 +80,23 @@ class Completion:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class EngineStats:
+    """What the engine holds now, for monitoring (`Engine.stats()`). Read without waiting for a step, so the
+    numbers may be one step apart from each other."""
+
+    running: int  # requests in the batch (one KV-cache row each)
+    waiting: int  # submitted, not yet admitted
+    max_batch_size: int
+    kv_tokens: int  # tokens held in the KV cache, all rows
+    kv_capacity_tokens: int  # max_batch_size * max_seq_len: what the cache may grow to
+    kv_bytes: int  # bytes the cache has allocated now
+    adapters_resident: int
+    max_adapters: int
+    adapter_loads: int  # adapters read into a slot since the engine was built (evictions make reloads)
+    adapter_load_failures: int
+
+
 _END = object()  # end of a handle's delta stream
 
 
@@ -229,6 +246,8 @@ class Engine:
         self._step_thread: int | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._adapter_loads = 0
+        self._adapter_load_failures = 0
 
     # ------------------------------------------------------------------------------------------ submit
     def submit(
@@ -315,6 +334,22 @@ class Engine:
     def has_work(self) -> bool:
         return bool(self._rows or self._waiting or self._incoming)
 
+    def stats(self) -> EngineStats:
+        """Batch occupancy, KV-cache use and adapter loads now; never waits for the step lock."""
+        lengths = list(self.cache.lengths)
+        return EngineStats(
+            running=len(lengths),
+            waiting=self.num_waiting,
+            max_batch_size=self.max_batch_size,
+            kv_tokens=sum(lengths),
+            kv_capacity_tokens=self.max_batch_size * self.max_seq_len,
+            kv_bytes=self.cache.nbytes,
+            adapters_resident=len(self.lora.names()) if self.lora is not None else 0,
+            max_adapters=self.lora.max_adapters if self.lora is not None else 0,
+            adapter_loads=self._adapter_loads,
+            adapter_load_failures=self._adapter_load_failures,
+        )
+
     # -------------------------------------------------------------------------------------------- step
     def step(self) -> bool:
         """Admit, prefill one budget of prompt tokens, decode one token for every running request.
@@ -384,9 +419,11 @@ class Engine:
         try:
             self.lora.load(req.adapter_name, req.adapter_path)
         except Exception as exc:  # unreadable or mismatched adapter: this request fails, the engine goes on
+            self._adapter_load_failures += 1
             logger.warning("adapter %s failed to load for request %d", req.adapter_name, req.id)
             self._finish(req, "error", error=f"adapter {req.adapter_name}: {exc}")
             return None
+        self._adapter_loads += 1
         return True
 
     def _forward(self, input_ids: Tensor, positions: Tensor, adapters: Sequence[str | None]) -> Tensor:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,11 +86,18 @@ def grammar_accepts(model_cache_dir):
 
 
 # --- a real Celery worker on the real Redis broker ---------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class WorkerProcess:
     def __init__(self, env_overrides: dict[str, str], log_path: Path):
         from django.conf import settings
 
         db = settings.DATABASES["default"]
+        self.metrics_port = free_port()  # its service metrics: http://127.0.0.1:<metrics_port>/metrics
         env = {
             **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
             "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -98,6 +106,7 @@ class WorkerProcess:
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "PLUMBLINE_ENGINE_MAX_SEQ_LEN": "1024",
             "PLUMBLINE_ADAPTER_EVAL_ROWS": "6",
+            "PLUMBLINE_METRICS_PORT": str(self.metrics_port),
             **env_overrides,
         }
         self.log_path = log_path

@@ -10,6 +10,8 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
+from apps.monitoring import metrics
+
 
 @dataclass(frozen=True)
 class AdapterSpec:
@@ -223,5 +225,6 @@ def _drain(item, on_text, deadline: float | None) -> TextResult:
         handle.cancel()
         raise
     done = handle.wait()
+    metrics.generation_ended(completion_tokens=done.completion_tokens, timings=done.timings)
     reason = "deadline" if hit_deadline else done.finish_reason
     return TextResult(done.text, reason, done.prompt_tokens, done.completion_tokens, done.error or "", label)

@@ -60,6 +60,10 @@ class _EngineHolder:
                 self._engine = self._build()
             return self._engine
 
+    def built(self):
+        """The engine if this process built one, else None (never builds it)."""
+        return self._engine
+
     @staticmethod
     def _build():
         import torch
@@ -100,3 +104,11 @@ _holder = _EngineHolder()
 def get_engine():
     """This process's engine (built and started on first call)."""
     return _holder.get()
+
+
+def engine_stats():
+    """modelcore.engine.EngineStats of this process's engine now, or None when the process has not built one (the
+    web process, a cpu worker, a gpu worker before its first job). For the metrics collector: never loads the
+    model and never waits for an engine step."""
+    engine = _holder.built()
+    return None if engine is None else engine.stats()

@@ -19,6 +19,7 @@ from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
 from apps.generation.models import TEXT_KIND, GenerationJob
 from apps.generation.registry import kind_get
+from apps.monitoring import metrics
 
 Status = GenerationJob.Status
 log = logging.getLogger(__name__)  # ids only
@@ -293,6 +294,8 @@ def _end(job: GenerationJob, status: str, *, finish_reason: str, error: str = ""
     job.error = error[:4000]
     job.finished_at = timezone.now()
     job.save()
+    metrics.job_ended(kind=job.kind, status=status, created_at=job.created_at, started_at=job.started_at,
+                      finished_at=job.finished_at)
     audit_log(
         actor=None,
         action=f"generation_job.{status}",

@@ -239,6 +239,14 @@ PLUMBLINE_ENGINE_MAX_SEQ_LEN = env_int("PLUMBLINE_ENGINE_MAX_SEQ_LEN", 0) or Non
 # Example for long inputs: {"kind": "sparse", "options": {"score": "quest"}, "layers": [2, 3, ..., 29]}.
 PLUMBLINE_LAYER_ATTENTION = os.environ.get("PLUMBLINE_LAYER_ATTENTION", "")
 
+# Service metrics for operators (apps/monitoring/metrics.py, README "Service metrics"). The web answers GET /metrics
+# to "Authorization: Bearer <PLUMBLINE_METRICS_TOKEN>" only ("" = /metrics answers 404). A worker started with
+# PLUMBLINE_METRICS_PORT > 0 serves its own metrics on PLUMBLINE_METRICS_ADDR:PORT (no token: keep it on a private
+# address). Processes of one host or container share counters through PROMETHEUS_MULTIPROC_DIR (environment only).
+PLUMBLINE_METRICS_TOKEN = os.environ.get("PLUMBLINE_METRICS_TOKEN", "")
+PLUMBLINE_METRICS_PORT = env_int("PLUMBLINE_METRICS_PORT", 0)
+PLUMBLINE_METRICS_ADDR = os.environ.get("PLUMBLINE_METRICS_ADDR", "127.0.0.1")
+
 # Adapter registry: upload limits and the forgetting guard (relative rise of the general-set loss allowed).
 PLUMBLINE_ADAPTER_MAX_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_BYTES", 512 * 1024 * 1024)
 PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES = env_int("PLUMBLINE_ADAPTER_MAX_CONFIG_BYTES", 64 * 1024)

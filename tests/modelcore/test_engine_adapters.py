@@ -105,3 +105,27 @@ def test_adapter_argument_is_checked():
     engine = Engine(load_model("tiny-gqa"), None, max_adapters=1)
     with pytest.raises(ValueError, match="pair"):
         engine.submit([1, 2], GREEDY, adapter="just-a-name")
+
+
+def test_stats_report_the_batch_the_kv_cache_and_adapter_loads(adapters, tmp_path):
+    engine = Engine(load_model("tiny-gqa"), None, max_batch_size=2, max_seq_len=64, max_adapters=1)
+    idle = engine.stats()
+    assert (idle.running, idle.waiting, idle.kv_tokens, idle.kv_bytes, idle.adapter_loads) == (0, 0, 0, 0, 0)
+    assert (idle.max_batch_size, idle.kv_capacity_tokens, idle.max_adapters) == (2, 128, 1)
+    pa, pb, pc = prompts(6, 4, 5)
+    engine.submit(pa, GREEDY, adapter=("a", adapters["a"]))
+    engine.submit(pc, GREEDY)
+    engine.submit(pb, GREEDY, adapter=("b", adapters["b"]))
+    assert engine.stats().waiting == 3
+    engine.step()  # a and the base request run; b waits for the one adapter slot
+    busy = engine.stats()
+    assert (busy.running, busy.waiting, busy.adapters_resident, busy.adapter_loads) == (2, 1, 1, 1)
+    assert len(pa) + len(pc) <= busy.kv_tokens <= len(pa) + len(pc) + 2 and busy.kv_bytes > 0
+    engine.run_until_idle()
+    (tmp_path / "adapter_model.bin").write_bytes(b"not safetensors")
+    engine.submit(pc, GREEDY, adapter=("broken", str(tmp_path)))
+    engine.run_until_idle()
+    done = engine.stats()
+    assert (done.running, done.kv_tokens, done.kv_bytes) == (0, 0, 0)
+    # b was evicted to make room for the broken adapter, which then failed to load
+    assert (done.adapter_loads, done.adapter_load_failures, done.adapters_resident) == (2, 1, 0)

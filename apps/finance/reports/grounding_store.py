@@ -32,9 +32,12 @@ def flag_text(check: dict) -> str:
 def ground(text: str, facts_json: list) -> tuple[list[dict], list[str]]:
     """(checks, flags): every number of `text` checked against the facts; a flag per mismatch."""
     from apps.finance.grounding import check_numbers
+    from apps.monitoring import metrics
 
     checks = [check_to_json(c) for c in check_numbers(text, _factset(facts_json))]
-    return checks, [flag_text(c) for c in checks if not c["ok"]]
+    flags = [flag_text(c) for c in checks if not c["ok"]]
+    metrics.verification_outcome(domain="finance", outcome="flagged" if flags else "grounded")
+    return checks, flags
 
 
 def annotated(text: str, checks: list[dict]) -> str:

@@ -9,6 +9,7 @@ from apps.accounts.audit import audit_log
 from apps.medical.models import Draft, Encounter, Finding
 from apps.medical.services.encounters import latest_triage_level
 from apps.medical.verification.types import ACKNOWLEDGEABLE_CHECKS
+from apps.monitoring import metrics
 
 DraftStatus = Draft.Status
 Verification = Draft.Verification
@@ -68,6 +69,7 @@ def draft_verify(*, draft_id: int) -> Draft | None:
     draft.status = DraftStatus.IN_REVIEW
     draft.verified_at = timezone.now()
     draft.save(update_fields=["verification", "status", "verified_at"])
+    transaction.on_commit(lambda: metrics.verification_outcome(domain="medical", outcome=draft.verification))
     audit_log(actor=None, action="medical_draft.verify", obj=draft, via="worker", detail={
         "encounter": draft.encounter_id, "version": draft.version, "verification": draft.verification,
         "errors": sum(f.severity == "error" for f in findings), "findings": len(findings),
@@ -86,6 +88,7 @@ def draft_verify_fail(*, draft_id: int, error: str) -> Draft | None:
                            message=f"the checks could not run ({error[:200]}); the draft cannot be approved")
     draft.verification, draft.status, draft.verified_at = Verification.FAILED, DraftStatus.IN_REVIEW, timezone.now()
     draft.save(update_fields=["verification", "status", "verified_at"])
+    transaction.on_commit(lambda: metrics.verification_outcome(domain="medical", outcome=Verification.FAILED))
     audit_log(actor=None, action="medical_draft.verify", obj=draft, via="worker",
               detail={"encounter": draft.encounter_id, "version": draft.version, "verification": "failed",
                       "errors": 1, "findings": 1})
