@@ -1,5 +1,9 @@
 """`python -m modelcore.train adapter --base NAME_OR_DIR --data FILE.jsonl --out DIR [options]`:
-train a LoRA adapter (PEFT format) on a modelcore base model. See `modelcore.training.adapter`."""
+train a LoRA adapter (PEFT format) on a modelcore base model. See `modelcore.training.adapter`.
+
+`--precision fp32|bf16|fp16|fp8|fp8_emulated` (`modelcore.training.precision`); under
+`torchrun --nproc_per_node N -m modelcore.train adapter ...` it trains data-parallel with DDP, `--batch-size`
+being the global batch (`modelcore.training.distributed`)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .adapters import TARGET_MODULES
+from .training.precision import PRECISIONS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-length", type=int, default=512)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: cuda:LOCAL_RANK per process)")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="fp32; bf16 / fp16 autocast (fp16 with loss scaling); fp8 (torchao, CUDA capability >= 8.9); "
+        "fp8_emulated (the fp8 recipe's rounding in plain PyTorch, any device)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -47,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import load_model
     from .tokenizer import load_tokenizer
     from .training.adapter import TrainOptions, train_adapter
+    from .training.distributed import DistContext
 
+    ctx = DistContext.from_env(args.device)
     try:
         options = TrainOptions(
             rank=args.rank,
@@ -63,10 +77,11 @@ def main(argv: list[str] | None = None) -> int:
             val_fraction=args.val_fraction,
             batch_size=args.batch_size,
             max_length=args.max_length,
+            precision=args.precision,
         )
         base_path = Path(args.base).expanduser()
         base_name = str(base_path.resolve()) if base_path.is_dir() else args.base
-        model = load_model(args.base, device=args.device, cache_dir=args.cache_dir)
+        model = load_model(args.base, device=ctx.device, cache_dir=args.cache_dir)
         tokenizer = load_tokenizer(args.tokenizer or args.base, cache_dir=args.cache_dir)
         summary = train_adapter(
             model,
@@ -76,12 +91,17 @@ def main(argv: list[str] | None = None) -> int:
             options=options,
             base_name=base_name,
             progress=not args.no_progress,
+            dist=ctx,
         )
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        ctx.close()
+    if not ctx.is_main:
+        return 0
     last = summary["val_losses"][-1] if summary["val_losses"] else None
-    print(json.dumps({"out": str(args.out), "steps": summary["steps"], "val_loss": last}))
+    print(json.dumps({"out": str(args.out), "steps": summary["steps"], "val_loss": last, "precision": summary["precision"]}))
     return 0
 
 

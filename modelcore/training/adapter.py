@@ -18,6 +18,7 @@ positions carry no loss, so no attention mask is needed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -34,6 +35,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..adapters import CONFIG_FILE, TARGET_MODULES, WEIGHTS_FILE, load_adapter_weights
+from .distributed import DistContext
+from .precision import PRECISIONS, Precision
 
 IGNORE = -100  # label of tokens that carry no loss (prompt, padding)
 SUMMARY_FILE = "training_summary.json"
@@ -65,6 +68,7 @@ class TrainOptions:
     val_fraction: float = 0.1
     batch_size: int = 4
     max_length: int = 512
+    precision: str = "fp32"  # see modelcore.training.precision: fp32 | bf16 | fp16 | fp8 | fp8_emulated
 
     def __post_init__(self) -> None:
         positive = {
@@ -84,6 +88,8 @@ class TrainOptions:
             raise ValueError(
                 f"TrainOptions: dropout={self.dropout} and val_fraction={self.val_fraction} must be in [0, 1)"
             )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainOptions: precision={self.precision!r} must be one of {', '.join(PRECISIONS)}")
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
         unknown = [m for m in self.target_modules if m not in TARGET_MODULES]
         if unknown or not self.target_modules:
@@ -238,18 +244,27 @@ def split_train_val(
     return train, val
 
 
+def target_count(labels: Tensor) -> int:
+    """How many tokens of a (B, T) label batch carry loss (labels at t + 1 for t < T - 1)."""
+    return int((labels[:, 1:] != IGNORE).sum())
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, examples: Sequence[Example], batch_size: int) -> float | None:
-    """Mean completion-token loss over `examples` (None when there are none)."""
+def evaluate(
+    model: nn.Module, examples: Sequence[Example], batch_size: int, precision: Precision | None = None
+) -> float | None:
+    """Mean completion-token loss over `examples` (None when there are none), under `precision`'s autocast."""
     if not examples:
         return None
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     for i in range(0, len(examples), batch_size):
         ids, labels = collate(examples[i : i + batch_size])
-        total += completion_loss(model, ids, labels, reduction="sum").item()
-        count += int((labels[:, 1:] != IGNORE).sum())
+        with precision.autocast() if precision is not None else contextlib.nullcontext():
+            total += completion_loss(model, ids.to(device), labels.to(device), reduction="sum").item()
+        count += target_count(labels)
     model.train(was_training)
     return total / count
 
@@ -263,9 +278,14 @@ def train_adapter(
     options: TrainOptions = TrainOptions(),
     base_name: str | None = None,
     progress: bool = True,
+    dist: DistContext | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA adapter on `model` (a `Transformer`, left unchanged afterwards) and save it to `out_dir`
-    in PEFT's format plus `training_summary.json`. Returns the summary."""
+    in PEFT's format plus `training_summary.json`. Returns the summary.
+
+    Precision: `options.precision` (`modelcore.training.precision`). Distributed: under torchrun pass
+    `DistContext.from_env(device)`; `options.batch_size` is then the global batch, each rank trains on its
+    shard, and only rank 0 writes `out_dir` (see `modelcore.training.distributed`)."""
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
 
@@ -277,12 +297,16 @@ def train_adapter(
         read_jsonl(data_path), tokenizer, max_length=options.max_length, vocab_size=config.vocab_size
     )
     train, val = split_train_val(examples, options.val_fraction, options.seed)
-    steps_per_epoch = math.ceil(len(train) / options.batch_size)
+    device = next(model.parameters()).device
+    ctx = dist if dist is not None else DistContext(device=device)
+    precision = Precision.resolve(options.precision, device)
+    per_rank_batch = ctx.per_rank_batch(options.batch_size)
+    sampler = ctx.sampler(train, seed=options.seed + 1)
+    steps_per_epoch = math.ceil(len(sampler) / per_rank_batch)
     total_steps = options.epochs * steps_per_epoch
     if options.max_steps is not None:
         total_steps = min(total_steps, options.max_steps)
 
-    device = next(model.parameters()).device
     requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
     torch.manual_seed(
         options.seed
@@ -297,53 +321,63 @@ def train_adapter(
         task_type=None,  # plain PeftModel: forwards our (input_ids, positions, kv_cache) call unchanged
     )
     peft_model = get_peft_model(model, lora_config)  # freezes everything but the LoRA factors
+    precision.prepare(peft_model)  # fp8: the frozen base Linear layers run their matmuls in fp8
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=options.lr, weight_decay=options.weight_decay)
-    shuffle = torch.Generator().manual_seed(options.seed + 1)
+    torch.manual_seed(options.seed + ctx.rank)  # dropout masks differ between ranks, like their data
+    trained_model = ctx.wrap(peft_model)
 
     train_losses: list[float] = []
     val_losses: list[float | None] = []
-    val_before = evaluate(peft_model, val, options.batch_size)
+    val_before = evaluate(peft_model, val, options.batch_size, precision)
     step = 0
     epochs_done = 0
-    bar = tqdm(total=total_steps, desc="adapter", unit="step", disable=not progress)
+    bar = tqdm(total=total_steps, desc="adapter", unit="step", disable=not (progress and ctx.is_main))
+    out = Path(out_dir)
     try:
         peft_model.train()
         while step < total_steps:
-            order = torch.randperm(len(train), generator=shuffle).tolist()
-            for i in range(0, len(order), options.batch_size):
-                ids, labels = collate([train[j] for j in order[i : i + options.batch_size]])
-                loss = completion_loss(peft_model, ids.to(device), labels.to(device))
-                loss.backward()
-                optimizer.step()
+            sampler.set_epoch(epochs_done)
+            order = list(sampler)  # this rank's shard of the epoch's seeded permutation
+            for i in range(0, len(order), per_rank_batch):
+                ids, labels = collate([train[j] for j in order[i : i + per_rank_batch]])
+                ids, labels = ids.to(device), labels.to(device)
+                # the loss of the global batch: token-loss sum over the global token count (see distributed.py)
+                n_tokens = ctx.all_sum(torch.tensor(float(target_count(labels)), device=device))
+                with precision.autocast():
+                    loss_sum = completion_loss(trained_model, ids, labels, reduction="sum")
+                precision.backward(loss_sum * ctx.world_size / n_tokens)
+                precision.step(optimizer)
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                train_losses.append(loss.item())
+                loss = (ctx.all_sum(loss_sum) / n_tokens).item()
+                train_losses.append(loss)
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
+                bar.set_postfix(loss=f"{loss:.4f}")
                 if step >= total_steps:
                     break
             epochs_done += 1
-            val_losses.append(evaluate(peft_model, val, options.batch_size))
-            if progress and val_losses[-1] is not None:
+            val_losses.append(evaluate(peft_model, val, options.batch_size, precision))
+            if progress and ctx.is_main and val_losses[-1] is not None:
                 bar.write(f"epoch {epochs_done}: val loss {val_losses[-1]:.4f}")
         peft_model.eval()
+        precision.restore()  # plain Linear layers (holding the same parameters) before saving
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         saved = peft_model.peft_config["default"]
         saved.task_type = "CAUSAL_LM"  # so peft loads it onto transformers' LlamaForCausalLM as usual
         saved.base_model_name_or_path = base_name if base_name is not None else (config.name or None)
-        # save_embedding_layers=False: we never train embeddings, and "auto" would look the base name up
-        # on the Hugging Face Hub.
-        peft_model.save_pretrained(str(out), safe_serialization=True, save_embedding_layers=False)
+        if ctx.is_main:  # one writer
+            out.mkdir(parents=True, exist_ok=True)
+            # save_embedding_layers=False: we never train embeddings, and "auto" would look the base name up
+            # on the Hugging Face Hub.
+            peft_model.save_pretrained(str(out), safe_serialization=True, save_embedding_layers=False)
     finally:
         bar.close()
+        precision.restore()
         peft_model.unload()  # take the LoRA layers out again: `model` is the plain base afterwards
         for name, p in model.named_parameters():
             p.requires_grad_(requires_grad[name])
 
-    load_adapter_weights(out, config)  # what we wrote passes our own strict reader
     summary = {
         "base": saved.base_model_name_or_path,
         "data": str(data_path),
@@ -358,9 +392,15 @@ def train_adapter(
         "val_loss_before": val_before,
         "val_losses": val_losses,
         "options": dataclasses.asdict(options),
+        "precision": precision.name,
+        "fp8_linear_layers": precision.converted_count,
+        "world_size": ctx.world_size,
         "files": [CONFIG_FILE, WEIGHTS_FILE],
         "elapsed_s": round(time.perf_counter() - started, 3),
     }
-    with open(out / SUMMARY_FILE, "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    if ctx.is_main:
+        load_adapter_weights(out, config)  # what we wrote passes our own strict reader
+        with open(out / SUMMARY_FILE, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+    ctx.barrier()  # the other ranks return once the adapter is on disk
     return summary
