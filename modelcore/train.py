@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-length", type=int, default=512)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: cuda:LOCAL_RANK per process)")
+    p.add_argument(
+        "--device", default="cpu", help="cpu or cuda (under torchrun: cuda:LOCAL_RANK per process)"
+    )
     p.add_argument(
         "--precision",
         default="fp32",
@@ -101,7 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     if not ctx.is_main:
         return 0
     last = summary["val_losses"][-1] if summary["val_losses"] else None
-    print(json.dumps({"out": str(args.out), "steps": summary["steps"], "val_loss": last, "precision": summary["precision"]}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "steps": summary["steps"],
+                "val_loss": last,
+                "precision": summary["precision"],
+            }
+        )
+    )
     return 0
 
 

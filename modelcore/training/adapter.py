@@ -89,7 +89,9 @@ class TrainOptions:
                 f"TrainOptions: dropout={self.dropout} and val_fraction={self.val_fraction} must be in [0, 1)"
             )
         if self.precision not in PRECISIONS:
-            raise ValueError(f"TrainOptions: precision={self.precision!r} must be one of {', '.join(PRECISIONS)}")
+            raise ValueError(
+                f"TrainOptions: precision={self.precision!r} must be one of {', '.join(PRECISIONS)}"
+            )
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
         unknown = [m for m in self.target_modules if m not in TARGET_MODULES]
         if unknown or not self.target_modules:
