@@ -48,14 +48,20 @@ def fp8_refusal(device: torch.device | str) -> str | None:
         )
     if not torch.cuda.is_available():
         return "--precision fp8: CUDA is not available in this PyTorch build or on this machine"
-    major, minor = torch.cuda.get_device_capability(device)
-    if (major, minor) < FP8_MIN_CAPABILITY:
-        name = torch.cuda.get_device_name(device)
-        return (
-            f"--precision fp8: {name} ({device}) has compute capability {major}.{minor}; FP8 tensor cores need "
-            f">= 8.9 (L4, H100, H200). A100 (8.0) and Jetson Orin (8.7) have none: use bf16 or fp16"
-        )
-    return None
+    return capability_refusal(
+        torch.cuda.get_device_name(device), device, torch.cuda.get_device_capability(device)
+    )
+
+
+def capability_refusal(name: str, device: torch.device | str, capability: tuple[int, int]) -> str | None:
+    """The refusal for a CUDA device `name` of compute `capability` (None when it has FP8 tensor cores)."""
+    if tuple(capability) >= FP8_MIN_CAPABILITY:
+        return None
+    major, minor = capability
+    return (
+        f"--precision fp8: {name} ({device}) has compute capability {major}.{minor}; FP8 tensor cores need "
+        f">= 8.9 (L4, H100, H200). A100 (8.0) and Jetson Orin (8.7) have none: use bf16 or fp16"
+    )
 
 
 def _fp8_module_filter(module: nn.Module, fqn: str) -> bool:
@@ -74,7 +80,10 @@ def fp8_scale(x: Tensor, dtype: torch.dtype) -> Tensor:
 def fp8_roundtrip(x: Tensor, dtype: torch.dtype = FP8_FORWARD) -> Tensor:
     """x cast to float8 `dtype` with a per-tensor scale and back, in float32 (x's rounding to FP8)."""
     scale = fp8_scale(x, dtype)
-    return (x.float() / scale).to(dtype).float() * scale
+    fp8_max = torch.finfo(dtype).max
+    # clamp: x / scale can land a rounding error above fp8 max, and an out-of-range cast is not saturating
+    # for every format and device (e5m2 overflows to inf)
+    return (x.float() / scale).clamp(-fp8_max, fp8_max).to(dtype).float() * scale
 
 
 class _Fp8Matmul(torch.autograd.Function):
