@@ -21,7 +21,7 @@ the output head `lm_head` (its logits feed the softmax directly; torchao's recip
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -209,6 +209,14 @@ class Precision:
 
     def backward(self, loss: Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def clip_grad_norm_(
+        self, optimizer: torch.optim.Optimizer, parameters: Iterable[Tensor], max_norm: float
+    ) -> Tensor:
+        """Clip the true (unscaled) gradient norm; call between `backward` and `step`."""
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)  # `step` then knows not to unscale again
+        return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         """optimizer.step() (through the scaler for fp16: unscale, skip on inf/nan, update the scale)."""
