@@ -69,11 +69,40 @@ def make_batch(step: int, batch: int, seq: int, vocab: int, seed: int = 0) -> to
 
 
 def run_one(name: str, config: ModelConfig, args, device: torch.device, budget_s: float) -> dict:
-    """Train a fresh model in precision `name`; a dict of the measurements (or of why it could not run)."""
+    """Train a fresh model in precision `name`; a dict of the measurements (or of why it could not run). A
+    compiled run that fails is retried once eagerly (the row says why); any other failure is recorded."""
     try:
         precision = Precision.resolve(name, device)
     except ValueError as exc:
         return {"precision": name, "skipped": str(exc)}
+    compile_error = None
+    for compiled in [True, False] if args.compile else [False]:
+        try:
+            row = _train(name, precision, config, args, device, budget_s, compiled)
+            return {**row, "compiled": compiled, "compile_error": compile_error}
+        except Exception as exc:  # noqa: BLE001  (a benchmark row, not a crash of the whole check)
+            error = f"{type(exc).__name__}: {str(exc)[:500]}"
+            precision.restore()
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if compiled:
+                compile_error = error
+                precision = Precision.resolve(name, device)
+                continue
+            return {"precision": name, "error": error, "compile_error": compile_error}
+    raise AssertionError("unreachable")
+
+
+def _train(
+    name: str,
+    precision: Precision,
+    config: ModelConfig,
+    args,
+    device: torch.device,
+    budget_s: float,
+    compiled: bool,
+) -> dict:
     torch.manual_seed(args.seed)  # same initial weights for every precision
     with torch.device(device):
         model = Transformer(config)
@@ -84,7 +113,7 @@ def run_one(name: str, config: ModelConfig, args, device: torch.device, budget_s
         model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1, fused=device.type == "cuda"
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
-    forward = torch.compile(model) if args.compile else model
+    forward = torch.compile(model) if compiled else model
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats(device)
