@@ -181,9 +181,10 @@ class Precision:
             from torchao.float8 import Float8LinearConfig, convert_to_float8_training
 
             before = {fqn: m for fqn, m in model.named_modules() if type(m) is nn.Linear}
-            convert_to_float8_training(
-                model, module_filter_fn=_fp8_module_filter, config=Float8LinearConfig()
-            )
+            # emulate: torchao's own CPU emulation of the scaled matmuls; reachable only by building a
+            # Precision("fp8", "cpu", ...) directly, which the tests do to check torchao against fp8_emulated
+            config = Float8LinearConfig(emulate=self.device_type != "cuda")
+            convert_to_float8_training(model, module_filter_fn=_fp8_module_filter, config=config)
             after = dict(model.named_modules())
             for fqn, original in before.items():
                 if after.get(fqn) is not original:
