@@ -159,6 +159,12 @@ _NEGATIVE_CUE = re.compile(
     r"drop\w*|shr[ai]nk\w*|shrunk|contract\w*|compress\w*|narrow\w*|down|downside|discount|below|lower|swung|"
     r"swing|reduc\w*|minus|deteriorat\w*|slipped|slid|erod\w*|cut|red|net\s+cash|overvalued)\b",
     re.IGNORECASE)
+# a clause that continues the one before it without a subject of its own: ", up 18.4% year on year",
+# " - after 8.0pp in 2022", ", or $1.06 per share"
+_ELIDED_SUBJECT = re.compile(
+    r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|after|from|versus|"
+    r"vs\.?|against|compared\s+(?:with|to)|or|an?\s+(?:increase|decrease|rise|decline|drop|fall|gain)\s+of)\s",
+    re.IGNORECASE)
 _COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s+on\s+average|"
                        r"on\s+average\s+(?:a|per|each)\s+year|per\s+annum)\b", re.IGNORECASE)
 _VERSUS_PRICE = re.compile(
@@ -185,7 +191,7 @@ _SHARE_OF_EARNINGS_WORDS = ((re.compile(r"\b(?:convert\w*|conversion)\b", re.I),
 # (revenue -> revenue_growth_yoy, revenue_cagr)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "revenue": ("revenue", "revenues", "sales", "top line", "turnover", "rev"),
-    "net_income": ("net income", "net profit", "earnings", "profit", "ni", "net inc"),
+    "net_income": ("net income", "net profit", "earnings", "profit", "ni", "net inc", "net loss", "net earnings"),
     "eps_diluted": ("eps", "earnings per share", "diluted eps", "net income per share", "profit per share"),
     "fcf": ("free cash flow", "fcf"),
     "ebitda": ("ebitda",),
@@ -257,6 +263,13 @@ _COMPATIBLE = {
 }
 
 
+# what a check found: the number is one of the facts; it contradicts the fact of the metric (and year) its
+# clause attributes it to (a flag); or the checker cannot tell which fact it is about ("could not check")
+MATCHED, FLAGGED, UNATTRIBUTED = "matched", "flagged", "unattributed"
+# why a flagged number is wrong: the value of another year / metric / scale / sign of the attributed fact, or none
+KINDS = ("wrong_year", "wrong_metric", "wrong_scale", "wrong_sign", "wrong_unit", "wrong_value")
+
+
 @dataclass(frozen=True)
 class NumberCheck:
     start: int
@@ -264,8 +277,18 @@ class NumberCheck:
     text: str
     value: float  # in the facts' units: a fraction for percentages, whole currency units for amounts
     matched_key: str | None
-    ok: bool
-    expected: Fact | None  # for a mismatch: the fact it most plausibly should have used
+    ok: bool  # the number is one of the facts
+    expected: Fact | None  # for a flag: the fact it should have used; unattributed: the nearest one, if any
+    status: str = ""  # MATCHED | FLAGGED | UNATTRIBUTED; "" -> MATCHED when ok, else FLAGGED
+    kind: str | None = None  # for a flag: one of KINDS
+
+    def __post_init__(self):
+        if not self.status:
+            object.__setattr__(self, "status", MATCHED if self.ok else FLAGGED)
+
+    @property
+    def flagged(self) -> bool:
+        return self.status == FLAGGED
 
 
 @dataclass(frozen=True)
@@ -472,6 +495,7 @@ class _Vocabulary:
     """Alias phrase -> metrics, from the facts at hand."""
 
     bases: list[tuple[int, int]] = []  # spans of the bases of "X% of <base>" phrases in the text being read
+    own: int = 0  # of the sets `mentioned` returned last, how many its own clause names
 
     def __init__(self, facts: FactSet):
         self.metrics: dict[str, list[Fact]] = {}
@@ -517,6 +541,7 @@ class _Vocabulary:
         (text[clo:chi]): the metric named nearest before it (or right after it, "40.0% gross margin", when
         nothing is named right before it), then the one named after it, then the others before it, nearest
         first; then, carried over, those named in the sentence's earlier clauses (from lo), nearest first."""
+        self.own = 0
         if self._re is None:
             return []
         before = sorted(self._found(text, max(clo, claim.start - 160), claim.start),
@@ -548,8 +573,10 @@ class _Vocabulary:
         narrowed = [n for other in own[1:] if (n := _narrow(own[0], other, qualify=False))]
         if after_set and before_sets and bound_after:
             narrowed.insert(0, _narrow(before_sets[0], after_set, qualify=True))
-        order = [n for n in narrowed if n][:1] + order + self._sets(carried)
+        order = [n for n in narrowed if n][:1] + order
         order = [m for m in order if m]
+        self.own = len(order)  # the first `own` sets are named in the number's own clause
+        order += [m for m in self._sets(carried) if m]
         if _COUNTERPART_BEFORE.search(text, max(clo, claim.start - 40), claim.start):
             # "the peer median P/E of 15.0x compares with its own 12.0x": a number compared with a metric may be
             # its counterpart (the company's own, or the peers')
@@ -852,6 +879,9 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
         mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)
+        own = vocabulary.own  # how many of `mentioned` its own clause names
+        if not own and mentioned and _ELIDED_SUBJECT.match(text, clo):
+            own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": the subject of the clause before
         if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
             continue  # a duration ("over the next 5 years"), not a claim about a years fact
         if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
@@ -859,11 +889,11 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             mentioned = [{m for m in ms if m.endswith("_cagr")} or ms for ms in mentioned]
         ratio = _share_of(text, claim, vocabulary, clo, chi)
         if ratio:
-            mentioned = [ratio] + mentioned
+            mentioned, own = [ratio] + mentioned, own + 1
         versus_price = _VERSUS_PRICE.match(text, claim.end) if claim.kind == "percent" else None
         if versus_price and "dcf.upside" in vocabulary.metrics:
             # "28.8% under the $26.40 share price": the upside (or downside) to the price, signed by its side
-            mentioned = [{"dcf.upside"}] + mentioned
+            mentioned, own = [{"dcf.upside"}] + mentioned, own + 1
             if not claim.signed:
                 below = versus_price.group("side").lower() in ("below", "under", "beneath", "short")
                 claim = replace(claim, number=-abs(claim.number) if below else abs(claim.number), signed=True)
@@ -872,61 +902,153 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         if claim.kind in ("per_share", "money", "bare"):
             # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS
             mentioned = [m | {"eps_diluted"} if m & {"net_income", "pe"} else m for m in mentioned]
-        named = [n for metrics in mentioned if (n := [f for f in compatible if f.metric in metrics])]
+        named = [(n, i < own) for i, metrics in enumerate(mentioned)
+                 if (n := [f for f in compatible if f.metric in metrics])]
         # the nearest named metric in the named year; else another named metric in that year ("revenue is
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
-        # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year
-        options = [[f for f in n if _about(f, years, own_clause)] if any(f.years for f in n) else n
-                   for n in named] if years else []
-        options += named[:1]
+        # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year. Each option with
+        # whether the number's own clause names its metric (an attribution the checker is confident of)
+        in_year = [([f for f in n if _about(f, years, own_clause)] if any(f.years for f in n) else n, mine)
+                   for n, mine in named] if years else []
+        # a metric the number's own clause names, in any year, before one carried over from an earlier clause
+        # ("FY'23 ND/EBITDA fell to 2.4x, while the stock trades on 10.2x P/E": P/E, of which there is no FY'23)
+        options = [o for o in in_year if o[1]] + [n for n in named[:1] if n[1]] + [o for o in in_year if not o[1]]
+        options += [n for n in named[:1] if not n[1]]
         if years:
-            options.append([f for f in compatible if _about(f, years, own_clause)])
-        options.append(compatible)
-        pool = next((o for o in options if o), [])
+            options.append(([f for f in compatible if _about(f, years, own_clause)], None))
+        options.append((compatible, None))
+        pool, attributed = next(((o, mine) for o, mine in options if o), ([], None))
         # an unsigned number is a positive one unless its clause says otherwise ("a loss of", "downside")
         positive = not claim.signed and not _NEGATIVE_CUE.search(text, clo, chi)
-        best_ok: tuple[tuple[float, int], Fact, float] | None = None
-        nearest: tuple[tuple[float, int], Fact] | None = None
         # "net debt fell by $32.8m in 2024": an amount of change is the difference from the year before
         by_change = claim.kind in ("amount", "money") and _BY_AMOUNT.search(text, max(clo, claim.start - 40),
                                                                             claim.start) is not None
-        for fact in pool:
-            same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
-            if by_change and fact.unit == "currency" and fact.period and (
-                    before := by_year.get((fact.metric, fact.period - 1))) is not None:
-                change = abs(fact.value - before.value)
-                diff = replace(fact, key=f"{fact.metric}_change_amount.{fact.period}", value=change,
-                               label=f"{fact.label} change", display=format_amount(change),
-                               formula=f"{fact.key} - {before.key}")
-                unsigned = replace(claim, number=abs(claim.number), signed=False)  # "down by": the words sign it
-                for written, read_scale in _candidates_written(unsigned, diff):
-                    within, rel = _distance(unsigned, written, positive=False)
-                    rank = (rel, -(fact.period or 0))
-                    if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
-                        best_ok = (rank, diff, read_scale)
-            for written, read_scale in _candidates_written(claim, fact):
-                within, rel = _distance(claim, written, positive)
-                rank = (rel, -(fact.period or 0))  # on a tie, the latest year
-                if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
-                    best_ok = (rank, fact, read_scale)
-                if nearest is None or rank < nearest[0]:
-                    nearest = (rank, fact)
+        best_ok, nearest = _best(claim, pool, positive, rel_tol, by_change, by_year)
         value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
         start, end = where[claim.start], where[claim.end - 1] + 1
         written = original[start:end]
         if best_ok is not None:
             value *= best_ok[2]  # "1,210.0" read in millions
             checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None))
-        else:
-            checks.append(NumberCheck(start, end, written, value, None, False,
-                                      nearest[1] if nearest else None))
+            continue
+        expected = nearest[1] if nearest else None
+        # a flag is a confident contradiction: the number's own clause names its metric (and, for a value of
+        # another year, its year); a number the checker cannot attribute is "could not check", not an error
+        # the year is certain when the number's own clause names it, or when its sentence names no other year
+        # ("FY'23 rev. $1.58bn, GM 38%, op. margin 15.0%")
+        sentence_years = {t[2] for t in tokens if lo <= t[0] < hi}
+        year_certain = bool(years) and (own_clause or sentence_years == {years})
+        kind = None
+        if own and not any(mine for _, mine in named):
+            # the metrics the number's own clause names have no fact in the number's unit: "interest cover of
+            # 13.6%" for 13.6x is a wrong unit; another value is not one the checker can attribute
+            kind = _wrong_unit(claim, [f for f in available if f.metric in mentioned[0]], years, year_certain)
+            attributed = None
+        if attributed:
+            kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol)
+        if kind is None:
+            checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
+            continue
+        kind, other = kind
+        if kind == "wrong_unit":
+            expected = other
+        elif other is not None and kind in ("wrong_year", "wrong_scale", "wrong_sign"):
+            # the fact of the number's metric and year it should have used: the value written belongs to
+            # another year (or scale, or sign) of the same metric
+            expected = _expected_for(other, pool) or expected
+        checks.append(NumberCheck(start, end, written, value, None, False, expected, FLAGGED, kind))
     return checks
 
 
+def _best(claim: _Claim, pool: list[Fact], positive: bool, rel_tol: float, by_change: bool, by_year: dict):
+    """(the best fact of `pool` the number matches, as (rank, fact, scale read) or None; the nearest fact, as
+    (rank, fact) or None)."""
+    best_ok: tuple[tuple[float, int], Fact, float] | None = None
+    nearest: tuple[tuple[float, int], Fact] | None = None
+    for fact in pool:
+        same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
+        if by_change and fact.unit == "currency" and fact.period and (
+                before := by_year.get((fact.metric, fact.period - 1))) is not None:
+            change = abs(fact.value - before.value)
+            diff = replace(fact, key=f"{fact.metric}_change_amount.{fact.period}", value=change,
+                           label=f"{fact.label} change", display=format_amount(change),
+                           formula=f"{fact.key} - {before.key}")
+            unsigned = replace(claim, number=abs(claim.number), signed=False)  # "down by": the words sign it
+            for written, read_scale in _candidates_written(unsigned, diff):
+                within, rel = _distance(unsigned, written, positive=False)
+                rank = (rel, -(fact.period or 0))
+                if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
+                    best_ok = (rank, diff, read_scale)
+        for written, read_scale in _candidates_written(claim, fact):
+            within, rel = _distance(claim, written, positive)
+            rank = (rel, -(fact.period or 0))  # on a tie, the latest year
+            if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
+                best_ok = (rank, fact, read_scale)
+            if nearest is None or rank < nearest[0]:
+                nearest = (rank, fact)
+    return best_ok, nearest
+
+
+def _matching(claim: _Claim, facts: list[Fact], positive: bool, rel_tol: float) -> Fact | None:
+    best, _ = _best(claim, facts, positive, rel_tol, False, {})
+    return best[1] if best else None
+
+
+_RESCALE = {"amount": (1e3, 1e-3, 1e6, 1e-6), "money": (1e3, 1e6, 1e9, 1e-3), "bare": (1e3, 1e6, 1e9),
+            "percent": (100, 0.01), "points": (100, 0.01), "multiple": (), "per_share": (100, 0.01), "years": ()}
+
+
+def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], years, year_certain: bool,
+                   positive: bool, rel_tol: float) -> tuple[str, Fact | None] | None:
+    """Why a number attributed to the metric of `pool` (in `years`) contradicts it: (kind, the fact it matches
+    instead); None when it cannot say (the value is another year's of the metric but the year is not named in
+    the number's own clause, nor is it the only year of its sentence)."""
+    metrics = {f.metric for f in pool}
+    same_metric = [f for f in compatible if f.metric in metrics and f not in pool]
+    other = _matching(claim, same_metric, positive, rel_tol)
+    if other is not None:
+        return ("wrong_year", other) if year_certain else None
+    for factor in _RESCALE[claim.kind]:
+        rescaled = replace(claim, scale=claim.scale * factor)
+        if (other := _matching(rescaled, pool, positive, rel_tol)) is not None:
+            return "wrong_scale", other
+    if claim.signed or not positive:
+        flipped = replace(claim, number=-claim.number, signed=True)
+        if (other := _matching(flipped, pool, False, rel_tol)) is not None:
+            return "wrong_sign", other
+    elsewhere = [f for f in compatible if f.metric not in metrics]
+    if (other := _matching(claim, elsewhere, positive, rel_tol)) is not None:
+        return "wrong_metric", other
+    return "wrong_value", None
+
+
+_DISPLAY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _wrong_unit(claim: _Claim, facts: list[Fact], years, year_certain: bool) -> tuple[str, Fact] | None:
+    """("wrong_unit", fact) when the number is a fact of the metric named for it as displayed in another unit
+    ("13.6%" for an interest cover of 13.6x), in its year when that is certain."""
+    half = 0.5 * 10 ** -claim.decimals + 1e-9
+    for fact in facts:
+        if year_certain and fact.years and not _about(fact, years, True):
+            continue
+        shown = _DISPLAY_NUMBER.search(fact.display or "")
+        if shown and abs(abs(claim.number) - abs(float(shown.group().replace(",", "")))) <= half:
+            return "wrong_unit", fact
+    return None
+
+
+def _expected_for(other: Fact, pool: list[Fact]) -> Fact | None:
+    """The fact of `pool` a number should have used, when it matched `other` (another year, scale or sign)."""
+    same = [f for f in pool if f.metric == other.metric]
+    return max(same or pool, key=lambda f: f.period or 0) if pool else None
+
+
 def annotate(text: str, checks: list[NumberCheck]) -> str:
-    """`text` with each mismatch marked: 14.0% [[unverified: 14.0% — fact gross_margin.2024 is 40.0%]]."""
+    """`text` with each flag marked: 14.0% [[unverified: 14.0% — fact gross_margin.2024 is 40.0%]]; numbers the
+    checker could not attribute to a fact are left as written."""
     out, pos = [], 0
-    for check in sorted((c for c in checks if not c.ok), key=lambda c: c.start):
+    for check in sorted((c for c in checks if c.flagged), key=lambda c: c.start):
         if check.start < pos:
             continue
         out.append(text[pos:check.end])
@@ -939,8 +1061,9 @@ def annotate(text: str, checks: list[NumberCheck]) -> str:
 
 
 def summary(checks: list[NumberCheck]) -> dict[str, int]:
-    bad = sum(1 for c in checks if not c.ok)
-    return {"numbers": len(checks), "matched": len(checks) - bad, "unverified": bad}
+    return {"numbers": len(checks), "matched": sum(1 for c in checks if c.status == MATCHED),
+            "unverified": sum(1 for c in checks if c.status == FLAGGED),
+            "unattributed": sum(1 for c in checks if c.status == UNATTRIBUTED)}
 
 
-__all__ = ["NumberCheck", "annotate", "check_numbers", "summary"]
+__all__ = ["FLAGGED", "KINDS", "MATCHED", "UNATTRIBUTED", "NumberCheck", "annotate", "check_numbers", "summary"]

@@ -34,7 +34,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"MISS  {miss['id']}: {miss['number']}")
             for flag in data["extra_flags"]:
                 self.stdout.write(f"FLAG  {flag['id']} ({'correct' if flag['correct'] else 'error'} paragraph): "
-                                  f"{flag['text']} expected {flag['expected']} = {flag['expected_display']}")
+                                  f"{flag['text']} [{flag['kind']}] expected {flag['expected']} = "
+                                  f"{flag['expected_display']}")
+            for number in data["unattributed_numbers"]:
+                self.stdout.write(f"UNATTR {number['id']} ({'correct' if number['correct'] else 'error'} paragraph): "
+                                  f"{number['text']}")
         if opts["json"]:
             with open(opts["json"], "w", encoding="utf-8") as fh:
                 json.dump(data, fh, indent=2)
