@@ -98,7 +98,13 @@ _RELATIVE_YEAR_RE = re.compile(
     r"\b(?P<prior>a\s+year\s+(?:earlier|before|ago)|the\s+(?:prior|previous|preceding)\s+year|the\s+year\s+before"
     r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b"
     r"|\b(?P<next>a\s+year\s+later|the\s+(?:following|next)\s+year|the\s+year\s+after)\b"
-    r"|\b(?P<later>(?:has|have|had)\s+since|since\s+then|ever\s+since)\b", re.IGNORECASE)
+    r"|\b(?P<later>(?:has|have|had)\s+since|since\s+then|ever\s+since)\b"
+    r"|\b(?P<nprior>two|three|four|five|six|seven|eight|nine|ten|\d)\s+years\s+(?:earlier|before|ago)\b", re.IGNORECASE)
+_NUMBER_WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+# "FY22/FY23/FY24", "FY2022/23/24", "2020-24": a list of years or a short span (the first year four digits or FY)
+_YEAR_LIST = re.compile(
+    r"(?<![\w.])(?:FY\s?['\u2019]?\d\d(?:\d\d)?|(?:19|20)\d\d)"
+    r"(?:(?:\s?/\s?|-)(?:FY\s?)?['\u2019]?(?:(?:19|20)\d\d|\d\d)(?![\d.,]*\d)(?![%\w]))+", re.IGNORECASE)
 _RANGE_RE = re.compile(
     r"(?P<sep>\s?(?:-|–|to|and)\s?)(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
     r"pp\b|bps\b))", re.IGNORECASE)
@@ -110,6 +116,7 @@ _YEAR_BEFORE_METRIC = re.compile(r"(?:FY\s?['\u2019]?\d\d|(?:FY\s?)?(?:19|20)\d\
 _BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to|than(?:\s+in)?)"
                                r"\s+(?:the\s+)?$",
                                re.IGNORECASE)
+_COMPARISON_WORD = re.compile(r"\b(?:compar\w*|versus|vs\.?|against|from|than|since)\b", re.IGNORECASE)
 _FROM_BEFORE = re.compile(r"\bfrom\s+(?:a\s+|an\s+)?$", re.IGNORECASE)
 _YEAR_OF_NUMBER = re.compile(r"\s+(?:in|for|during|by)\s+(?:fiscal\s+|the\s+year\s+)?", re.IGNORECASE)
 # "better than FY2023's 22.0%", "2023: 84.0%": a year right before a number is that number's
@@ -165,6 +172,13 @@ _ELIDED_SUBJECT = re.compile(
     r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|after|from|versus|"
     r"vs\.?|against|compared\s+(?:with|to)|or|an?\s+(?:increase|decrease|rise|decline|drop|fall|gain)\s+of)\s",
     re.IGNORECASE)
+# a parenthesis without a number glosses the name before it: "Cash conversion (FCF as a share of net income)"
+_GLOSS = re.compile(r"\([^()\d]*\)")
+# between a number and the metric named after it: "$146.6m of operating cash flow", "40.0% gross margin"
+_NAME_AFTER = re.compile(r"[ \t\u00a0]*(?:(?:of|on|in|for)\s+(?:the\s+|its\s+)?)?")
+# generic words that may stand for several metrics ("swung from a loss of $12.6m to a profit of $78.4m" of
+# operating income): they attribute a number only when no other metric of the sentence could be its subject
+_WEAK_NAMES = frozenset({"profit", "profits", "loss", "losses", "earnings"})
 _COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s+on\s+average|"
                        r"on\s+average\s+(?:a|per|each)\s+year|per\s+annum)\b", re.IGNORECASE)
 _VERSUS_PRICE = re.compile(
@@ -218,7 +232,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "roe": ("roe", "return on equity"),
     "roa": ("roa", "return on assets"),
     "roic": ("roic", "return on invested capital", "return on capital"),
-    "interest_cover": ("interest cover", "interest coverage"),
+    "interest_cover": ("interest cover", "interest coverage", "int. cover", "int cover"),
     "cash_conversion": ("cash conversion", "fcf conversion", "free cash flow conversion", "conversion"),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
                         "current"),
@@ -306,7 +320,10 @@ class _Claim:
 
 def _parse(text: str) -> list[_Claim]:
     claims = []
+    lists = _year_lists(text)
     for m in _NUMBER_RE.finditer(text):
+        if any(a <= m.start("num") < b for a, b, _ in lists):
+            continue  # "2020-24", "FY2022/23/24": years
         num = m.group("num")
         unit = (m.group("unit") or "").strip().lower()
         currency = m.group("cur") or m.group("cur2") or m.group("cur3")
@@ -446,10 +463,12 @@ def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 # an en dash or minus sign before a number is a minus ("–$20.1m") or a range's dash ("2020–2024")
 _NORMALISE = re.compile(
     r"(?P<unitspace>(?<=\d)[ \u00a0\u2007\u2009\u202f](?=(?:%|x\b|\u00d7|bn\b|mn\b|m\b|k\b|pp\b|bps\b)))"
+    r"|(?P<thousands>(?<=\d)[\u00a0\u2007\u2009\u202f](?=\d{3}(?!\d))|(?<=[$\u20ac\u00a3]\d) (?=\d{3}(?!\d))"
+    r"|(?<=[$\u20ac\u00a3]\d\d) (?=\d{3}(?!\d))|(?<=[$\u20ac\u00a3]\d\d\d) (?=\d{3}(?!\d)))"
     r"|(?P<space>[\u00a0\u2002\u2003\u2007\u2009\u200a\u202f])"
     r"|(?P<minus>\u2212|\u2013(?=[$\u20ac\u00a3]?\d))"
     r"|(?P<quote>[\u2018\u2019])", re.IGNORECASE)
-_REPLACE = {"unitspace": "", "space": " ", "minus": "-", "quote": "'"}
+_REPLACE = {"unitspace": "", "thousands": ",", "space": " ", "minus": "-", "quote": "'"}
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:
@@ -496,6 +515,7 @@ class _Vocabulary:
 
     bases: list[tuple[int, int]] = []  # spans of the bases of "X% of <base>" phrases in the text being read
     own: int = 0  # of the sets `mentioned` returned last, how many its own clause names
+    numbers: list[tuple[int, int]] = []  # spans of the numbers of the text being read
 
     def __init__(self, facts: FactSet):
         self.metrics: dict[str, list[Fact]] = {}
@@ -546,6 +566,10 @@ class _Vocabulary:
             return []
         before = sorted(self._found(text, max(clo, claim.start - 160), claim.start),
                         key=lambda m: m.end(), reverse=True)
+        # "generated $146.6m of operating cash flow and spent $49.2m on capex": a name right after an earlier
+        # number ("of", "on" ...) is that number's, and comes last for this one
+        taken = [m for m in before if any(n1 <= m.start() and _NAME_AFTER.fullmatch(text, n1, m.start())
+                                          for n0, n1 in self.numbers if n1 <= claim.start)]
         gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?", text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
@@ -563,7 +587,11 @@ class _Vocabulary:
         # "spent $58.9m on capex", "40.0% gross margin": a metric right after the number, or after a preposition
         bound_after = after is not None and (after.start() - claim.end <= 1 or bool(gap and gap.group(1))
                                              or bool(year_gap))
-        if adjacent_before or after is None or not bound_after or (bound_before and after.start() - claim.end > 1):
+        if bound_after and before and before[0] in taken:
+            before = [m for m in before if m not in taken] + taken
+            before_sets = self._sets(before)
+            order = [after_set] + before_sets
+        elif adjacent_before or after is None or not bound_after or (bound_before and after.start() - claim.end > 1):
             order = before_sets[:1] + [after_set] + before_sets[1:]
         else:
             order = [after_set] + before_sets
@@ -589,7 +617,9 @@ class _Vocabulary:
     def _found(self, text: str, start: int, end: int):
         """The metric names in text[start:end], but the base of a share ("X% of net income" names no net
         income)."""
-        return [m for m in self._re.finditer(text, start, end) if not self._is_base(m)]
+        glosses = [p.span() for p in _GLOSS.finditer(text)]
+        return [m for m in self._re.finditer(text, start, end)
+                if not self._is_base(m) and not any(g0 < m.start() < g1 for g0, g1 in glosses)]
 
 
 def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary, numbers: list[int]) -> list[int]:
@@ -619,11 +649,26 @@ def _clause_of(starts: list[int], hi: int, pos: int) -> tuple[int, int]:
     return clo, nxt[0] if nxt else hi
 
 
+def _year_lists(text: str) -> list[tuple[int, int, frozenset[int]]]:
+    """(start, end, years) of the year lists and short spans of `text`: "FY22/FY23/FY24", "FY2022/23/24" (each
+    year listed), "2020-24" (every year of the span)."""
+    out = []
+    for m in _YEAR_LIST.finditer(text):
+        years = [int(y) if len(y) == 4 else 2000 + int(y) for y in re.findall(r"(?<!\d)\d{2}(?:\d{2})?(?!\d)",
+                                                                         m.group())]
+        if "/" in m.group():
+            out.append((m.start(), m.end(), frozenset(years)))
+        elif len(years) == 2 and years[1] > years[0]:
+            out.append((m.start(), m.end(), frozenset(range(years[0], years[1] + 1))))
+    return out
+
+
 def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]:
     """(start, end, years, relative, base) of the fiscal years named in text; a span "2022-2024" names all of them; "a year
     earlier" names the year before the one named before it, "that year" the one named before it."""
+    lists = _year_lists(text)
     found = [(m.start(), m.end(), int(m.group(1)) if m.group(1) else 2000 + int(m.group(2)))
-             for m in _YEAR_RE.finditer(text)]
+             for m in _YEAR_RE.finditer(text) if not any(a <= m.start() < b for a, b, _ in lists)]
     tokens, i = [], 0
     while i < len(found):
         start, end, year = found[i]
@@ -636,6 +681,8 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
         else:
             tokens.append((start, end, frozenset({year}), False))
             i += 1
+    tokens += [(a, b, years, False) for a, b, years in lists]
+    tokens.sort(key=lambda t: t[:2])
     # "compared with 2023, when revenue reached ...": a year followed by "when" is the year of that clause
     tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
                and not _WHEN_AFTER.match(text, end) and not _YEAR_OF_NEXT_NUMBER.match(text, end))
@@ -658,7 +705,17 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
             continue
         last = max(prior, key=lambda t: t[1])
         (year,) = last[2]
-        if m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
+        lo, _ = _sentence_bounds(text, m.start(), m.end())
+        if last[0] < lo:
+            # "EPS was up 57.9% on the prior year's $0.35" after a sentence naming 2024 and 2023: the year it is
+            # relative to is certain only when the sentence before names one year
+            plo, _ = _sentence_bounds(text, last[0], last[1])
+            if len({t[2] for t in named if plo <= t[0] < lo}) != 1:
+                continue
+        if m.group("nprior"):  # "compares with 10.3% four years earlier"
+            n = m.group("nprior").lower()
+            tokens.append((m.start(), m.end(), frozenset({year - int(_NUMBER_WORDS.get(n, n))}), True, False))
+        elif m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
             base = _BASE_YEAR_BEFORE.search(text, max(0, m.start() - 20), m.start()) is not None
             tokens.append((m.start(), m.end(), frozenset({year - 1}), True, base))
         elif m.group("next"):  # "a year later revenue reached ..."
@@ -702,6 +759,17 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
                         and not _YEAR_OWNS_NEXT.fullmatch(text, t[1], claim.start)]
     if len(starts_of_others) < len(own):
         own = [t for t in own if t not in starts_of_others]
+    # "the fastest since 2022": a year after the number that starts a period is not the number's year
+    own = [t for t in own if not (t[0] >= claim.end and re.search(r"\bsince\s+(?:FY\s?)?$", text[max(0, t[0] - 9):t[0]],
+                                                                  re.I))]
+    # a year inside a parenthesis is of the numbers in it ("EBITDA mgn 19% (FY'23 16%)")
+    parentheses = [p.span() for p in re.finditer(r"\([^()]*\)", text[:hi]) if p.end() > lo]
+    own = [t for t in own if not any(p0 < t[0] < p1 and not p0 < claim.start < p1 for p0, p1 in parentheses)]
+    # "widened by 1.0pp in 2021 and by 0.5pp again in 2024": a year bound to an earlier number is that number's
+    bound = [t for t in own if t[1] <= claim.start and any(
+        c.end <= t[0] and _YEAR_OF_NUMBER.fullmatch(text, c.end, t[0]) for c in others)]
+    if len(bound) < len(own):
+        own = [t for t in own if t not in bound]
     free = [t for t in own if not any(
         (claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start) for c in others)]
     leading = [t for t in own if t[1] <= claim.start]  # "In 2024, revenue grew 3.0% to $1.6bn"
@@ -714,7 +782,8 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         # "went from $88.0m in 2022 to $135.0m in 2024, with the net margin moving from 11.0% to 11.2%": the
         # start of a move in a clause that names no year is the start named earlier ("since 2022")
         return max(starting, key=lambda t: t[1])[2], False
-    elif change and (closing := [t for t in own if t[0] >= claim.end]):
+    elif change and (closing := [t for t in own if t[0] >= claim.end and not t[3] and not _COMPARISON_WORD.search(
+            text, claim.end, t[0])]):
         # "net income rose 14.9% to $153.6m in 2024": the year closing the clause, past the level the change
         # reached, is the year of the change
         token, own_clause = nearest(closing), True
@@ -870,10 +939,13 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     by_year = {(f.metric, f.period): f for f in available if f.period}
     bases = [m.span("base") for c in claims if c.kind == "percent" and (m := _SHARE_OF.match(text, c.end))]
     checks = []
-    for claim in claims:
+    checks_by_claim: list[NumberCheck | None] = [None] * len(claims)
+    by_key = {f.key: f for f in available}
+    for index, claim in enumerate(claims):
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
         clo, chi = _clause_of(_clauses(text, lo, hi, vocabulary, [c.start for c in claims]), hi, claim.start)
         vocabulary.bases = bases
+        vocabulary.numbers = [(c.start, c.end) for c in claims]
         units = _COMPATIBLE[claim.kind]
         compatible = [f for f in available if f.unit in units
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
@@ -882,6 +954,11 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         own = vocabulary.own  # how many of `mentioned` its own clause names
         if not own and mentioned and _ELIDED_SUBJECT.match(text, clo):
             own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": the subject of the clause before
+            # "80% of net income in 2024, up from 73.4% in 2023": the metric of the number it is compared with
+            previous = [(c, k) for c, k in zip(claims, checks_by_claim, strict=True) if k is not None and lo <= c.start < clo
+                        and c.kind == claim.kind and k.status == MATCHED and k.matched_key in by_key]
+            if previous:
+                mentioned = [{by_key[previous[-1][1].matched_key].metric}] + mentioned
         if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
             continue  # a duration ("over the next 5 years"), not a claim about a years fact
         if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
@@ -930,6 +1007,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         if best_ok is not None:
             value *= best_ok[2]  # "1,210.0" read in millions
             checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None))
+            checks_by_claim[index] = checks[-1]
             continue
         expected = nearest[1] if nearest else None
         # a flag is a confident contradiction: the number's own clause names its metric (and, for a value of
@@ -939,17 +1017,26 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         sentence_years = {t[2] for t in tokens if lo <= t[0] < hi}
         year_certain = bool(years) and (own_clause or sentence_years == {years})
         kind = None
+        names = vocabulary._found(text, lo, claim.start)
+        if (names and names[-1].group(1).lower() in _WEAK_NAMES and names[-1].start() >= clo
+                and any(n.group(1).lower() not in _WEAK_NAMES for n in names)):
+            attributed = None  # "to a profit of $78.4m" after "Operating income swung from ..."
         if own and not any(mine for _, mine in named):
             # the metrics the number's own clause names have no fact in the number's unit: "interest cover of
             # 13.6%" for 13.6x is a wrong unit; another value is not one the checker can attribute
             kind = _wrong_unit(claim, [f for f in available if f.metric in mentioned[0]], years, year_certain)
             attributed = None
         if attributed:
-            kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol)
+            kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol,
+                                  vocabulary.metrics)
         if kind is None:
             checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
             continue
         kind, other = kind
+        if kind == MATCHED:
+            checks.append(NumberCheck(start, end, written, value, other.key, True, None))
+            checks_by_claim[index] = checks[-1]
+            continue
         if kind == "wrong_unit":
             expected = other
         elif other is not None and kind in ("wrong_year", "wrong_scale", "wrong_sign"):
@@ -999,7 +1086,7 @@ _RESCALE = {"amount": (1e3, 1e-3, 1e6, 1e-6), "money": (1e3, 1e6, 1e9, 1e-3), "b
 
 
 def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], years, year_certain: bool,
-                   positive: bool, rel_tol: float) -> tuple[str, Fact | None] | None:
+                   positive: bool, rel_tol: float, known: dict) -> tuple[str, Fact | None] | None:
     """Why a number attributed to the metric of `pool` (in `years`) contradicts it: (kind, the fact it matches
     instead); None when it cannot say (the value is another year's of the metric but the year is not named in
     the number's own clause, nor is it the only year of its sentence)."""
@@ -1018,6 +1105,13 @@ def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], year
             return "wrong_sign", other
     elsewhere = [f for f in compatible if f.metric not in metrics]
     if (other := _matching(claim, elsewhere, positive, rel_tol)) is not None:
+        # the value of a variant of the metric named ("median P/E 18.7x, EV/EBITDA 11.5x": the peers' median;
+        # "the implied value is $10.22": the value implied by one multiple) is that metric's
+        family = _counterparts(metrics, known) | ({m for m in known if any(
+            m.startswith((b + "_", b + ".")) or b.startswith((m + "_", m + ".")) for b in metrics)}
+            if len(metrics) > 1 else set())
+        if other.metric in family:
+            return MATCHED, other
         return "wrong_metric", other
     return "wrong_value", None
 
