@@ -113,7 +113,8 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(\u201c\u2018A-Z0-9$\u20ac\u00a3]|\s
 _BOUND = re.compile(r"[\s\u00a0:=,]*(?:[A-Za-z'\u2019.]+[\s\u00a0]+){0,3}(?:[A-Za-z'\u2019.]+)?[\s\u00a0:=]*")
 _YEAR_BEFORE_METRIC = re.compile(r"(?:FY\s?['\u2019]?\d\d|(?:FY\s?)?(?:19|20)\d\d)(?:'s|\u2019s)?[ \t\u00a0]+", re.I)
 # a year named as the base of a change: "up 21.0% on FY2023", "growth of 8% versus 2023" is about the next year
-_BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to|than(?:\s+in)?)"
+_BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to|than(?:\s+in)?"
+                               r"|above|below|ahead\s+of|behind)"
                                r"\s+(?:the\s+)?$",
                                re.IGNORECASE)
 _COMPARISON_WORD = re.compile(r"\b(?:compar\w*|versus|vs\.?|against|from|than|since)\b", re.IGNORECASE)
@@ -580,6 +581,13 @@ class _Vocabulary:
             after = None
         carried = sorted(self._found(text, max(lo, claim.start - 160), max(lo, clo)),
                          key=lambda m: m.end(), reverse=True)
+        # names inside a parenthesis the number is not in name its numbers ("(median P/E 18.7x, EV/EBITDA 11.5x)
+        # the implied value is $10.22")
+        enclosing = [p.span() for p in re.finditer(r"\([^()]*\)", text[:chi]) if p.end() > lo]
+
+        def outside(m) -> bool:
+            return not any(p0 < m.start() < p1 and not p0 < claim.start < p1 for p0, p1 in enclosing)
+        before, carried = [m for m in before if outside(m)], [m for m in carried if outside(m)]
         before_sets, after_set = self._sets(before), self._sets([after])[0] if after else set()
         adjacent_before = bool(before) and not text[before[0].end():claim.start].strip(" :=\u00a0")
         # "net income of $154.9m", "EPS came in at $0.72": a metric bound to the number by a few words
@@ -796,7 +804,7 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         # "$1.18bn in 2024 vs $1.07bn in 2023 (+10.0%)": a change after the year of a comparison is about the
         # year compared with it
         against = _COMPARED_YEAR.search(text, max(lo, token[0] - 40), token[0])
-        if against and text[against.start():against.start() + 1] != "(":
+        if against and text[against.start():against.start() + 1] != "(" and re.search(r"\d", against.group()):
             return frozenset(y + 1 for y in token[2]), own_clause
     compared = _COMPARED_BEFORE.search(text, max(lo, claim.start - 30), claim.start)
     if compared and token[1] <= compared.start() and len(token[2]) == 1 and not token[3]:
@@ -955,10 +963,10 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         if not own and mentioned and _ELIDED_SUBJECT.match(text, clo):
             own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": the subject of the clause before
             # "80% of net income in 2024, up from 73.4% in 2023": the metric of the number it is compared with
-            previous = [(c, k) for c, k in zip(claims, checks_by_claim, strict=True) if k is not None and lo <= c.start < clo
-                        and c.kind == claim.kind and k.status == MATCHED and k.matched_key in by_key]
-            if previous:
-                mentioned = [{by_key[previous[-1][1].matched_key].metric}] + mentioned
+            previous = [k for c, k in zip(claims, checks_by_claim, strict=True) if k is not None
+                        and lo <= c.start < clo and c.kind == claim.kind]
+            if previous and (metric := _metric_of(previous[-1], by_key)):
+                mentioned = [{metric}] + mentioned
         if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
             continue  # a duration ("over the next 5 years"), not a claim about a years fact
         if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
@@ -1044,6 +1052,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             # another year (or scale, or sign) of the same metric
             expected = _expected_for(other, pool) or expected
         checks.append(NumberCheck(start, end, written, value, None, False, expected, FLAGGED, kind))
+        checks_by_claim[index] = checks[-1]
     return checks
 
 
@@ -1074,6 +1083,13 @@ def _best(claim: _Claim, pool: list[Fact], positive: bool, rel_tol: float, by_ch
             if nearest is None or rank < nearest[0]:
                 nearest = (rank, fact)
     return best_ok, nearest
+
+
+def _metric_of(check: NumberCheck, by_key: dict) -> str | None:
+    """The metric a check attributed its number to: the fact it matched, or for a flag the one expected."""
+    if check.status == MATCHED:
+        return by_key[check.matched_key].metric if check.matched_key in by_key else None
+    return check.expected.metric if check.status == FLAGGED and check.expected is not None else None
 
 
 def _matching(claim: _Claim, facts: list[Fact], positive: bool, rel_tol: float) -> Fact | None:
