@@ -171,7 +171,8 @@ _NEGATIVE_CUE = re.compile(
 # " - after 8.0pp in 2022", ", or $1.06 per share"
 _ELIDED_SUBJECT = re.compile(
     r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|after|from|versus|"
-    r"vs\.?|against|compared\s+(?:with|to)|or|an?\s+(?:increase|decrease|rise|decline|drop|fall|gain)\s+of)\s",
+    r"vs\.?|against|compared\s+(?:with|to)|or|an?|it|which|this|that|having|and\s+(?!(?:the|its|a|an|their|our)\b)"
+    r"[a-z]+)\s|[\s,;:]*\(",
     re.IGNORECASE)
 # a parenthesis without a number glosses the name before it: "Cash conversion (FCF as a share of net income)"
 _GLOSS = re.compile(r"\([^()\d]*\)")
@@ -180,6 +181,11 @@ _NAME_AFTER = re.compile(r"[ \t\u00a0]*(?:(?:of|on|in|for)\s+(?:the\s+|its\s+)?)
 # generic words that may stand for several metrics ("swung from a loss of $12.6m to a profit of $78.4m" of
 # operating income): they attribute a number only when no other metric of the sentence could be its subject
 _WEAK_NAMES = frozenset({"profit", "profits", "loss", "losses", "earnings"})
+# a span of years in a sentence: "2020-2024", "between 2020 and 2024", "four-year", "over the period"
+_SPAN_WORDS = re.compile(r"(?:19|20)\d\d\s?(?:-|\u2013|to|through|and)\s?(?:FY\s?)?(?:(?:19|20)?\d\d)\b|"
+                         r"\b(?:two|three|four|five|\d)[-\s]years?\b|\bper\s+year\b|\ba\s+year\b|\bannual|"
+                         r"\bover\s+the\s+period\b|\bsince\b", re.IGNORECASE)
+_PEER_WORDS = re.compile(r"\b(?:peers?|median|comparables?|comps|sector|industry)\b", re.IGNORECASE)
 _COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s+on\s+average|"
                        r"on\s+average\s+(?:a|per|each)\s+year|per\s+annum)\b", re.IGNORECASE)
 _VERSUS_PRICE = re.compile(
@@ -517,6 +523,7 @@ class _Vocabulary:
     bases: list[tuple[int, int]] = []  # spans of the bases of "X% of <base>" phrases in the text being read
     own: int = 0  # of the sets `mentioned` returned last, how many its own clause names
     numbers: list[tuple[int, int]] = []  # spans of the numbers of the text being read
+    after_first: bool = False  # whether the name `mentioned` put first is the one after the number
 
     def __init__(self, facts: FactSet):
         self.metrics: dict[str, list[Fact]] = {}
@@ -595,12 +602,14 @@ class _Vocabulary:
         # "spent $58.9m on capex", "40.0% gross margin": a metric right after the number, or after a preposition
         bound_after = after is not None and (after.start() - claim.end <= 1 or bool(gap and gap.group(1))
                                              or bool(year_gap))
+        self.after_first = True
         if bound_after and before and before[0] in taken:
             before = [m for m in before if m not in taken] + taken
             before_sets = self._sets(before)
             order = [after_set] + before_sets
         elif adjacent_before or after is None or not bound_after or (bound_before and after.start() - claim.end > 1):
             order = before_sets[:1] + [after_set] + before_sets[1:]
+            self.after_first = not before_sets
         else:
             order = [after_set] + before_sets
         # two metrics named in the clause: the metric both name ("the peer median P/E implies $45.00": the value
@@ -960,7 +969,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
         mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)
         own = vocabulary.own  # how many of `mentioned` its own clause names
-        if not own and mentioned and _ELIDED_SUBJECT.match(text, clo):
+        if not own and mentioned and (_ELIDED_SUBJECT.match(text, clo) or claim.kind == "points"):
             own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": the subject of the clause before
             # "80% of net income in 2024, up from 73.4% in 2023": the metric of the number it is compared with
             previous = [k for c, k in zip(claims, checks_by_claim, strict=True) if k is not None
@@ -972,6 +981,9 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
             # "revenue compounded at 23.0%", "a CAGR of": the compound growth rate of the metric named
             mentioned = [{m for m in ms if m.endswith("_cagr")} or ms for ms in mentioned]
+        elif claim.kind == "percent" and not _SPAN_WORDS.search(text, lo, hi):
+            # "rev. +9% y/y in FY'24": a growth rate of one year, not a CAGR, unless the sentence names a span
+            mentioned = [{m for m in ms if not m.endswith("_cagr")} or ms for ms in mentioned]
         ratio = _share_of(text, claim, vocabulary, clo, chi)
         if ratio:
             mentioned, own = [ratio] + mentioned, own + 1
@@ -1022,11 +1034,22 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         # another year, its year); a number the checker cannot attribute is "could not check", not an error
         # the year is certain when the number's own clause names it, or when its sentence names no other year
         # ("FY'23 rev. $1.58bn, GM 38%, op. margin 15.0%")
-        sentence_years = {t[2] for t in tokens if lo <= t[0] < hi}
+        parentheses = [p.span() for p in re.finditer(r"\([^()]*\)", text[lo:hi])]
+        sentence_years = {t[2] for t in tokens if lo <= t[0] < hi and not t[3] and not any(
+            p0 + lo < t[0] < p1 + lo and not p0 + lo < claim.start < p1 + lo for p0, p1 in parentheses)}
         year_certain = bool(years) and (own_clause or sentence_years == {years})
+        if years and len(years) > 1 and claim.kind != "percent" or (years and len(years) > 1 and not _COMPOUND.search(
+                text, clo, chi) and claim.kind == "percent"):
+            # "between 2020 and 2024, from $0.77 to $1.25": the move starts in the first year, ends in the last
+            if _FROM_BEFORE.search(text, max(clo, claim.start - 12), claim.start):
+                years, year_certain = frozenset({min(years)}), True
+            elif re.search(r"\bto\s+$", text[max(clo, claim.start - 6):claim.start]) and re.search(
+                    r"\bfrom\s+\S*\d", text[clo:claim.start]):
+                years, year_certain = frozenset({max(years)}), True
         kind = None
         names = vocabulary._found(text, lo, claim.start)
-        if (names and names[-1].group(1).lower() in _WEAK_NAMES and names[-1].start() >= clo
+        if (names and not vocabulary.after_first and names[-1].group(1).lower() in _WEAK_NAMES
+                and names[-1].start() >= clo
                 and any(n.group(1).lower() not in _WEAK_NAMES for n in names)):
             attributed = None  # "to a profit of $78.4m" after "Operating income swung from ..."
         if own and not any(mine for _, mine in named):
@@ -1036,7 +1059,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             attributed = None
         if attributed:
             kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol,
-                                  vocabulary.metrics)
+                                  vocabulary.metrics, _PEER_WORDS.search(text, clo, chi) is not None)
         if kind is None:
             checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
             continue
@@ -1102,7 +1125,8 @@ _RESCALE = {"amount": (1e3, 1e-3, 1e6, 1e-6), "money": (1e3, 1e6, 1e9, 1e-3), "b
 
 
 def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], years, year_certain: bool,
-                   positive: bool, rel_tol: float, known: dict) -> tuple[str, Fact | None] | None:
+                   positive: bool, rel_tol: float, known: dict, peers_named: bool
+                   ) -> tuple[str, Fact | None] | None:
     """Why a number attributed to the metric of `pool` (in `years`) contradicts it: (kind, the fact it matches
     instead); None when it cannot say (the value is another year's of the metric but the year is not named in
     the number's own clause, nor is it the only year of its sentence)."""
@@ -1123,7 +1147,7 @@ def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], year
     if (other := _matching(claim, elsewhere, positive, rel_tol)) is not None:
         # the value of a variant of the metric named ("median P/E 18.7x, EV/EBITDA 11.5x": the peers' median;
         # "the implied value is $10.22": the value implied by one multiple) is that metric's
-        family = _counterparts(metrics, known) | ({m for m in known if any(
+        family = (_counterparts(metrics, known) if peers_named else set()) | ({m for m in known if any(
             m.startswith((b + "_", b + ".")) or b.startswith((m + "_", m + ".")) for b in metrics)}
             if len(metrics) > 1 else set())
         if other.metric in family:
