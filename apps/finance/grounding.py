@@ -701,7 +701,7 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
     tokens += [(a, b, years, False) for a, b, years in lists]
     tokens.sort(key=lambda t: t[:2])
     # "compared with 2023, when revenue reached ...": a year followed by "when" is the year of that clause
-    tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
+    tokens = [(start, end, years, len(years) == 1 and _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
                and not _WHEN_AFTER.match(text, end) and not _YEAR_OF_NEXT_NUMBER.match(text, end))
               for start, end, years, _ in tokens]  # here the flag marks a base year; relative ones below
     tokens = [(start, end, years, False, base) for start, end, years, base in tokens]
@@ -783,9 +783,13 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     parentheses = [p.span() for p in re.finditer(r"\([^()]*\)", text[:hi]) if p.end() > lo]
     own = [t for t in own if not any(p0 < t[0] < p1 and not p0 < claim.start < p1 for p0, p1 in parentheses)]
     # "widened by 1.0pp in 2021 and by 0.5pp again in 2024": a year bound to an earlier number is that number's
+    def past_another(t) -> bool:
+        return any((claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start)
+                   for c in others)
+
     bound = [t for t in own if t[1] <= claim.start and any(
         c.end <= t[0] and _YEAR_OF_NUMBER.fullmatch(text, c.end, t[0]) for c in others)]
-    if len(bound) < len(own):
+    if any(t not in bound and not past_another(t) for t in own):
         own = [t for t in own if t not in bound]
     free = [t for t in own if not any(
         (claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start) for c in others)]
@@ -800,7 +804,8 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         # start of a move in a clause that names no year is the start named earlier ("since 2022")
         return max(starting, key=lambda t: t[1])[2], False
     elif change and (closing := [t for t in own if t[0] >= claim.end and not t[3] and not _COMPARISON_WORD.search(
-            text, claim.end, t[0])]):
+            text, claim.end, t[0]) and not any(claim.end <= c.start < t[0] and not re.fullmatch(
+                r"\s+to\s+(?:US\$|\$|\u20ac|\u00a3)?", text[claim.end:c.start]) for c in others)]):
         # "net income rose 14.9% to $153.6m in 2024": the year closing the clause, past the level the change
         # reached, is the year of the change
         token, own_clause = nearest(closing), True
