@@ -645,6 +645,8 @@ def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary, numbers: list
     for m in _CLAUSE_BREAK.finditer(text, lo, hi):
         starts.add(m.end())
     for m in _AND.finditer(text, lo, hi):
+        if re.search(r"\bbetween\s+(?:FY\s?)?\d{4}$", text[max(lo, m.start() - 20):m.start()], re.I):
+            continue  # "between 2020 and 2024"
         if _AND_YEAR.match(text, m.end()) or (vocabulary._re is not None and vocabulary._re.match(text, m.end())):
             starts.add(m.start())
     # "EBITDA of $265.2m (2023: $235.7m) put the margin at 22.5%": the year of the parenthesis stays in it
@@ -934,6 +936,7 @@ def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int
     return "".join(out), where
 
 
+_DEBUG = False
 _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -974,7 +977,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
         mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)
         own = vocabulary.own  # how many of `mentioned` its own clause names
-        if not own and mentioned and (_ELIDED_SUBJECT.match(text, clo) or claim.kind == "points"):
+        if not own and mentioned and (_ELIDED_SUBJECT.match(text, clo) or text[max(0, clo - 2):clo].strip() == "("
+                                      or claim.kind == "points"):
             own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": the subject of the clause before
             # "80% of net income in 2024, up from 73.4% in 2023": the metric of the number it is compared with
             previous = [k for c, k in zip(claims, checks_by_claim, strict=True) if k is not None
@@ -1010,7 +1014,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
         # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year. Each option with
         # whether the number's own clause names its metric (an attribution the checker is confident of)
-        in_year = [([f for f in n if _about(f, years, own_clause)] if any(f.years for f in n) else n, mine)
+        # (a fact of no year, a DCF assumption, is as true in any year)
+        in_year = [([f for f in n if not f.years or _about(f, years, own_clause)], mine)
                    for n, mine in named] if years else []
         # a metric the number's own clause names, in any year, before one carried over from an earlier clause
         # ("FY'23 ND/EBITDA fell to 2.4x, while the stock trades on 10.2x P/E": P/E, of which there is no FY'23)
@@ -1020,6 +1025,9 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             options.append(([f for f in compatible if _about(f, years, own_clause)], None))
         options.append((compatible, None))
         pool, attributed = next(((o, mine) for o, mine in options if o), ([], None))
+        if _DEBUG:
+            print("DEBUG", claim.text, own, [sorted(m)[:3] for m in mentioned][:3], years, own_clause, attributed,
+                  [f.key for f in pool][:5])
         # an unsigned number is a positive one unless its clause says otherwise ("a loss of", "downside")
         positive = not claim.signed and not _NEGATIVE_CUE.search(text, clo, chi)
         # "net debt fell by $32.8m in 2024": an amount of change is the difference from the year before
@@ -1064,7 +1072,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             attributed = None
         if attributed:
             kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol,
-                                  vocabulary.metrics, _PEER_WORDS.search(text, clo, chi) is not None)
+                                  vocabulary.metrics, _PEER_WORDS.search(text, lo, hi) is not None)
         if kind is None:
             checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
             continue
