@@ -578,7 +578,9 @@ class _Vocabulary:
         # number ("of", "on" ...) is that number's, and comes last for this one
         taken = [m for m in before if any(n1 <= m.start() and _NAME_AFTER.fullmatch(text, n1, m.start())
                                           for n0, n1 in self.numbers if n1 <= claim.start)]
-        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?", text[claim.end:chi])
+        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?(?:(?:trailing|forward|current|historic(?:al)?|annual|"
+                       r"annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted)\s+)?",
+                       text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
         if year_gap:
