@@ -523,6 +523,7 @@ class _Vocabulary:
     bases: list[tuple[int, int]] = []  # spans of the bases of "X% of <base>" phrases in the text being read
     own: int = 0  # of the sets `mentioned` returned last, how many its own clause names
     numbers: list[tuple[int, int]] = []  # spans of the numbers of the text being read
+    glosses: list[tuple[int, int]] = []  # spans of its parentheses without a number
     after_first: bool = False  # whether the name `mentioned` put first is the one after the number
 
     def __init__(self, facts: FactSet):
@@ -605,7 +606,7 @@ class _Vocabulary:
         bound_after = after is not None and (after.start() - claim.end <= 1 or bool(gap and gap.group(1))
                                              or bool(year_gap))
         self.after_first = True
-        if bound_after and before and before[0] in taken:
+        if bound_after and before and before[0] in taken and not _narrow(before_sets[0], after_set, qualify=True):
             before = [m for m in before if m not in taken] + taken
             before_sets = self._sets(before)
             order = [after_set] + before_sets
@@ -636,9 +637,8 @@ class _Vocabulary:
     def _found(self, text: str, start: int, end: int):
         """The metric names in text[start:end], but the base of a share ("X% of net income" names no net
         income)."""
-        glosses = [p.span() for p in _GLOSS.finditer(text)]
         return [m for m in self._re.finditer(text, start, end)
-                if not self._is_base(m) and not any(g0 < m.start() < g1 for g0, g1 in glosses)]
+                if not self._is_base(m) and not any(g0 < m.start() < g1 for g0, g1 in self.glosses)]
 
 
 def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary, numbers: list[int]) -> list[int]:
@@ -783,8 +783,10 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     # "the fastest since 2022": a year after the number that starts a period is not the number's year
     own = [t for t in own if not (t[0] >= claim.end and re.search(r"\bsince\s+(?:FY\s?)?$", text[max(0, t[0] - 9):t[0]],
                                                                   re.I))]
-    # a year inside a parenthesis is of the numbers in it ("EBITDA mgn 19% (FY'23 16%)")
-    parentheses = [p.span() for p in re.finditer(r"\([^()]*\)", text[:hi]) if p.end() > lo]
+    # a year inside a parenthesis is of the numbers in it ("EBITDA mgn 19% (FY'23 16%)"; "last year (2024)" names
+    # no number)
+    parentheses = [p.span() for p in re.finditer(r"\([^()]*\)", text[:hi]) if p.end() > lo
+                   and any(p.start() < c.start < p.end() for c in others)]
     own = [t for t in own if not any(p0 < t[0] < p1 and not p0 < claim.start < p1 for p0, p1 in parentheses)]
     # "widened by 1.0pp in 2021 and by 0.5pp again in 2024": a year bound to an earlier number is that number's
     def past_another(t) -> bool:
@@ -965,6 +967,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     tokens = _year_tokens(text)
     by_year = {(f.metric, f.period): f for f in available if f.period}
     bases = [m.span("base") for c in claims if c.kind == "percent" and (m := _SHARE_OF.match(text, c.end))]
+    glosses = [p.span() for p in _GLOSS.finditer(text)]
     checks = []
     checks_by_claim: list[NumberCheck | None] = [None] * len(claims)
     by_key = {f.key: f for f in available}
@@ -973,6 +976,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         clo, chi = _clause_of(_clauses(text, lo, hi, vocabulary, [c.start for c in claims]), hi, claim.start)
         vocabulary.bases = bases
         vocabulary.numbers = [(c.start, c.end) for c in claims]
+        vocabulary.glosses = glosses
         units = _COMPATIBLE[claim.kind]
         compatible = [f for f in available if f.unit in units
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
@@ -986,7 +990,10 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             previous = [k for c, k in zip(claims, checks_by_claim, strict=True) if k is not None
                         and lo <= c.start < clo and c.kind == claim.kind]
             if previous and (metric := _metric_of(previous[-1], by_key)):
+                # and then the subject of the clause before ("... 1,948.7m in 2029, after 1,210.0m in 2024": the
+                # forecast's subject, revenue, in a year of no forecast)
                 mentioned = [{metric}] + mentioned
+                own = len(mentioned)
         if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
             continue  # a duration ("over the next 5 years"), not a claim about a years fact
         if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
@@ -1016,8 +1023,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
         # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year. Each option with
         # whether the number's own clause names its metric (an attribution the checker is confident of)
-        # (a fact of no year, a DCF assumption, is as true in any year)
-        in_year = [([f for f in n if not f.years or _about(f, years, own_clause)], mine)
+        in_year = [([f for f in n if _about(f, years, own_clause)] if any(f.years for f in n) else n, mine)
                    for n, mine in named] if years else []
         # a metric the number's own clause names, in any year, before one carried over from an earlier clause
         # ("FY'23 ND/EBITDA fell to 2.4x, while the stock trades on 10.2x P/E": P/E, of which there is no FY'23)
@@ -1062,7 +1068,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                     r"\bfrom\s+\S*\d", text[clo:claim.start]):
                 years, year_certain = frozenset({max(years)}), True
         kind = None
-        names = vocabulary._found(text, lo, claim.start)
+        names = vocabulary._found(text, lo, claim.start) if vocabulary._re is not None else []
         if (names and not vocabulary.after_first and names[-1].group(1).lower() in _WEAK_NAMES
                 and names[-1].start() >= clo
                 and any(n.group(1).lower() not in _WEAK_NAMES for n in names)):
