@@ -203,3 +203,33 @@ def summary_lines(report: Report) -> list[str]:
                      f"{d['extra_flags']} extra flags in {d['paragraphs_with_extra_flags']}")
     return lines
 
+
+
+def perturbation_table(rows: list[dict], *, seed: int = 0, facts: dict | None = None) -> dict:
+    """Per perturbation kind: the paragraphs it changed, planted errors caught, false flags and coverage on them."""
+    from apps.finance.grounding_perturb import KINDS, perturbed_set
+
+    facts = facts if facts is not None else demo_facts()
+    out = {}
+    for kind in KINDS:
+        changed = perturbed_set(rows, kind, seed=seed)
+        report = evaluate(changed, facts)
+        correct = report.correct()
+        out[kind] = {"paragraphs": len(changed), "correct_paragraphs": len(correct),
+                     "planted_caught": report.planted.to_dict(),
+                     "false_flags": sum(len(o.extra) for o in correct),
+                     "paragraphs_with_false_flags": sum(1 for o in correct if o.extra),
+                     "coverage_correct_paragraphs": report.coverage(correct).to_dict(),
+                     "misses": [{"id": o.id, "number": n} for o in report.outcomes for n in o.missed],
+                     "false_flag_texts": [{"id": o.id, "text": f["text"]} for o in correct for f in o.extra]}
+    return out
+
+
+def perturbation_lines(table: dict) -> list[str]:
+    lines = ["per meaning-preserving perturbation (paragraphs it changed):"]
+    for kind, d in table.items():
+        c, cov = d["planted_caught"], d["coverage_correct_paragraphs"]
+        lines.append(f"  {kind:<11} {d['paragraphs']:>3} paragraphs, caught {c['k']}/{c['n']}, "
+                     f"{d['false_flags']} false flags in {d['paragraphs_with_false_flags']}/{d['correct_paragraphs']} "
+                     f"correct, coverage {cov['k']}/{cov['n']}")
+    return lines
