@@ -152,7 +152,7 @@ _COUNT_BEFORE = re.compile(r"\b(?:top|first|next|past|last|within|every|each)\s+
 _CLAUSE_BREAK = re.compile(
     r";\s|\s[\u2013\u2014-]\s|\s\((?=\s*(?:FY\s?)?(?:19|20)\d\d\s*[:,])"
     r"|,\s+(?=(?:while|whereas|but|although|though|yet|and|giving|taking|leaving|implying|bringing|lifting|"
-    r"pushing|putting|after|before|compared|versus|against|with|which|a|an|equal|equivalent|or|up|down|"
+    r"pushing|putting|after|before|compared|versus|vs|against|with|which|a|an|equal|equivalent|or|up|down|"
     r"representing|reflecting|driven|helped|as)\b)"
     r"|\s+(?=(?:while|whereas|but)\s)",
     re.IGNORECASE)
@@ -198,7 +198,8 @@ _BY_AMOUNT = re.compile(
 # "X% of net income", "X% of sales": the ratio the phrase names, by what the clause says it is a share of
 _SHARE_OF = re.compile(
     r"[\s\u00a0]*of\s+(?:(?:its|the|our|group|total|annual|reported)\s+)*(?P<base>net\s+income|net\s+profit|"
-    r"net\s+earnings|earnings|profits?|revenues?|sales|turnover|top\s+line)\b", re.IGNORECASE)
+    r"net\s+earnings|earnings|profits?|revenues?|sales|turnover|top\s+line|NI|net\s+inc\b\.?|rev\b\.?|revs)(?!\w)",
+    re.IGNORECASE)
 _SHARE_OF_SALES = {"gross_profit": "gross_margin", "operating_income": "operating_margin", "ebitda": "ebitda_margin",
                    "net_income": "net_margin", "fcf": "fcf_margin", "dcf.fcf": "dcf.fcf_margin"}
 _SHARE_OF_EARNINGS = {"fcf": "cash_conversion", "cash_conversion": "cash_conversion",
@@ -863,7 +864,7 @@ def _share_of(text: str, claim: _Claim, vocabulary: _Vocabulary, clo: int, chi: 
             if named:
                 break
     clause = text[clo:chi]
-    if base.startswith(("revenue", "sales", "turnover", "top")):
+    if base.startswith(("rev", "sales", "turnover", "top")):
         ratios = {r for metric, r in _SHARE_OF_SALES.items() if metric in named}
         return ratios or {mt for mt in vocabulary.metrics if mt.endswith("_margin")}
     ratios = {r for metric, r in _SHARE_OF_EARNINGS.items() if metric in named}

@@ -49,9 +49,13 @@ def _rewrite(row: dict, fn) -> dict | None:
 
 
 def _table(pairs, flags=re.IGNORECASE):
+    """Each pattern replaced, a capital kept at the start of what it replaces ("Operating margin" -> "Op. margin")."""
     def apply(text: str) -> str:
         for pattern, repl in pairs:
-            text = re.sub(pattern, repl, text, flags=flags)
+            def sub(m: re.Match, repl=repl) -> str:
+                out = m.expand(repl)
+                return out[0].upper() + out[1:] if m.group()[0].isupper() and out[0].islower() else out
+            text = re.sub(pattern, sub, text, flags=flags)
         return text
     return apply
 
