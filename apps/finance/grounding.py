@@ -916,15 +916,20 @@ def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> tuple
 
 def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int]]:
     """`text` with its misspelt metric words respelt, and for each position the position in `text`. A swap of two
-    letters is respelt anywhere; another edit only where the word then completes a metric name of several words
-    ("net incme", "gross margn", "Dividens paid")."""
+    letters is respelt anywhere; another edit in a word of 7 letters or more ("operaating", "marrgin"), or where
+    the word then completes a metric name of several words ("net incme", "gross margn", "Dividens paid"). The
+    words the checker reads besides metric names (scale words, months, comparisons) are respelt too."""
     out, where, pos = [], [], 0
     for m in _WORD.finditer(text):
         corrected = _corrected(m.group(), vocabulary.words, vocabulary.spelling)
+        if corrected is None and len(m.group()) >= 6:
+            # the words that carry scale, dates and comparisons ("billiion", "Deecember", "whreas", "cmpared")
+            corrected = _corrected(m.group(), _FUNCTION_WORDS, _FUNCTION_SPELLING)
+            corrected = (corrected[0], True) if corrected else None
         if corrected is None:
             continue
         fixed, swapped = corrected
-        if not swapped:
+        if not swapped and len(m.group()) < 7:
             window_start = max(0, m.start() - 40)
             window = text[window_start:m.start()] + fixed + text[m.end():m.end() + 40]
             at = m.start() - window_start
@@ -941,6 +946,15 @@ def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int
     return "".join(out), where
 
 
+# words that are no metric's but that the checker reads: scale words, months, comparisons and clause words
+_FUNCTION_WORDS = frozenset({
+    "thousand", "million", "billion", "trillion", "percent", "percentage", "points", "january", "february",
+    "march", "april", "august", "september", "october", "november", "december", "whereas", "compared",
+    "against", "versus", "although", "compounded", "compound", "compounding", "annual", "annually", "earlier",
+    "previous", "following", "between", "through", "declined", "decreased", "increased", "expanded", "contracted",
+    "narrowed", "widened", "improved", "deteriorated", "negative", "deficit", "downside", "upside", "discount",
+    "premium", "median", "implies", "implying", "valuation"})
+_FUNCTION_SPELLING = _spelling_index(set(_FUNCTION_WORDS))
 _DEBUG = False
 _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 

@@ -2,7 +2,7 @@
 people write the same numbers (apps.finance.grounding_eval; the finance counterpart of apps.medical.perturb).
 
 Each kind rewrites a paragraph the way analysts' prose varies: shorthand ("rev.", "op. margin", "y/y", FY'24),
-keyboard slips in words, British spelling, spaces between a number and its unit or in its thousands, dashes and
+keyboard slips in words, British / American spelling, spaces between a number and its unit or in its thousands, dashes and
 minus signs. The planted numbers are rewritten the same way (a planted "$1,210.0m" becomes "$1 210.0m" where the
 text's does), so every planted error is still planted and a correct paragraph is still correct. The tables were
 written from how people write, not from what the checker reads. Pure Python, deterministic for a seed.
@@ -16,7 +16,7 @@ import re
 
 from apps.medical.perturb import _typo
 
-KINDS: tuple[str, ...] = ("abbreviate", "misspell", "british", "spacing", "dashes", "combined")
+KINDS: tuple[str, ...] = ("abbreviate", "misspell", "spelling", "spacing", "dashes", "combined")
 
 _ABBREVIATIONS: tuple[tuple[str, str], ...] = (
     (r"\brevenue\b", "rev."), (r"\boperating margin\b", "op. margin"), (r"\bnet income\b", "NI"),
@@ -26,10 +26,13 @@ _ABBREVIATIONS: tuple[tuple[str, str], ...] = (
     (r"\bFY ?20(\d\d)\b", r"FY'\1"), (r"\bfiscal 20(\d\d)\b", r"FY'\1"), (r"\bmillion\b", "m"),
     (r"\bbillion\b", "bn"), (r"\bapproximately\b", "c."), (r"\bcompared with\b", "vs"),
 )
-_BRITISH: tuple[tuple[str, str], ...] = (
-    (r"([a-z])iz(e|es|ed|ing|ation)\b", r"\1is\2"), (r"\bfavor", "favour"), (r"\bmodeled\b", "modelled"),
-    (r"\bmodeling\b", "modelling"), (r"\banalyz", "analys"), (r"\bcenter\b", "centre"), (r"\bprogram\b", "programme"),
-)
+# British and American spellings of the same words: each paragraph takes the other one
+_SPELLINGS: tuple[tuple[str, str], ...] = (
+    ("normalise", "normalize"), ("stabilise", "stabilize"), ("capitalisation", "capitalization"),
+    ("amortisation", "amortization"), ("organisation", "organization"), ("recognise", "recognize"),
+    ("annualised", "annualized"), ("favourable", "favorable"), ("modelled", "modeled"), ("modelling", "modeling"),
+    ("analyse", "analyze"), ("centre", "center"), ("programme", "program"), ("labour", "labor"),
+    ("utilisation", "utilization"), ("rationalise", "rationalize"), ("optimise", "optimize"))
 # a number's unit or scale after it, and a thousands comma
 _UNIT_AFTER = re.compile(r"(?<=\d)(?=(?:%|bn\b|m\b|x\b|pp\b|bps\b))")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -91,8 +94,10 @@ def perturb_row(row: dict, kind: str, *, seed: int) -> dict | None:
     rng = random.Random(f"{seed}:{row['id']}:{kind}")
     if kind == "abbreviate":
         return _rewrite(row, _table(_ABBREVIATIONS))
-    if kind == "british":
-        return _rewrite(row, _table(_BRITISH, flags=0))
+    if kind == "spelling":
+        pairs = [(rf"\b{b}", a) for a, b in _SPELLINGS] if re.search(
+            "|".join(b for _, b in _SPELLINGS), row["text"], re.I) else [(rf"\b{a}", b) for a, b in _SPELLINGS]
+        return _rewrite(row, _table(pairs))
     if kind == "spacing":
         return _rewrite(row, _spacing(rng))
     if kind == "dashes":
