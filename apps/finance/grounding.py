@@ -916,7 +916,7 @@ def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> tuple
 
 def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int]]:
     """`text` with its misspelt metric words respelt, and for each position the position in `text`. A swap of two
-    letters is respelt anywhere; another edit in a word of 7 letters or more ("operaating", "marrgin"), or where
+    letters is respelt anywhere; a letter added in a word of 7 letters or more ("operaating", "marrgin"), or where
     the word then completes a metric name of several words ("net incme", "gross margn", "Dividens paid"). The
     words the checker reads besides metric names (scale words, months, comparisons) are respelt too."""
     out, where, pos = [], [], 0
@@ -929,7 +929,7 @@ def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int
         if corrected is None:
             continue
         fixed, swapped = corrected
-        if not swapped and len(m.group()) < 7:
+        if not swapped and not (len(m.group()) >= 7 and len(m.group()) == len(fixed) + 1):
             window_start = max(0, m.start() - 40)
             window = text[window_start:m.start()] + fixed + text[m.end():m.end() + 40]
             at = m.start() - window_start
@@ -983,12 +983,16 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     by_year = {(f.metric, f.period): f for f in available if f.period}
     bases = [m.span("base") for c in claims if c.kind == "percent" and (m := _SHARE_OF.match(text, c.end))]
     glosses = [p.span() for p in _GLOSS.finditer(text)]
+    starts = [c.start for c in claims]
+    sentence_clauses: dict[tuple[int, int], list[int]] = {}
     checks = []
     checks_by_claim: list[NumberCheck | None] = [None] * len(claims)
     by_key = {f.key: f for f in available}
     for index, claim in enumerate(claims):
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
-        clo, chi = _clause_of(_clauses(text, lo, hi, vocabulary, [c.start for c in claims]), hi, claim.start)
+        if (lo, hi) not in sentence_clauses:
+            sentence_clauses[(lo, hi)] = _clauses(text, lo, hi, vocabulary, starts)
+        clo, chi = _clause_of(sentence_clauses[(lo, hi)], hi, claim.start)
         vocabulary.bases = bases
         vocabulary.numbers = [(c.start, c.end) for c in claims]
         vocabulary.glosses = glosses
@@ -1029,6 +1033,14 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                 claim = replace(claim, number=-abs(claim.number) if below else abs(claim.number), signed=True)
         others = [c for c in claims if c.start != claim.start and lo <= c.start < hi]
         years, own_clause = _years_for(text, claim, tokens, others, lo, hi, clo, chi)
+        span_end = False
+        if years and len(years) > 1 and not (claim.kind == "percent" and _COMPOUND.search(text, clo, chi)):
+            # "between 2020 and 2024, from $0.77 to $1.25": the move starts in the first year, ends in the last
+            if _FROM_BEFORE.search(text, max(clo, claim.start - 12), claim.start):
+                years, span_end = frozenset({min(years)}), True
+            elif re.search(r"\bto\s+$", text[max(clo, claim.start - 6):claim.start]) and re.search(
+                    r"\bfrom\s+\S*\d", text[clo:claim.start]):
+                years, span_end = frozenset({max(years)}), True
         if claim.kind in ("per_share", "money", "bare"):
             # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS
             mentioned = [m | {"eps_diluted"} if m & {"net_income", "pe"} else m for m in mentioned]
@@ -1074,14 +1086,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         sentence_years = {t[2] for t in tokens if lo <= t[0] < hi and not t[3] and not any(
             p0 + lo < t[0] < p1 + lo and not p0 + lo < claim.start < p1 + lo for p0, p1 in parentheses)}
         year_certain = bool(years) and (own_clause or sentence_years == {years})
-        if years and len(years) > 1 and claim.kind != "percent" or (years and len(years) > 1 and not _COMPOUND.search(
-                text, clo, chi) and claim.kind == "percent"):
-            # "between 2020 and 2024, from $0.77 to $1.25": the move starts in the first year, ends in the last
-            if _FROM_BEFORE.search(text, max(clo, claim.start - 12), claim.start):
-                years, year_certain = frozenset({min(years)}), True
-            elif re.search(r"\bto\s+$", text[max(clo, claim.start - 6):claim.start]) and re.search(
-                    r"\bfrom\s+\S*\d", text[clo:claim.start]):
-                years, year_certain = frozenset({max(years)}), True
+        year_certain = year_certain or span_end
         kind = None
         names = vocabulary._found(text, lo, claim.start) if vocabulary._re is not None else []
         if (names and not vocabulary.after_first and names[-1].group(1).lower() in _WEAK_NAMES
