@@ -186,6 +186,11 @@ _SPAN_WORDS = re.compile(r"(?:19|20)\d\d\s?(?:-|\u2013|to|through|and)\s?(?:FY\s
                          r"\b(?:two|three|four|five|\d)[-\s]years?\b|\bper\s+year\b|\ba\s+year\b|\bannual|"
                          r"\bover\s+the\s+period\b|\bsince\b", re.IGNORECASE)
 _PEER_WORDS = re.compile(r"\b(?:peers?|median|comparables?|comps|sector|industry)\b", re.IGNORECASE)
+# a clause that states a change of the subject before it, or names it by a pronoun: ", up 18.4% year on year",
+# ", an increase of 5%", "; it rose 4.0pp"
+_CHANGE_CLAUSE = re.compile(
+    r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|it|which|this|"
+    r"an?\s+(?:increase|decrease|rise|decline|drop|fall|gain)\s+of)\s", re.IGNORECASE)
 _COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s+on\s+average|"
                        r"on\s+average\s+(?:a|per|each)\s+year|per\s+annum)\b", re.IGNORECASE)
 _VERSUS_PRICE = re.compile(
@@ -1004,7 +1009,6 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         own = vocabulary.own  # how many of `mentioned` its own clause names
         if not own and mentioned and (_ELIDED_SUBJECT.match(text, clo) or text[max(0, clo - 2):clo].strip() == "("
                                       or claim.kind == "points"):
-            own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": the subject of the clause before
             # "80% of net income in 2024, up from 73.4% in 2023": the metric of the number it is compared with
             previous = [k for c, k in zip(claims, checks_by_claim, strict=True) if k is not None
                         and lo <= c.start < clo and c.kind == claim.kind]
@@ -1013,6 +1017,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
                 # forecast's subject, revenue, in a year of no forecast)
                 mentioned = [{metric}] + mentioned
                 own = len(mentioned)
+            elif claim.kind == "points" or _CHANGE_CLAUSE.match(text, clo):
+                own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": a change of the subject before
         if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
             continue  # a duration ("over the next 5 years"), not a claim about a years fact
         if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
