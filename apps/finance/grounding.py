@@ -3,6 +3,15 @@
     checks = check_numbers("Gross margin was 40.0% in FY2024.", facts)
     annotate(text, checks)  # each mismatch marked inline with the fact it should have used
 
+What a check says (its status): MATCHED, the number is one of the facts (of the metric its clause names; or,
+when its clause names none, of any metric: `by_value`); FLAGGED, a confident contradiction: the number's own
+clause names its metric (or continues the subject of the clause before: ", up from 73.4%", "(2023: 8.5%)",
+"; it rose 4.0pp") and, for a value of another year, the year is certain (named in its clause, or the only year of
+its sentence), yet the number is not that fact, with a kind (KINDS: the value of another year / metric / scale /
+sign / unit, or none) and the fact it should have used; UNATTRIBUTED, the checker cannot tell which fact it is
+about ("could not check": no error, shown apart to the analyst). The rest of this note is how a number is
+attributed.
+
 How a number is read: its currency ($, EUR ...), sign (-3.2, (3.2)%, "fell 3.2%"), scale (k, m, bn,
 thousand, million, billion) and unit (%, x, years; pp and bps are changes of a ratio and match only the
 <margin>_change facts). It matches a fact of a compatible unit when it equals the fact's value rounded the way the number is written (12.3% matches 12.25%..12.35%; 1.2bn matches
@@ -308,6 +317,7 @@ class NumberCheck:
     expected: Fact | None  # for a flag: the fact it should have used; unattributed: the nearest one, if any
     status: str = ""  # MATCHED | FLAGGED | UNATTRIBUTED; "" -> MATCHED when ok, else FLAGGED
     kind: str | None = None  # for a flag: one of KINDS
+    by_value: bool = False  # matched, but its clause names no metric: it equals a fact (not attributed to one)
 
     def __post_init__(self):
         if not self.status:
@@ -1080,7 +1090,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         written = original[start:end]
         if best_ok is not None:
             value *= best_ok[2]  # "1,210.0" read in millions
-            checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None))
+            checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None,
+                                      by_value=attributed is None))
             checks_by_claim[index] = checks[-1]
             continue
         expected = nearest[1] if nearest else None

@@ -87,6 +87,7 @@ class Outcome:
     extra: list[dict]  # flags that overlap no planted number
     numbers: int = 0  # numeric claims the checker read
     unattributed: list[str] = field(default_factory=list)  # those it could not attribute ("could not check")
+    by_value: int = 0  # matched a fact by value though their clause names no metric
 
 
 @dataclass
@@ -106,10 +107,12 @@ class Report:
                 c[0] += err["number"] in o.caught
         return {k: Proportion(*v) for k, v in sorted(counts.items())}
 
-    def coverage(self, outcomes: list[Outcome]) -> Proportion:
-        """Numbers attributed (matched or flagged) / numbers read: hiding claims as unattributed lowers it."""
+    def coverage(self, outcomes: list[Outcome], *, strict: bool = False) -> Proportion:
+        """Numbers attributed (matched or flagged) / numbers read: hiding claims as unattributed lowers it.
+        `strict`: a number matched by value alone (its clause names no metric) counts as not attributed."""
         numbers = sum(o.numbers for o in outcomes)
-        return Proportion(numbers - sum(len(o.unattributed) for o in outcomes), numbers)
+        left = sum(len(o.unattributed) + (o.by_value if strict else 0) for o in outcomes)
+        return Proportion(numbers - left, numbers)
 
     def correct(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.planted]
@@ -142,6 +145,7 @@ class Report:
                 "paragraphs": Proportion(sum(1 for o in errs if o.extra), len(errs)).to_dict()},
             "coverage_correct_paragraphs": self.coverage(correct).to_dict(),
             "coverage_all_paragraphs": self.coverage(self.outcomes).to_dict(),
+            "coverage_correct_paragraphs_strict": self.coverage(correct, strict=True).to_dict(),
             "unattributed": {"correct_paragraphs": sum(len(o.unattributed) for o in correct),
                              "error_paragraphs": sum(len(o.unattributed) for o in errs)},
             "per_perturbation": self.per_perturbation(),
@@ -178,7 +182,8 @@ def evaluate(rows: list[dict], facts_by_company: dict | None = None) -> Report:
                  for i, c in enumerate(bad) if i not in used]
         report.outcomes.append(Outcome(str(row["id"]), str(row.get("perturbation") or ""), row["errors"],
                                        caught, missed, extra, len(checks),
-                                       [c.text for c in checks if c.status == UNATTRIBUTED]))
+                                       [c.text for c in checks if c.status == UNATTRIBUTED],
+                                       sum(1 for c in checks if c.by_value)))
     return report
 
 
@@ -193,7 +198,8 @@ def summary_lines(report: Report) -> list[str]:
     lines.append(f"spurious flags in error paragraphs: {sum(len(o.extra) for o in errs)} flags in "
                  f"{Proportion(sum(1 for o in errs if o.extra), len(errs))} paragraphs")
     lines.append(f"coverage (numbers attributed to a fact, matched or flagged / numbers read): correct paragraphs "
-                 f"{report.coverage(correct)}, all {report.coverage(report.outcomes)}")
+                 f"{report.coverage(correct)}, all {report.coverage(report.outcomes)}; strict (a number matched by "
+                 f"value alone, its clause naming no metric, not counted) {report.coverage(correct, strict=True)}")
     lines.append(f"unattributed ('could not check', not flags): {sum(len(o.unattributed) for o in correct)} in "
                  f"correct paragraphs, {sum(len(o.unattributed) for o in errs)} in error paragraphs")
     lines.append("per perturbation:")
