@@ -966,7 +966,7 @@ _FUNCTION_WORDS = frozenset({
     "thousand", "million", "billion", "trillion", "percent", "percentage", "points", "january", "february",
     "march", "april", "august", "september", "october", "november", "december", "whereas", "compared",
     "against", "versus", "although", "compounded", "compound", "compounding", "annual", "annually", "earlier",
-    "previous", "following", "between", "through", "declined", "decreased", "increased", "expanded", "contracted",
+    "previous", "following", "between", "declined", "decreased", "increased", "expanded", "contracted",
     "narrowed", "widened", "improved", "deteriorated", "negative", "deficit", "downside", "upside", "discount",
     "premium", "median", "implies", "implying", "valuation"})
 _FUNCTION_SPELLING = _spelling_index(set(_FUNCTION_WORDS))
