@@ -302,8 +302,9 @@ _COMPATIBLE = {
 # what a check found: the number is one of the facts; it contradicts the fact of the metric (and year) its
 # clause attributes it to (a flag); or the checker cannot tell which fact it is about ("could not check")
 MATCHED, FLAGGED, UNATTRIBUTED = "matched", "flagged", "unattributed"
-# why a flagged number is wrong: the value of another year / metric / scale / sign of the attributed fact, or none
-KINDS = ("wrong_year", "wrong_metric", "wrong_scale", "wrong_sign", "wrong_unit", "wrong_value")
+# why a flagged number is wrong: the value of another year / metric / base of a share ("X% of net income" that is
+# the share of sales) / scale / sign / unit of the attributed fact, or none
+KINDS = ("wrong_year", "wrong_metric", "wrong_ratio_base", "wrong_scale", "wrong_sign", "wrong_unit", "wrong_value")
 
 
 @dataclass(frozen=True)
@@ -1122,6 +1123,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
             continue
         kind, other = kind
+        if kind == "wrong_metric" and ratio and attributed and pool and pool[0].metric in ratio:
+            kind = "wrong_ratio_base"  # "8.1% of net income": the share of sales (or the other way round)
         if kind == MATCHED:
             checks.append(NumberCheck(start, end, written, value, other.key, True, None))
             checks_by_claim[index] = checks[-1]

@@ -25,7 +25,7 @@ VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change
 
 
 _CHECKS_HELP = ("one grounding check per number: status matched (a fact), flagged (contradicts the fact its clause "
-                "names; kind wrong_year / wrong_metric / wrong_scale / wrong_sign / wrong_unit / wrong_value) or "
+                "names; kind wrong_year / wrong_metric / wrong_ratio_base / wrong_scale / wrong_sign / wrong_unit / wrong_value) or "
                 "unattributed (could not check: no clear metric and year)")
 
 

@@ -47,6 +47,8 @@ def test_a_flag_is_a_contradiction_of_the_attributed_fact_with_its_kind(facts):
     assert flagged("EBITDA was $210.0m in 2024.", facts) == [("$210.0m", "wrong_metric")]  # operating cash flow
     assert flagged("Interest cover was 10.0% in 2024.", facts) == [("10.0%", "wrong_unit")]
     assert flagged("Revenue was $1,111.0m in 2024.", facts) == [("$1,111.0m", "wrong_value")]
+    # free cash flow was 11.6% of sales and 103.7% of net income in 2024: the bases swapped
+    assert flagged("In 2024 free cash flow was 103.7% of sales.", facts) == [("103.7%", "wrong_ratio_base")]
     wrong = check_numbers("Revenue was $1,000.0m in 2024.", facts)[0]
     assert wrong.expected.key == "revenue.2024" and not wrong.ok and wrong.status == FLAGGED
 
