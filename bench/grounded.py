@@ -118,7 +118,8 @@ def run_reports(companies, repeats: int) -> dict:
                     "free_digits": sum(ch.isdigit() for ch in free),
                     "references": len(_OUTSIDE_REFERENCES.findall(r.text)),
                     "unknown_references": rendered.count("{{"),
-                    "grounding_flags": sum(1 for c in checks if not c.ok), "numbers": len(checks),
+                    "grounding_flags": sum(1 for c in checks if c.flagged), "numbers": len(checks),
+                    "unattributed": sum(1 for c in checks if c.status == "unattributed"),
                     "completion_tokens": r.completion_tokens, "text": rendered,
                 })
     return {"sections": rows, "report_seconds": times}

@@ -3,6 +3,15 @@
     checks = check_numbers("Gross margin was 40.0% in FY2024.", facts)
     annotate(text, checks)  # each mismatch marked inline with the fact it should have used
 
+What a check says (its status): MATCHED, the number is one of the facts (of the metric its clause names; or,
+when its clause names none, of any metric: `by_value`); FLAGGED, a confident contradiction: the number's own
+clause names its metric (or continues the subject of the clause before: ", up from 73.4%", "(2023: 8.5%)",
+"; it rose 4.0pp") and, for a value of another year, the year is certain (named in its clause, or the only year of
+its sentence), yet the number is not that fact, with a kind (KINDS: the value of another year / metric / scale /
+sign / unit, or none) and the fact it should have used; UNATTRIBUTED, the checker cannot tell which fact it is
+about ("could not check": no error, shown apart to the analyst). The rest of this note is how a number is
+attributed.
+
 How a number is read: its currency ($, EUR ...), sign (-3.2, (3.2)%, "fell 3.2%"), scale (k, m, bn,
 thousand, million, billion) and unit (%, x, years; pp and bps are changes of a ratio and match only the
 <margin>_change facts). It matches a fact of a compatible unit when it equals the fact's value rounded the way the number is written (12.3% matches 12.25%..12.35%; 1.2bn matches
@@ -98,7 +107,13 @@ _RELATIVE_YEAR_RE = re.compile(
     r"\b(?P<prior>a\s+year\s+(?:earlier|before|ago)|the\s+(?:prior|previous|preceding)\s+year|the\s+year\s+before"
     r"|prior[-\s]year)\b|\b(?P<same>that\s+year|the\s+same\s+year|(?:in\s+)?the\s+same\s+period)\b"
     r"|\b(?P<next>a\s+year\s+later|the\s+(?:following|next)\s+year|the\s+year\s+after)\b"
-    r"|\b(?P<later>(?:has|have|had)\s+since|since\s+then|ever\s+since)\b", re.IGNORECASE)
+    r"|\b(?P<later>(?:has|have|had)\s+since|since\s+then|ever\s+since)\b"
+    r"|\b(?P<nprior>two|three|four|five|six|seven|eight|nine|ten|\d)\s+years\s+(?:earlier|before|ago)\b", re.IGNORECASE)
+_NUMBER_WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+# "FY22/FY23/FY24", "FY2022/23/24", "2020-24": a list of years or a short span (the first year four digits or FY)
+_YEAR_LIST = re.compile(
+    r"(?<![\w.])(?:FY\s?['\u2019]?\d\d(?:\d\d)?|(?:19|20)\d\d)"
+    r"(?:(?:\s?/\s?|-)(?:FY\s?)?['\u2019]?(?:(?:19|20)\d\d|\d\d)(?![\d.,]*\d)(?![%\w]))+", re.IGNORECASE)
 _RANGE_RE = re.compile(
     r"(?P<sep>\s?(?:-|–|to|and)\s?)(?:US\$|\$|€|£)?\d[\d,]*(?:\.\d+)?(?P<unit>\s?(?:%|x\b|bn\b|billion\b|mn\b|million\b|m\b|"
     r"pp\b|bps\b))", re.IGNORECASE)
@@ -107,9 +122,11 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(\u201c\u2018A-Z0-9$\u20ac\u00a3]|\s
 _BOUND = re.compile(r"[\s\u00a0:=,]*(?:[A-Za-z'\u2019.]+[\s\u00a0]+){0,3}(?:[A-Za-z'\u2019.]+)?[\s\u00a0:=]*")
 _YEAR_BEFORE_METRIC = re.compile(r"(?:FY\s?['\u2019]?\d\d|(?:FY\s?)?(?:19|20)\d\d)(?:'s|\u2019s)?[ \t\u00a0]+", re.I)
 # a year named as the base of a change: "up 21.0% on FY2023", "growth of 8% versus 2023" is about the next year
-_BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to|than(?:\s+in)?)"
+_BASE_YEAR_BEFORE = re.compile(r"\b(?:on|over|versus|vs\.?|against|compared\s+(?:with|to)|relative\s+to|than(?:\s+in)?"
+                               r"|above|below|ahead\s+of|behind)"
                                r"\s+(?:the\s+)?$",
                                re.IGNORECASE)
+_COMPARISON_WORD = re.compile(r"\b(?:compar\w*|versus|vs\.?|against|from|than|since)\b", re.IGNORECASE)
 _FROM_BEFORE = re.compile(r"\bfrom\s+(?:a\s+|an\s+)?$", re.IGNORECASE)
 _YEAR_OF_NUMBER = re.compile(r"\s+(?:in|for|during|by)\s+(?:fiscal\s+|the\s+year\s+)?", re.IGNORECASE)
 # "better than FY2023's 22.0%", "2023: 84.0%": a year right before a number is that number's
@@ -144,7 +161,7 @@ _COUNT_BEFORE = re.compile(r"\b(?:top|first|next|past|last|within|every|each)\s+
 _CLAUSE_BREAK = re.compile(
     r";\s|\s[\u2013\u2014-]\s|\s\((?=\s*(?:FY\s?)?(?:19|20)\d\d\s*[:,])"
     r"|,\s+(?=(?:while|whereas|but|although|though|yet|and|giving|taking|leaving|implying|bringing|lifting|"
-    r"pushing|putting|after|before|compared|versus|against|with|which|a|an|equal|equivalent|or|up|down|"
+    r"pushing|putting|after|before|compared|versus|vs|against|with|which|a|an|equal|equivalent|or|up|down|"
     r"representing|reflecting|driven|helped|as)\b)"
     r"|\s+(?=(?:while|whereas|but)\s)",
     re.IGNORECASE)
@@ -159,6 +176,30 @@ _NEGATIVE_CUE = re.compile(
     r"drop\w*|shr[ai]nk\w*|shrunk|contract\w*|compress\w*|narrow\w*|down|downside|discount|below|lower|swung|"
     r"swing|reduc\w*|minus|deteriorat\w*|slipped|slid|erod\w*|cut|red|net\s+cash|overvalued)\b",
     re.IGNORECASE)
+# a clause that continues the one before it without a subject of its own: ", up 18.4% year on year",
+# " - after 8.0pp in 2022", ", or $1.06 per share"
+_ELIDED_SUBJECT = re.compile(
+    r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|after|from|versus|"
+    r"vs\.?|against|compared\s+(?:with|to)|or|an?|it|which|this|that|having|and\s+(?!(?:the|its|a|an|their|our)\b)"
+    r"[a-z]+)\s|[\s,;:]*\(",
+    re.IGNORECASE)
+# a parenthesis without a number glosses the name before it: "Cash conversion (FCF as a share of net income)"
+_GLOSS = re.compile(r"\([^()\d]*\)")
+# between a number and the metric named after it: "$146.6m of operating cash flow", "40.0% gross margin"
+_NAME_AFTER = re.compile(r"[ \t\u00a0]*(?:(?:of|on|in|for)\s+(?:the\s+|its\s+)?)?")
+# generic words that may stand for several metrics ("swung from a loss of $12.6m to a profit of $78.4m" of
+# operating income): they attribute a number only when no other metric of the sentence could be its subject
+_WEAK_NAMES = frozenset({"profit", "profits", "loss", "losses", "earnings"})
+# a span of years in a sentence: "2020-2024", "between 2020 and 2024", "four-year", "over the period"
+_SPAN_WORDS = re.compile(r"(?:19|20)\d\d\s?(?:-|\u2013|to|through|and)\s?(?:FY\s?)?(?:(?:19|20)?\d\d)\b|"
+                         r"\b(?:two|three|four|five|\d)[-\s]years?\b|\bper\s+year\b|\ba\s+year\b|\bannual|"
+                         r"\bover\s+the\s+period\b|\bsince\b", re.IGNORECASE)
+_PEER_WORDS = re.compile(r"\b(?:peers?|median|comparables?|comps|sector|industry)\b", re.IGNORECASE)
+# a clause that states a change of the subject before it, or names it by a pronoun: ", up 18.4% year on year",
+# ", an increase of 5%", "; it rose 4.0pp"
+_CHANGE_CLAUSE = re.compile(
+    r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|it|which|this|"
+    r"an?\s+(?:increase|decrease|rise|decline|drop|fall|gain)\s+of)\s", re.IGNORECASE)
 _COMPOUND = re.compile(r"\b(?:compound\w*|cagr|annuali[sz]ed\s+growth|a\s+year\s+on\s+average|"
                        r"on\s+average\s+(?:a|per|each)\s+year|per\s+annum)\b", re.IGNORECASE)
 _VERSUS_PRICE = re.compile(
@@ -171,7 +212,8 @@ _BY_AMOUNT = re.compile(
 # "X% of net income", "X% of sales": the ratio the phrase names, by what the clause says it is a share of
 _SHARE_OF = re.compile(
     r"[\s\u00a0]*of\s+(?:(?:its|the|our|group|total|annual|reported)\s+)*(?P<base>net\s+income|net\s+profit|"
-    r"net\s+earnings|earnings|profits?|revenues?|sales|turnover|top\s+line)\b", re.IGNORECASE)
+    r"net\s+earnings|earnings|profits?|revenues?|sales|turnover|top\s+line|NI|net\s+inc\b\.?|rev\b\.?|revs)(?!\w)",
+    re.IGNORECASE)
 _SHARE_OF_SALES = {"gross_profit": "gross_margin", "operating_income": "operating_margin", "ebitda": "ebitda_margin",
                    "net_income": "net_margin", "fcf": "fcf_margin", "dcf.fcf": "dcf.fcf_margin"}
 _SHARE_OF_EARNINGS = {"fcf": "cash_conversion", "cash_conversion": "cash_conversion",
@@ -185,7 +227,7 @@ _SHARE_OF_EARNINGS_WORDS = ((re.compile(r"\b(?:convert\w*|conversion)\b", re.I),
 # (revenue -> revenue_growth_yoy, revenue_cagr)
 _ALIASES: dict[str, tuple[str, ...]] = {
     "revenue": ("revenue", "revenues", "sales", "top line", "turnover", "rev"),
-    "net_income": ("net income", "net profit", "earnings", "profit", "ni", "net inc"),
+    "net_income": ("net income", "net profit", "earnings", "profit", "ni", "net inc", "net loss", "net earnings"),
     "eps_diluted": ("eps", "earnings per share", "diluted eps", "net income per share", "profit per share"),
     "fcf": ("free cash flow", "fcf"),
     "ebitda": ("ebitda",),
@@ -212,7 +254,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "roe": ("roe", "return on equity"),
     "roa": ("roa", "return on assets"),
     "roic": ("roic", "return on invested capital", "return on capital"),
-    "interest_cover": ("interest cover", "interest coverage"),
+    "interest_cover": ("interest cover", "interest coverage", "int. cover", "int cover"),
     "cash_conversion": ("cash conversion", "fcf conversion", "free cash flow conversion", "conversion"),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
                         "current"),
@@ -257,6 +299,14 @@ _COMPATIBLE = {
 }
 
 
+# what a check found: the number is one of the facts; it contradicts the fact of the metric (and year) its
+# clause attributes it to (a flag); or the checker cannot tell which fact it is about ("could not check")
+MATCHED, FLAGGED, UNATTRIBUTED = "matched", "flagged", "unattributed"
+# why a flagged number is wrong: the value of another year / metric / base of a share ("X% of net income" that is
+# the share of sales) / scale / sign / unit of the attributed fact, or none
+KINDS = ("wrong_year", "wrong_metric", "wrong_ratio_base", "wrong_scale", "wrong_sign", "wrong_unit", "wrong_value")
+
+
 @dataclass(frozen=True)
 class NumberCheck:
     start: int
@@ -264,8 +314,19 @@ class NumberCheck:
     text: str
     value: float  # in the facts' units: a fraction for percentages, whole currency units for amounts
     matched_key: str | None
-    ok: bool
-    expected: Fact | None  # for a mismatch: the fact it most plausibly should have used
+    ok: bool  # the number is one of the facts
+    expected: Fact | None  # for a flag: the fact it should have used; unattributed: the nearest one, if any
+    status: str = ""  # MATCHED | FLAGGED | UNATTRIBUTED; "" -> MATCHED when ok, else FLAGGED
+    kind: str | None = None  # for a flag: one of KINDS
+    by_value: bool = False  # matched, but its clause names no metric: it equals a fact (not attributed to one)
+
+    def __post_init__(self):
+        if not self.status:
+            object.__setattr__(self, "status", MATCHED if self.ok else FLAGGED)
+
+    @property
+    def flagged(self) -> bool:
+        return self.status == FLAGGED
 
 
 @dataclass(frozen=True)
@@ -283,7 +344,10 @@ class _Claim:
 
 def _parse(text: str) -> list[_Claim]:
     claims = []
+    lists = _year_lists(text)
     for m in _NUMBER_RE.finditer(text):
+        if any(a <= m.start("num") < b for a, b, _ in lists):
+            continue  # "2020-24", "FY2022/23/24": years
         num = m.group("num")
         unit = (m.group("unit") or "").strip().lower()
         currency = m.group("cur") or m.group("cur2") or m.group("cur3")
@@ -423,10 +487,12 @@ def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
 # an en dash or minus sign before a number is a minus ("–$20.1m") or a range's dash ("2020–2024")
 _NORMALISE = re.compile(
     r"(?P<unitspace>(?<=\d)[ \u00a0\u2007\u2009\u202f](?=(?:%|x\b|\u00d7|bn\b|mn\b|m\b|k\b|pp\b|bps\b)))"
+    r"|(?P<thousands>(?<=\d)[\u00a0\u2007\u2009\u202f](?=\d{3}(?!\d))|(?<=[$\u20ac\u00a3]\d) (?=\d{3}(?!\d))"
+    r"|(?<=[$\u20ac\u00a3]\d\d) (?=\d{3}(?!\d))|(?<=[$\u20ac\u00a3]\d\d\d) (?=\d{3}(?!\d)))"
     r"|(?P<space>[\u00a0\u2002\u2003\u2007\u2009\u200a\u202f])"
     r"|(?P<minus>\u2212|\u2013(?=[$\u20ac\u00a3]?\d))"
     r"|(?P<quote>[\u2018\u2019])", re.IGNORECASE)
-_REPLACE = {"unitspace": "", "space": " ", "minus": "-", "quote": "'"}
+_REPLACE = {"unitspace": "", "thousands": ",", "space": " ", "minus": "-", "quote": "'"}
 
 
 def _normalise(text: str) -> tuple[str, list[int]]:
@@ -472,6 +538,10 @@ class _Vocabulary:
     """Alias phrase -> metrics, from the facts at hand."""
 
     bases: list[tuple[int, int]] = []  # spans of the bases of "X% of <base>" phrases in the text being read
+    own: int = 0  # of the sets `mentioned` returned last, how many its own clause names
+    numbers: list[tuple[int, int]] = []  # spans of the numbers of the text being read
+    glosses: list[tuple[int, int]] = []  # spans of its parentheses without a number
+    after_first: bool = False  # whether the name `mentioned` put first is the one after the number
 
     def __init__(self, facts: FactSet):
         self.metrics: dict[str, list[Fact]] = {}
@@ -517,11 +587,18 @@ class _Vocabulary:
         (text[clo:chi]): the metric named nearest before it (or right after it, "40.0% gross margin", when
         nothing is named right before it), then the one named after it, then the others before it, nearest
         first; then, carried over, those named in the sentence's earlier clauses (from lo), nearest first."""
+        self.own = 0
         if self._re is None:
             return []
         before = sorted(self._found(text, max(clo, claim.start - 160), claim.start),
                         key=lambda m: m.end(), reverse=True)
-        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?", text[claim.end:chi])
+        # "generated $146.6m of operating cash flow and spent $49.2m on capex": a name right after an earlier
+        # number ("of", "on" ...) is that number's, and comes last for this one
+        taken = [m for m in before if any(n1 <= m.start() and _NAME_AFTER.fullmatch(text, n1, m.start())
+                                          for n0, n1 in self.numbers if n1 <= claim.start)]
+        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?(?:(?:trailing|forward|current|historic(?:al)?|annual|"
+                       r"annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted)\s+)?",
+                       text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
         if year_gap:
@@ -531,6 +608,13 @@ class _Vocabulary:
             after = None
         carried = sorted(self._found(text, max(lo, claim.start - 160), max(lo, clo)),
                          key=lambda m: m.end(), reverse=True)
+        # names inside a parenthesis the number is not in name its numbers ("(median P/E 18.7x, EV/EBITDA 11.5x)
+        # the implied value is $10.22")
+        enclosing = [p.span() for p in re.finditer(r"\([^()]*\)", text[:chi]) if p.end() > lo]
+
+        def outside(m) -> bool:
+            return not any(p0 < m.start() < p1 and not p0 < claim.start < p1 for p0, p1 in enclosing)
+        before, carried = [m for m in before if outside(m)], [m for m in carried if outside(m)]
         before_sets, after_set = self._sets(before), self._sets([after])[0] if after else set()
         adjacent_before = bool(before) and not text[before[0].end():claim.start].strip(" :=\u00a0")
         # "net income of $154.9m", "EPS came in at $0.72": a metric bound to the number by a few words
@@ -538,8 +622,14 @@ class _Vocabulary:
         # "spent $58.9m on capex", "40.0% gross margin": a metric right after the number, or after a preposition
         bound_after = after is not None and (after.start() - claim.end <= 1 or bool(gap and gap.group(1))
                                              or bool(year_gap))
-        if adjacent_before or after is None or not bound_after or (bound_before and after.start() - claim.end > 1):
+        self.after_first = True
+        if bound_after and before and before[0] in taken and not _narrow(before_sets[0], after_set, qualify=True):
+            before = [m for m in before if m not in taken] + taken
+            before_sets = self._sets(before)
+            order = [after_set] + before_sets
+        elif adjacent_before or after is None or not bound_after or (bound_before and after.start() - claim.end > 1):
             order = before_sets[:1] + [after_set] + before_sets[1:]
+            self.after_first = not before_sets
         else:
             order = [after_set] + before_sets
         # two metrics named in the clause: the metric both name ("the peer median P/E implies $45.00": the value
@@ -548,8 +638,10 @@ class _Vocabulary:
         narrowed = [n for other in own[1:] if (n := _narrow(own[0], other, qualify=False))]
         if after_set and before_sets and bound_after:
             narrowed.insert(0, _narrow(before_sets[0], after_set, qualify=True))
-        order = [n for n in narrowed if n][:1] + order + self._sets(carried)
+        order = [n for n in narrowed if n][:1] + order
         order = [m for m in order if m]
+        self.own = len(order)  # the first `own` sets are named in the number's own clause
+        order += [m for m in self._sets(carried) if m]
         if _COUNTERPART_BEFORE.search(text, max(clo, claim.start - 40), claim.start):
             # "the peer median P/E of 15.0x compares with its own 12.0x": a number compared with a metric may be
             # its counterpart (the company's own, or the peers')
@@ -562,7 +654,8 @@ class _Vocabulary:
     def _found(self, text: str, start: int, end: int):
         """The metric names in text[start:end], but the base of a share ("X% of net income" names no net
         income)."""
-        return [m for m in self._re.finditer(text, start, end) if not self._is_base(m)]
+        return [m for m in self._re.finditer(text, start, end)
+                if not self._is_base(m) and not any(g0 < m.start() < g1 for g0, g1 in self.glosses)]
 
 
 def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary, numbers: list[int]) -> list[int]:
@@ -571,6 +664,8 @@ def _clauses(text: str, lo: int, hi: int, vocabulary: _Vocabulary, numbers: list
     for m in _CLAUSE_BREAK.finditer(text, lo, hi):
         starts.add(m.end())
     for m in _AND.finditer(text, lo, hi):
+        if re.search(r"\bbetween\s+(?:FY\s?)?\d{4}$", text[max(lo, m.start() - 20):m.start()], re.I):
+            continue  # "between 2020 and 2024"
         if _AND_YEAR.match(text, m.end()) or (vocabulary._re is not None and vocabulary._re.match(text, m.end())):
             starts.add(m.start())
     # "EBITDA of $265.2m (2023: $235.7m) put the margin at 22.5%": the year of the parenthesis stays in it
@@ -592,11 +687,26 @@ def _clause_of(starts: list[int], hi: int, pos: int) -> tuple[int, int]:
     return clo, nxt[0] if nxt else hi
 
 
+def _year_lists(text: str) -> list[tuple[int, int, frozenset[int]]]:
+    """(start, end, years) of the year lists and short spans of `text`: "FY22/FY23/FY24", "FY2022/23/24" (each
+    year listed), "2020-24" (every year of the span)."""
+    out = []
+    for m in _YEAR_LIST.finditer(text):
+        years = [int(y) if len(y) == 4 else 2000 + int(y) for y in re.findall(r"(?<!\d)\d{2}(?:\d{2})?(?!\d)",
+                                                                         m.group())]
+        if "/" in m.group():
+            out.append((m.start(), m.end(), frozenset(years)))
+        elif len(years) == 2 and years[1] > years[0]:
+            out.append((m.start(), m.end(), frozenset(range(years[0], years[1] + 1))))
+    return out
+
+
 def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]:
     """(start, end, years, relative, base) of the fiscal years named in text; a span "2022-2024" names all of them; "a year
     earlier" names the year before the one named before it, "that year" the one named before it."""
+    lists = _year_lists(text)
     found = [(m.start(), m.end(), int(m.group(1)) if m.group(1) else 2000 + int(m.group(2)))
-             for m in _YEAR_RE.finditer(text)]
+             for m in _YEAR_RE.finditer(text) if not any(a <= m.start() < b for a, b, _ in lists)]
     tokens, i = [], 0
     while i < len(found):
         start, end, year = found[i]
@@ -609,8 +719,10 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
         else:
             tokens.append((start, end, frozenset({year}), False))
             i += 1
+    tokens += [(a, b, years, False) for a, b, years in lists]
+    tokens.sort(key=lambda t: t[:2])
     # "compared with 2023, when revenue reached ...": a year followed by "when" is the year of that clause
-    tokens = [(start, end, years, _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
+    tokens = [(start, end, years, len(years) == 1 and _BASE_YEAR_BEFORE.search(text, max(0, start - 20), start) is not None
                and not _WHEN_AFTER.match(text, end) and not _YEAR_OF_NEXT_NUMBER.match(text, end))
               for start, end, years, _ in tokens]  # here the flag marks a base year; relative ones below
     tokens = [(start, end, years, False, base) for start, end, years, base in tokens]
@@ -631,7 +743,17 @@ def _year_tokens(text: str) -> list[tuple[int, int, frozenset[int], bool, bool]]
             continue
         last = max(prior, key=lambda t: t[1])
         (year,) = last[2]
-        if m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
+        lo, _ = _sentence_bounds(text, m.start(), m.end())
+        if last[0] < lo:
+            # "EPS was up 57.9% on the prior year's $0.35" after a sentence naming 2024 and 2023: the year it is
+            # relative to is certain only when the sentence before names one year
+            plo, _ = _sentence_bounds(text, last[0], last[1])
+            if len({t[2] for t in named if plo <= t[0] < lo}) != 1:
+                continue
+        if m.group("nprior"):  # "compares with 10.3% four years earlier"
+            n = m.group("nprior").lower()
+            tokens.append((m.start(), m.end(), frozenset({year - int(_NUMBER_WORDS.get(n, n))}), True, False))
+        elif m.group("prior"):  # "up 3.0% on the previous year" names the base of a change
             base = _BASE_YEAR_BEFORE.search(text, max(0, m.start() - 20), m.start()) is not None
             tokens.append((m.start(), m.end(), frozenset({year - 1}), True, base))
         elif m.group("next"):  # "a year later revenue reached ..."
@@ -675,6 +797,23 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
                         and not _YEAR_OWNS_NEXT.fullmatch(text, t[1], claim.start)]
     if len(starts_of_others) < len(own):
         own = [t for t in own if t not in starts_of_others]
+    # "the fastest since 2022": a year after the number that starts a period is not the number's year
+    own = [t for t in own if not (t[0] >= claim.end and re.search(r"\bsince\s+(?:FY\s?)?$", text[max(0, t[0] - 9):t[0]],
+                                                                  re.I))]
+    # a year inside a parenthesis is of the numbers in it ("EBITDA mgn 19% (FY'23 16%)"; "last year (2024)" names
+    # no number)
+    parentheses = [p.span() for p in re.finditer(r"\([^()]*\)", text[:hi]) if p.end() > lo
+                   and any(p.start() < c.start < p.end() for c in others)]
+    own = [t for t in own if not any(p0 < t[0] < p1 and not p0 < claim.start < p1 for p0, p1 in parentheses)]
+    # "widened by 1.0pp in 2021 and by 0.5pp again in 2024": a year bound to an earlier number is that number's
+    def past_another(t) -> bool:
+        return any((claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start)
+                   for c in others)
+
+    bound = [t for t in own if t[1] <= claim.start and any(
+        c.end <= t[0] and _YEAR_OF_NUMBER.fullmatch(text, c.end, t[0]) for c in others)]
+    if any(t not in bound and not past_another(t) for t in own):
+        own = [t for t in own if t not in bound]
     free = [t for t in own if not any(
         (claim.end <= c.start < t[0]) if t[0] >= claim.end else (t[1] <= c.start < claim.start) for c in others)]
     leading = [t for t in own if t[1] <= claim.start]  # "In 2024, revenue grew 3.0% to $1.6bn"
@@ -687,7 +826,9 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         # "went from $88.0m in 2022 to $135.0m in 2024, with the net margin moving from 11.0% to 11.2%": the
         # start of a move in a clause that names no year is the start named earlier ("since 2022")
         return max(starting, key=lambda t: t[1])[2], False
-    elif change and (closing := [t for t in own if t[0] >= claim.end]):
+    elif change and (closing := [t for t in own if t[0] >= claim.end and not t[3] and not _COMPARISON_WORD.search(
+            text, claim.end, t[0]) and not any(claim.end <= c.start < t[0] and not re.fullmatch(
+                r"\s+to\s+(?:US\$|\$|\u20ac|\u00a3)?", text[claim.end:c.start]) for c in others)]):
         # "net income rose 14.9% to $153.6m in 2024": the year closing the clause, past the level the change
         # reached, is the year of the change
         token, own_clause = nearest(closing), True
@@ -700,7 +841,7 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
         # "$1.18bn in 2024 vs $1.07bn in 2023 (+10.0%)": a change after the year of a comparison is about the
         # year compared with it
         against = _COMPARED_YEAR.search(text, max(lo, token[0] - 40), token[0])
-        if against and text[against.start():against.start() + 1] != "(":
+        if against and text[against.start():against.start() + 1] != "(" and re.search(r"\d", against.group()):
             return frozenset(y + 1 for y in token[2]), own_clause
     compared = _COMPARED_BEFORE.search(text, max(lo, claim.start - 30), claim.start)
     if compared and token[1] <= compared.start() and len(token[2]) == 1 and not token[3]:
@@ -739,7 +880,7 @@ def _share_of(text: str, claim: _Claim, vocabulary: _Vocabulary, clo: int, chi: 
             if named:
                 break
     clause = text[clo:chi]
-    if base.startswith(("revenue", "sales", "turnover", "top")):
+    if base.startswith(("rev", "sales", "turnover", "top")):
         ratios = {r for metric, r in _SHARE_OF_SALES.items() if metric in named}
         return ratios or {mt for mt in vocabulary.metrics if mt.endswith("_margin")}
     ratios = {r for metric, r in _SHARE_OF_EARNINGS.items() if metric in named}
@@ -791,15 +932,20 @@ def _corrected(token: str, words: set[str], index: dict[str, set[str]]) -> tuple
 
 def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int]]:
     """`text` with its misspelt metric words respelt, and for each position the position in `text`. A swap of two
-    letters is respelt anywhere; another edit only where the word then completes a metric name of several words
-    ("net incme", "gross margn", "Dividens paid")."""
+    letters is respelt anywhere; a letter added in a word of 7 letters or more ("operaating", "marrgin"), or where
+    the word then completes a metric name of several words ("net incme", "gross margn", "Dividens paid"). The
+    words the checker reads besides metric names (scale words, months, comparisons) are respelt too."""
     out, where, pos = [], [], 0
     for m in _WORD.finditer(text):
         corrected = _corrected(m.group(), vocabulary.words, vocabulary.spelling)
+        if corrected is None and len(m.group()) >= 6:
+            # the words that carry scale, dates and comparisons ("billiion", "Deecember", "whreas", "cmpared")
+            corrected = _corrected(m.group(), _FUNCTION_WORDS, _FUNCTION_SPELLING)
+            corrected = (corrected[0], True) if corrected else None
         if corrected is None:
             continue
         fixed, swapped = corrected
-        if not swapped:
+        if not swapped and not (len(m.group()) >= 7 and len(m.group()) == len(fixed) + 1):
             window_start = max(0, m.start() - 40)
             window = text[window_start:m.start()] + fixed + text[m.end():m.end() + 40]
             at = m.start() - window_start
@@ -816,6 +962,16 @@ def _correct_spelling(text: str, vocabulary: _Vocabulary) -> tuple[str, list[int
     return "".join(out), where
 
 
+# words that are no metric's but that the checker reads: scale words, months, comparisons and clause words
+_FUNCTION_WORDS = frozenset({
+    "thousand", "million", "billion", "trillion", "percent", "percentage", "points", "january", "february",
+    "march", "april", "august", "september", "october", "november", "december", "whereas", "compared",
+    "against", "versus", "although", "compounded", "compound", "compounding", "annual", "annually", "earlier",
+    "previous", "following", "between", "declined", "decreased", "increased", "expanded", "contracted",
+    "narrowed", "widened", "improved", "deteriorated", "negative", "deficit", "downside", "upside", "discount",
+    "premium", "median", "implies", "implying", "valuation"})
+_FUNCTION_SPELLING = _spelling_index(set(_FUNCTION_WORDS))
+_DEBUG = False
 _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -842,91 +998,252 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     tokens = _year_tokens(text)
     by_year = {(f.metric, f.period): f for f in available if f.period}
     bases = [m.span("base") for c in claims if c.kind == "percent" and (m := _SHARE_OF.match(text, c.end))]
+    glosses = [p.span() for p in _GLOSS.finditer(text)]
+    starts = [c.start for c in claims]
+    sentence_clauses: dict[tuple[int, int], list[int]] = {}
     checks = []
-    for claim in claims:
+    checks_by_claim: list[NumberCheck | None] = [None] * len(claims)
+    by_key = {f.key: f for f in available}
+    for index, claim in enumerate(claims):
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
-        clo, chi = _clause_of(_clauses(text, lo, hi, vocabulary, [c.start for c in claims]), hi, claim.start)
+        if (lo, hi) not in sentence_clauses:
+            sentence_clauses[(lo, hi)] = _clauses(text, lo, hi, vocabulary, starts)
+        clo, chi = _clause_of(sentence_clauses[(lo, hi)], hi, claim.start)
         vocabulary.bases = bases
+        vocabulary.numbers = [(c.start, c.end) for c in claims]
+        vocabulary.glosses = glosses
         units = _COMPATIBLE[claim.kind]
         compatible = [f for f in available if f.unit in units
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
         mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)
+        own = vocabulary.own  # how many of `mentioned` its own clause names
+        if not own and mentioned and (_ELIDED_SUBJECT.match(text, clo) or text[max(0, clo - 2):clo].strip() == "("
+                                      or claim.kind == "points"):
+            # "80% of net income in 2024, up from 73.4% in 2023": the metric of the number it is compared with
+            previous = [k for c, k in zip(claims, checks_by_claim, strict=True) if k is not None
+                        and lo <= c.start < clo and c.kind == claim.kind]
+            if previous and (metric := _metric_of(previous[-1], by_key)):
+                # and then the subject of the clause before ("... 1,948.7m in 2029, after 1,210.0m in 2024": the
+                # forecast's subject, revenue, in a year of no forecast)
+                mentioned = [{metric}] + mentioned
+                own = len(mentioned)
+            elif claim.kind == "points" or _CHANGE_CLAUSE.match(text, clo):
+                own = 1  # "free cash flow of $130.0m in 2024, up 18.4%": a change of the subject before
         if claim.kind == "years" and not any(f.unit == "years" and f.metric in m for m in mentioned for f in available):
             continue  # a duration ("over the next 5 years"), not a claim about a years fact
         if claim.kind == "percent" and _COMPOUND.search(text, clo, chi):
             # "revenue compounded at 23.0%", "a CAGR of": the compound growth rate of the metric named
             mentioned = [{m for m in ms if m.endswith("_cagr")} or ms for ms in mentioned]
+        elif claim.kind == "percent" and not _SPAN_WORDS.search(text, lo, hi):
+            # "rev. +9% y/y in FY'24": a growth rate of one year, not a CAGR, unless the sentence names a span
+            mentioned = [{m for m in ms if not m.endswith("_cagr")} or ms for ms in mentioned]
         ratio = _share_of(text, claim, vocabulary, clo, chi)
         if ratio:
-            mentioned = [ratio] + mentioned
+            mentioned, own = [ratio] + mentioned, own + 1
         versus_price = _VERSUS_PRICE.match(text, claim.end) if claim.kind == "percent" else None
         if versus_price and "dcf.upside" in vocabulary.metrics:
             # "28.8% under the $26.40 share price": the upside (or downside) to the price, signed by its side
-            mentioned = [{"dcf.upside"}] + mentioned
+            mentioned, own = [{"dcf.upside"}] + mentioned, own + 1
             if not claim.signed:
                 below = versus_price.group("side").lower() in ("below", "under", "beneath", "short")
                 claim = replace(claim, number=-abs(claim.number) if below else abs(claim.number), signed=True)
         others = [c for c in claims if c.start != claim.start and lo <= c.start < hi]
         years, own_clause = _years_for(text, claim, tokens, others, lo, hi, clo, chi)
+        span_end = False
+        if years and len(years) > 1 and not (claim.kind == "percent" and _COMPOUND.search(text, clo, chi)):
+            # "between 2020 and 2024, from $0.77 to $1.25": the move starts in the first year, ends in the last
+            if _FROM_BEFORE.search(text, max(clo, claim.start - 12), claim.start):
+                years, span_end = frozenset({min(years)}), True
+            elif re.search(r"\bto\s+$", text[max(clo, claim.start - 6):claim.start]) and re.search(
+                    r"\bfrom\s+\S*\d", text[clo:claim.start]):
+                years, span_end = frozenset({max(years)}), True
         if claim.kind in ("per_share", "money", "bare"):
             # "net income of $135.0m, or $3.00 per share": a per-share amount of earnings is EPS
             mentioned = [m | {"eps_diluted"} if m & {"net_income", "pe"} else m for m in mentioned]
-        named = [n for metrics in mentioned if (n := [f for f in compatible if f.metric in metrics])]
+        named = [(n, i < own) for i, metrics in enumerate(mentioned)
+                 if (n := [f for f in compatible if f.metric in metrics])]
         # the nearest named metric in the named year; else another named metric in that year ("revenue is
         # forecast to reach 1,331m in 2025, after 1,210m in 2024"); else the nearest named metric; else any fact
-        # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year
-        options = [[f for f in n if _about(f, years, own_clause)] if any(f.years for f in n) else n
-                   for n in named] if years else []
-        options += named[:1]
+        # a named metric of no fiscal year at all (WACC, peer medians) is as true in any year. Each option with
+        # whether the number's own clause names its metric (an attribution the checker is confident of)
+        in_year = [([f for f in n if _about(f, years, own_clause)] if any(f.years for f in n) else n, mine)
+                   for n, mine in named] if years else []
+        # a metric the number's own clause names, in any year, before one carried over from an earlier clause
+        # ("FY'23 ND/EBITDA fell to 2.4x, while the stock trades on 10.2x P/E": P/E, of which there is no FY'23)
+        options = [o for o in in_year if o[1]] + [n for n in named[:1] if n[1]] + [o for o in in_year if not o[1]]
+        options += [n for n in named[:1] if not n[1]]
         if years:
-            options.append([f for f in compatible if _about(f, years, own_clause)])
-        options.append(compatible)
-        pool = next((o for o in options if o), [])
+            options.append(([f for f in compatible if _about(f, years, own_clause)], None))
+        options.append((compatible, None))
+        pool, attributed = next(((o, mine) for o, mine in options if o), ([], None))
+        if _DEBUG:
+            print("DEBUG", claim.text, own, [sorted(m)[:3] for m in mentioned][:3], years, own_clause, attributed,
+                  [f.key for f in pool][:5])
         # an unsigned number is a positive one unless its clause says otherwise ("a loss of", "downside")
         positive = not claim.signed and not _NEGATIVE_CUE.search(text, clo, chi)
-        best_ok: tuple[tuple[float, int], Fact, float] | None = None
-        nearest: tuple[tuple[float, int], Fact] | None = None
         # "net debt fell by $32.8m in 2024": an amount of change is the difference from the year before
         by_change = claim.kind in ("amount", "money") and _BY_AMOUNT.search(text, max(clo, claim.start - 40),
                                                                             claim.start) is not None
-        for fact in pool:
-            same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
-            if by_change and fact.unit == "currency" and fact.period and (
-                    before := by_year.get((fact.metric, fact.period - 1))) is not None:
-                change = abs(fact.value - before.value)
-                diff = replace(fact, key=f"{fact.metric}_change_amount.{fact.period}", value=change,
-                               label=f"{fact.label} change", display=format_amount(change),
-                               formula=f"{fact.key} - {before.key}")
-                unsigned = replace(claim, number=abs(claim.number), signed=False)  # "down by": the words sign it
-                for written, read_scale in _candidates_written(unsigned, diff):
-                    within, rel = _distance(unsigned, written, positive=False)
-                    rank = (rel, -(fact.period or 0))
-                    if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
-                        best_ok = (rank, diff, read_scale)
-            for written, read_scale in _candidates_written(claim, fact):
-                within, rel = _distance(claim, written, positive)
-                rank = (rel, -(fact.period or 0))  # on a tie, the latest year
-                if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
-                    best_ok = (rank, fact, read_scale)
-                if nearest is None or rank < nearest[0]:
-                    nearest = (rank, fact)
+        best_ok, nearest = _best(claim, pool, positive, rel_tol, by_change, by_year)
         value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
         start, end = where[claim.start], where[claim.end - 1] + 1
         written = original[start:end]
         if best_ok is not None:
             value *= best_ok[2]  # "1,210.0" read in millions
-            checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None))
-        else:
-            checks.append(NumberCheck(start, end, written, value, None, False,
-                                      nearest[1] if nearest else None))
+            checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None,
+                                      by_value=attributed is None))
+            checks_by_claim[index] = checks[-1]
+            continue
+        expected = nearest[1] if nearest else None
+        # a flag is a confident contradiction: the number's own clause names its metric (and, for a value of
+        # another year, its year); a number the checker cannot attribute is "could not check", not an error
+        # the year is certain when the number's own clause names it, or when its sentence names no other year
+        # ("FY'23 rev. $1.58bn, GM 38%, op. margin 15.0%")
+        parentheses = [p.span() for p in re.finditer(r"\([^()]*\)", text[lo:hi])]
+        sentence_years = {t[2] for t in tokens if lo <= t[0] < hi and not t[3] and not any(
+            p0 + lo < t[0] < p1 + lo and not p0 + lo < claim.start < p1 + lo for p0, p1 in parentheses)}
+        year_certain = bool(years) and (own_clause or sentence_years == {years})
+        year_certain = year_certain or span_end
+        kind = None
+        names = vocabulary._found(text, lo, claim.start) if vocabulary._re is not None else []
+        if (names and not vocabulary.after_first and names[-1].group(1).lower() in _WEAK_NAMES
+                and names[-1].start() >= clo
+                and any(n.group(1).lower() not in _WEAK_NAMES for n in names)):
+            attributed = None  # "to a profit of $78.4m" after "Operating income swung from ..."
+        if own and not any(mine for _, mine in named):
+            # the metrics the number's own clause names have no fact in the number's unit: "interest cover of
+            # 13.6%" for 13.6x is a wrong unit; another value is not one the checker can attribute
+            kind = _wrong_unit(claim, [f for f in available if f.metric in mentioned[0]], years, year_certain)
+            attributed = None
+        if attributed:
+            kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol,
+                                  vocabulary.metrics, _PEER_WORDS.search(text, lo, hi) is not None)
+        if kind is None:
+            checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
+            continue
+        kind, other = kind
+        if kind == "wrong_metric" and ratio and attributed and pool and pool[0].metric in ratio:
+            kind = "wrong_ratio_base"  # "8.1% of net income": the share of sales (or the other way round)
+        if kind == MATCHED:
+            checks.append(NumberCheck(start, end, written, value, other.key, True, None))
+            checks_by_claim[index] = checks[-1]
+            continue
+        if kind == "wrong_unit":
+            expected = other
+        elif other is not None and kind in ("wrong_year", "wrong_scale", "wrong_sign"):
+            # the fact of the number's metric and year it should have used: the value written belongs to
+            # another year (or scale, or sign) of the same metric
+            expected = _expected_for(other, pool) or expected
+        checks.append(NumberCheck(start, end, written, value, None, False, expected, FLAGGED, kind))
+        checks_by_claim[index] = checks[-1]
     return checks
 
 
+def _best(claim: _Claim, pool: list[Fact], positive: bool, rel_tol: float, by_change: bool, by_year: dict):
+    """(the best fact of `pool` the number matches, as (rank, fact, scale read) or None; the nearest fact, as
+    (rank, fact) or None)."""
+    best_ok: tuple[tuple[float, int], Fact, float] | None = None
+    nearest: tuple[tuple[float, int], Fact] | None = None
+    for fact in pool:
+        same_currency = not (claim.currencies and fact.currency and fact.currency not in claim.currencies)
+        if by_change and fact.unit == "currency" and fact.period and (
+                before := by_year.get((fact.metric, fact.period - 1))) is not None:
+            change = abs(fact.value - before.value)
+            diff = replace(fact, key=f"{fact.metric}_change_amount.{fact.period}", value=change,
+                           label=f"{fact.label} change", display=format_amount(change),
+                           formula=f"{fact.key} - {before.key}")
+            unsigned = replace(claim, number=abs(claim.number), signed=False)  # "down by": the words sign it
+            for written, read_scale in _candidates_written(unsigned, diff):
+                within, rel = _distance(unsigned, written, positive=False)
+                rank = (rel, -(fact.period or 0))
+                if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
+                    best_ok = (rank, diff, read_scale)
+        for written, read_scale in _candidates_written(claim, fact):
+            within, rel = _distance(claim, written, positive)
+            rank = (rel, -(fact.period or 0))  # on a tie, the latest year
+            if (within or rel <= rel_tol) and same_currency and (best_ok is None or rank < best_ok[0]):
+                best_ok = (rank, fact, read_scale)
+            if nearest is None or rank < nearest[0]:
+                nearest = (rank, fact)
+    return best_ok, nearest
+
+
+def _metric_of(check: NumberCheck, by_key: dict) -> str | None:
+    """The metric a check attributed its number to: the fact it matched, or for a flag the one expected."""
+    if check.status == MATCHED:
+        return by_key[check.matched_key].metric if check.matched_key in by_key else None
+    return check.expected.metric if check.status == FLAGGED and check.expected is not None else None
+
+
+def _matching(claim: _Claim, facts: list[Fact], positive: bool, rel_tol: float) -> Fact | None:
+    best, _ = _best(claim, facts, positive, rel_tol, False, {})
+    return best[1] if best else None
+
+
+_RESCALE = {"amount": (1e3, 1e-3, 1e6, 1e-6), "money": (1e3, 1e6, 1e9, 1e-3), "bare": (1e3, 1e6, 1e9),
+            "percent": (100, 0.01), "points": (100, 0.01), "multiple": (), "per_share": (100, 0.01), "years": ()}
+
+
+def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], years, year_certain: bool,
+                   positive: bool, rel_tol: float, known: dict, peers_named: bool
+                   ) -> tuple[str, Fact | None] | None:
+    """Why a number attributed to the metric of `pool` (in `years`) contradicts it: (kind, the fact it matches
+    instead); None when it cannot say (the value is another year's of the metric but the year is not named in
+    the number's own clause, nor is it the only year of its sentence)."""
+    metrics = {f.metric for f in pool}
+    same_metric = [f for f in compatible if f.metric in metrics and f not in pool]
+    other = _matching(claim, same_metric, positive, rel_tol)
+    if other is not None:
+        return ("wrong_year", other) if year_certain else None
+    for factor in _RESCALE[claim.kind]:
+        rescaled = replace(claim, scale=claim.scale * factor)
+        if (other := _matching(rescaled, pool, positive, rel_tol)) is not None:
+            return "wrong_scale", other
+    if claim.signed or not positive:
+        flipped = replace(claim, number=-claim.number, signed=True)
+        if (other := _matching(flipped, pool, False, rel_tol)) is not None:
+            return "wrong_sign", other
+    elsewhere = [f for f in compatible if f.metric not in metrics]
+    if (other := _matching(claim, elsewhere, positive, rel_tol)) is not None:
+        # the value of a variant of the metric named ("median P/E 18.7x, EV/EBITDA 11.5x": the peers' median;
+        # "the implied value is $10.22": the value implied by one multiple) is that metric's
+        family = (_counterparts(metrics, known) if peers_named else set()) | ({m for m in known if any(
+            m.startswith((b + "_", b + ".")) or b.startswith((m + "_", m + ".")) for b in metrics)}
+            if len(metrics) > 1 else set())
+        if other.metric in family:
+            return MATCHED, other
+        return "wrong_metric", other
+    return "wrong_value", None
+
+
+_DISPLAY_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def _wrong_unit(claim: _Claim, facts: list[Fact], years, year_certain: bool) -> tuple[str, Fact] | None:
+    """("wrong_unit", fact) when the number is a fact of the metric named for it as displayed in another unit
+    ("13.6%" for an interest cover of 13.6x), in its year when that is certain."""
+    half = 0.5 * 10 ** -claim.decimals + 1e-9
+    for fact in facts:
+        if year_certain and fact.years and not _about(fact, years, True):
+            continue
+        shown = _DISPLAY_NUMBER.search(fact.display or "")
+        if shown and abs(abs(claim.number) - abs(float(shown.group().replace(",", "")))) <= half:
+            return "wrong_unit", fact
+    return None
+
+
+def _expected_for(other: Fact, pool: list[Fact]) -> Fact | None:
+    """The fact of `pool` a number should have used, when it matched `other` (another year, scale or sign)."""
+    same = [f for f in pool if f.metric == other.metric]
+    return max(same or pool, key=lambda f: f.period or 0) if pool else None
+
+
 def annotate(text: str, checks: list[NumberCheck]) -> str:
-    """`text` with each mismatch marked: 14.0% [[unverified: 14.0% — fact gross_margin.2024 is 40.0%]]."""
+    """`text` with each flag marked: 14.0% [[unverified: 14.0% — fact gross_margin.2024 is 40.0%]]; numbers the
+    checker could not attribute to a fact are left as written."""
     out, pos = [], 0
-    for check in sorted((c for c in checks if not c.ok), key=lambda c: c.start):
+    for check in sorted((c for c in checks if c.flagged), key=lambda c: c.start):
         if check.start < pos:
             continue
         out.append(text[pos:check.end])
@@ -939,8 +1256,9 @@ def annotate(text: str, checks: list[NumberCheck]) -> str:
 
 
 def summary(checks: list[NumberCheck]) -> dict[str, int]:
-    bad = sum(1 for c in checks if not c.ok)
-    return {"numbers": len(checks), "matched": len(checks) - bad, "unverified": bad}
+    return {"numbers": len(checks), "matched": sum(1 for c in checks if c.status == MATCHED),
+            "unverified": sum(1 for c in checks if c.status == FLAGGED),
+            "unattributed": sum(1 for c in checks if c.status == UNATTRIBUTED)}
 
 
-__all__ = ["NumberCheck", "annotate", "check_numbers", "summary"]
+__all__ = ["FLAGGED", "KINDS", "MATCHED", "UNATTRIBUTED", "NumberCheck", "annotate", "check_numbers", "summary"]

@@ -6,9 +6,11 @@ A set is JSONL, one paragraph a line:
      "errors": [{"number": "<exact substring of text>", "kind": "...", "expected": "..."}],
      "perturbation": "...", "notes": "..."}
 
-A correct paragraph has "errors": []. A planted error is caught when a check that is not ok overlaps the
-planted number's span (its first occurrence in the text). Every other not-ok check is a flag the paragraph
-did not earn: a false flag in a correct paragraph, a spurious flag in a paragraph with planted errors.
+A correct paragraph has "errors": []. A planted error is caught when a flag overlaps the planted number's span
+(its first occurrence in the text). Every other flag is one the paragraph did not earn: a false flag in a
+correct paragraph, a spurious flag in a paragraph with planted errors. A number the checker could not
+attribute to a metric (status "unattributed", shown as "could not check") is neither; coverage (attributed
+numbers / numbers read, on the correct paragraphs) shows how many the checker checked at all.
 
 The facts are those the platform computes for the seeded demo companies (apps.finance.demo, with the
 report defaults for the DCF and the other demo companies as peers), computed here without a database.
@@ -82,7 +84,10 @@ class Outcome:
     planted: list[dict]
     caught: list[str]
     missed: list[str]
-    extra: list[dict]  # not-ok checks that overlap no planted number
+    extra: list[dict]  # flags that overlap no planted number
+    numbers: int = 0  # numeric claims the checker read
+    unattributed: list[str] = field(default_factory=list)  # those it could not attribute ("could not check")
+    by_value: int = 0  # matched a fact by value though their clause names no metric
 
 
 @dataclass
@@ -101,6 +106,13 @@ class Report:
                 c[1] += 1
                 c[0] += err["number"] in o.caught
         return {k: Proportion(*v) for k, v in sorted(counts.items())}
+
+    def coverage(self, outcomes: list[Outcome], *, strict: bool = False) -> Proportion:
+        """Numbers attributed (matched or flagged) / numbers read: hiding claims as unattributed lowers it.
+        `strict`: a number matched by value alone (its clause names no metric) counts as not attributed."""
+        numbers = sum(o.numbers for o in outcomes)
+        left = sum(len(o.unattributed) + (o.by_value if strict else 0) for o in outcomes)
+        return Proportion(numbers - left, numbers)
 
     def correct(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.planted]
@@ -131,14 +143,21 @@ class Report:
             "spurious_flags_in_error_paragraphs": {
                 "count": sum(len(o.extra) for o in errs),
                 "paragraphs": Proportion(sum(1 for o in errs if o.extra), len(errs)).to_dict()},
+            "coverage_correct_paragraphs": self.coverage(correct).to_dict(),
+            "coverage_all_paragraphs": self.coverage(self.outcomes).to_dict(),
+            "coverage_correct_paragraphs_strict": self.coverage(correct, strict=True).to_dict(),
+            "unattributed": {"correct_paragraphs": sum(len(o.unattributed) for o in correct),
+                             "error_paragraphs": sum(len(o.unattributed) for o in errs)},
             "per_perturbation": self.per_perturbation(),
             "misses": [{"id": o.id, "number": n} for o in self.outcomes for n in o.missed],
             "extra_flags": [{"id": o.id, "correct": not o.planted, **f} for o in self.outcomes for f in o.extra],
+            "unattributed_numbers": [{"id": o.id, "correct": not o.planted, "text": t}
+                                     for o in self.outcomes for t in o.unattributed],
         }
 
 
 def evaluate(rows: list[dict], facts_by_company: dict | None = None) -> Report:
-    from apps.finance.grounding import check_numbers
+    from apps.finance.grounding import UNATTRIBUTED, check_numbers
 
     facts_by_company = facts_by_company if facts_by_company is not None else demo_facts()
     report = Report()
@@ -147,7 +166,8 @@ def evaluate(rows: list[dict], facts_by_company: dict | None = None) -> Report:
         if facts is None:
             raise ValueError(f"paragraph {row['id']}: unknown company {row['company']!r}")
         text = row["text"]
-        bad = [c for c in check_numbers(text, facts) if not c.ok]
+        checks = check_numbers(text, facts)
+        bad = [c for c in checks if c.flagged]
         used: set[int] = set()
         caught, missed = [], []
         for err in row["errors"]:
@@ -156,12 +176,14 @@ def evaluate(rows: list[dict], facts_by_company: dict | None = None) -> Report:
             hits = [i for i, c in enumerate(bad) if c.start < end and start < c.end]
             used.update(hits)
             (caught if hits else missed).append(err["number"])
-        extra = [{"text": c.text, "start": c.start,
+        extra = [{"text": c.text, "start": c.start, "kind": c.kind,
                   "expected": c.expected.key if c.expected else None,
                   "expected_display": c.expected.display if c.expected else None}
                  for i, c in enumerate(bad) if i not in used]
         report.outcomes.append(Outcome(str(row["id"]), str(row.get("perturbation") or ""), row["errors"],
-                                       caught, missed, extra))
+                                       caught, missed, extra, len(checks),
+                                       [c.text for c in checks if c.status == UNATTRIBUTED],
+                                       sum(1 for c in checks if c.by_value)))
     return report
 
 
@@ -175,6 +197,11 @@ def summary_lines(report: Report) -> list[str]:
                  f"{Proportion(sum(1 for o in correct if o.extra), len(correct))} paragraphs")
     lines.append(f"spurious flags in error paragraphs: {sum(len(o.extra) for o in errs)} flags in "
                  f"{Proportion(sum(1 for o in errs if o.extra), len(errs))} paragraphs")
+    lines.append(f"coverage (numbers attributed to a fact, matched or flagged / numbers read): correct paragraphs "
+                 f"{report.coverage(correct)}, all {report.coverage(report.outcomes)}; strict (a number matched by "
+                 f"value alone, its clause naming no metric, not counted) {report.coverage(correct, strict=True)}")
+    lines.append(f"unattributed ('could not check', not flags): {sum(len(o.unattributed) for o in correct)} in "
+                 f"correct paragraphs, {sum(len(o.unattributed) for o in errs)} in error paragraphs")
     lines.append("per perturbation:")
     for name, d in report.per_perturbation().items():
         c = d["caught"]
@@ -182,3 +209,33 @@ def summary_lines(report: Report) -> list[str]:
                      f"{d['extra_flags']} extra flags in {d['paragraphs_with_extra_flags']}")
     return lines
 
+
+
+def perturbation_table(rows: list[dict], *, seed: int = 0, facts: dict | None = None) -> dict:
+    """Per perturbation kind: the paragraphs it changed, planted errors caught, false flags and coverage on them."""
+    from apps.finance.grounding_perturb import KINDS, perturbed_set
+
+    facts = facts if facts is not None else demo_facts()
+    out = {}
+    for kind in KINDS:
+        changed = perturbed_set(rows, kind, seed=seed)
+        report = evaluate(changed, facts)
+        correct = report.correct()
+        out[kind] = {"paragraphs": len(changed), "correct_paragraphs": len(correct),
+                     "planted_caught": report.planted.to_dict(),
+                     "false_flags": sum(len(o.extra) for o in correct),
+                     "paragraphs_with_false_flags": sum(1 for o in correct if o.extra),
+                     "coverage_correct_paragraphs": report.coverage(correct).to_dict(),
+                     "misses": [{"id": o.id, "number": n} for o in report.outcomes for n in o.missed],
+                     "false_flag_texts": [{"id": o.id, "text": f["text"]} for o in correct for f in o.extra]}
+    return out
+
+
+def perturbation_lines(table: dict) -> list[str]:
+    lines = ["per meaning-preserving perturbation (paragraphs it changed):"]
+    for kind, d in table.items():
+        c, cov = d["planted_caught"], d["coverage_correct_paragraphs"]
+        lines.append(f"  {kind:<11} {d['paragraphs']:>3} paragraphs, caught {c['k']}/{c['n']}, "
+                     f"{d['false_flags']} false flags in {d['paragraphs_with_false_flags']}/{d['correct_paragraphs']} "
+                     f"correct, coverage {cov['k']}/{cov['n']}")
+    return lines

@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Literal
 
 Unit = Literal["currency", "ratio", "multiple", "per_share", "shares", "years"]
@@ -60,13 +61,13 @@ class Fact:
         if self.value is not None and not math.isfinite(self.value):
             raise ValueError(f"fact {self.key}: value must be finite, got {self.value}")
 
-    @property
+    @cached_property
     def metric(self) -> str:
         """The key without its period suffix: "gross_margin" of "gross_margin.2024"."""
         head, _, tail = self.key.rpartition(".")
         return head if head and re.fullmatch(r"\d{4}(_\d{4})?", tail) else self.key
 
-    @property
+    @cached_property
     def years(self) -> tuple[int, ...]:
         """Fiscal years the fact is about: (2024,) or both ends of a span like revenue_cagr.2020_2024."""
         tail = self.key.rpartition(".")[2]

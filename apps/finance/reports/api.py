@@ -24,6 +24,11 @@ from apps.generation.api import JobRefOutput
 VIEW, ADD, CHANGE = "finance.view_report", "finance.add_report", "finance.change_report"
 
 
+_CHECKS_HELP = ("one grounding check per number: status matched (a fact), flagged (contradicts the fact its clause "
+                "names; kind wrong_year / wrong_metric / wrong_ratio_base / wrong_scale / wrong_sign / wrong_unit / wrong_value) or "
+                "unattributed (could not check: no clear metric and year)")
+
+
 class ReportCompanyOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -52,8 +57,10 @@ class SectionOutput(serializers.Serializer):
     author = serializers.CharField(allow_null=True)
     text = serializers.CharField()
     data = serializers.DictField()
-    flags = serializers.ListField(child=serializers.CharField())
-    checks = serializers.ListField(child=serializers.DictField(), help_text="one grounding check per number")
+    flags = serializers.ListField(child=serializers.CharField(), help_text="numbers that contradict the facts")
+    checks = serializers.ListField(child=serializers.DictField(), help_text=_CHECKS_HELP)
+    unchecked = serializers.IntegerField(help_text="numbers the checker could not attribute to a fact "
+                                                   "(status unattributed: 'could not check', not a flag)")
     versions = serializers.IntegerField(help_text="how many versions the section has")
 
 
@@ -238,8 +245,8 @@ class SectionEditOutput(serializers.Serializer):
 
     section = serializers.ChoiceField(choices=SECTION_KINDS, source="section.kind")
     version = serializers.IntegerField(source="number")
-    flags = serializers.ListField(child=serializers.CharField(), help_text="numbers the facts do not support")
-    checks = serializers.ListField(child=serializers.DictField(), help_text="one grounding check per number")
+    flags = serializers.ListField(child=serializers.CharField(), help_text="numbers that contradict the facts")
+    checks = serializers.ListField(child=serializers.DictField(), help_text=_CHECKS_HELP)
 
 
 class SectionEditApi(APIView):

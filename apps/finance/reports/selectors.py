@@ -73,6 +73,7 @@ def section_view(section: ReportSection) -> dict:
         "data": current.data if current else {},
         "flags": current.flags if current else [],
         "checks": current.checks if current else [],
+        "unchecked": grounding_store.unchecked(current.checks) if current else 0,
         "segments": grounding_store.segments(current.text, current.checks) if current else [],
         "versions": len(section.versions.all()),
     }

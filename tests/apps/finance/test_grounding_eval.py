@@ -44,9 +44,12 @@ def test_caught_missed_false_and_spurious_flags(tmp_path):
         # correct, but 14.0% is no fact: a false flag
         {"id": "c1", "company": NORTHWIND, "text": "Revenue was $1,178.6m in 2024 and margin 14.0%.", "errors": []},
         {"id": "c2", "company": NORTHWIND, "text": "Net income was $153.6m in 2024.", "errors": []},
-        # 1,071.5m is 2023's revenue: caught; 9.9% headcount growth is no fact: spurious
+        # a number of no metric: unattributed ("could not check"), no flag, and it lowers the coverage
+        {"id": "c3", "company": NORTHWIND, "text": "The order book stood at $523.0m.", "errors": []},
+        # 1,071.5m is 2023's revenue: caught; a gross margin of 41.3% is no fact: spurious; an order book is no
+        # metric: unattributed
         {"id": "e1", "company": NORTHWIND, "perturbation": "none",
-         "text": "Revenue was $1,071.5m in 2024, and headcount grew 9.9%.",
+         "text": "Revenue was $1,071.5m in 2024, and gross margin was 41.3%. The order book was $611.0m.",
          "errors": [{"number": "$1,071.5m", "kind": "wrong_year", "expected": "revenue.2024"}]},
         # planted as wrong but true: missed
         {"id": "e2", "company": NORTHWIND, "text": "Gross margin was 46.0% in 2024.",
@@ -57,7 +60,11 @@ def test_caught_missed_false_and_spurious_flags(tmp_path):
     assert data["planted_caught"]["k"] == 1 and data["planted_caught"]["n"] == 2
     assert data["per_kind"]["wrong_year"]["k"] == 1 and data["per_kind"]["wrong_value"]["k"] == 0
     assert data["false_flags"]["count"] == 1 and data["false_flags"]["paragraphs"]["k"] == 1
-    assert data["false_flags"]["paragraphs"]["n"] == 2
+    assert data["false_flags"]["paragraphs"]["n"] == 3
+    assert data["unattributed"] == {"correct_paragraphs": 1, "error_paragraphs": 1}
+    assert data["unattributed_numbers"] == [{"id": "c3", "correct": True, "text": "$523.0m"},
+                                           {"id": "e1", "correct": False, "text": "$611.0m"}]
+    assert (data["coverage_correct_paragraphs"]["k"], data["coverage_correct_paragraphs"]["n"]) == (3, 4)
     assert data["spurious_flags_in_error_paragraphs"]["count"] == 1
     assert data["misses"] == [{"id": "e2", "number": "46.0%"}]
     assert data["per_perturbation"]["none"]["caught"]["k"] == 1
@@ -69,9 +76,14 @@ def test_command_prints_and_writes_json(tmp_path, capsys):
     rows = [{"id": "e1", "company": NORTHWIND, "text": "Revenue was $1,071.5m in 2024.",
              "errors": [{"number": "$1,071.5m", "kind": "wrong_year", "expected": "revenue.2024"}]}]
     out = tmp_path / "out.json"
-    call_command("grounding_eval", "--set", str(_write(tmp_path, rows)), "--json", str(out))
-    assert "planted errors caught: 1/1" in capsys.readouterr().out
-    assert json.loads(out.read_text())["planted_caught"]["k"] == 1
+    call_command("grounding_eval", "--set", str(_write(tmp_path, rows)), "--json", str(out), "--perturb")
+    printed = capsys.readouterr().out
+    assert "planted errors caught: 1/1" in printed and "coverage" in printed
+    data = json.loads(out.read_text())
+    assert data["planted_caught"]["k"] == 1
+    # the abbreviation of "Revenue" still catches the planted year
+    assert data["perturbations"]["abbreviate"]["planted_caught"]["k"] == 1
+    assert "abbreviate" in printed
     unknown = [{"id": "u", "company": "Nobody Inc", "text": "x", "errors": []}]
     with pytest.raises(CommandError, match="unknown company 'Nobody Inc'"):
         call_command("grounding_eval", "--set", str(_write(tmp_path, unknown)))

@@ -51,7 +51,7 @@ def test_pages_of_another_team_are_404_and_frozen_report_refuses_edits(two_teams
     from apps.finance.reports import services
 
     report, _ = services.report_create(owner=a, company=company)
-    write_all_sections(report, {"summary": "Gross margin was 47.0% in FY2024."})
+    write_all_sections(report, {"summary": "Gross margin was 47.0% in FY2024. Headcount reached 5,400."})
     base = f"/finance/reports/{report.pk}/"
     for path in ("", "sections/summary/", "sections/summary/edit/", "export/pdf/"):
         assert other.get(base + path).status_code == 404, path
@@ -60,6 +60,9 @@ def test_pages_of_another_team_are_404_and_frozen_report_refuses_edits(two_teams
 
     page = web.get(base).content.decode()
     assert '<mark class="unverified"' in page and "47.0%" in page
+    # a number of no metric the facts know is "could not check", marked apart and not a flag
+    assert '<mark class="unchecked"' in page and "1 number could not be checked" in page
+    assert page.count('<li class="error">') == 1
     assert page.count('src="data:image/svg+xml;base64,') == 2  # revenue/margins and the DCF sensitivity
     assert web.post(base + "sections/summary/edit/", {"text": ""}).status_code == 400
     md = web.get(base + "export/md/")

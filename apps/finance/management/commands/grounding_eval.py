@@ -14,6 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("--set", dest="path", help="a JSONL set (default data/finance/grounding/dev.jsonl)")
         parser.add_argument("--show", action="store_true", help="list every miss and extra flag")
         parser.add_argument("--json", help="write the results to this file")
+        parser.add_argument("--perturb", action="store_true",
+                            help="also measure each meaning-preserving perturbation (apps.finance.grounding_perturb)")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
 
     def handle(self, *args, **opts):
         from apps.finance.grounding_eval import DEV_PATH, evaluate, load_set, summary_lines
@@ -29,12 +32,23 @@ class Command(BaseCommand):
         for line in summary_lines(report):
             self.stdout.write(line)
         data = {"set": str(path), **report.to_dict()}
+        if opts["perturb"]:
+            from apps.finance.grounding_eval import demo_facts, perturbation_lines, perturbation_table
+
+            table = perturbation_table(rows, seed=opts["seed"], facts=demo_facts())
+            for line in perturbation_lines(table):
+                self.stdout.write(line)
+            data["perturbations"] = {"seed": opts["seed"], **table}
         if opts["show"]:
             for miss in data["misses"]:
                 self.stdout.write(f"MISS  {miss['id']}: {miss['number']}")
             for flag in data["extra_flags"]:
                 self.stdout.write(f"FLAG  {flag['id']} ({'correct' if flag['correct'] else 'error'} paragraph): "
-                                  f"{flag['text']} expected {flag['expected']} = {flag['expected_display']}")
+                                  f"{flag['text']} [{flag['kind']}] expected {flag['expected']} = "
+                                  f"{flag['expected_display']}")
+            for number in data["unattributed_numbers"]:
+                self.stdout.write(f"UNATTR {number['id']} ({'correct' if number['correct'] else 'error'} paragraph): "
+                                  f"{number['text']}")
         if opts["json"]:
             with open(opts["json"], "w", encoding="utf-8") as fh:
                 json.dump(data, fh, indent=2)
