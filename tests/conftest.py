@@ -86,7 +86,7 @@ def grammar_accepts(model_cache_dir):
 
 # --- a real Celery worker on the real Redis broker ---------------------------------------------------
 class WorkerProcess:
-    def __init__(self, env_overrides: dict[str, str], log_path: Path):
+    def __init__(self, env_overrides: dict[str, str], log_path: Path, concurrency: int = 2):
         from django.conf import settings
 
         db = settings.DATABASES["default"]
@@ -104,7 +104,7 @@ class WorkerProcess:
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default", "--pool", "threads",
-             "--concurrency", "2", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+             "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-mingle", "--without-gossip",
              "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
@@ -154,8 +154,8 @@ class WorkerPool:
         self._started: list[WorkerProcess] = []
         self._shared: WorkerProcess | None = None
 
-    def start(self, **env_overrides: str) -> WorkerProcess:
-        worker = WorkerProcess(env_overrides, self._log_dir_factory.mktemp("worker") / "worker.log")
+    def start(self, concurrency: int = 2, **env_overrides: str) -> WorkerProcess:
+        worker = WorkerProcess(env_overrides, self._log_dir_factory.mktemp("worker") / "worker.log", concurrency)
         self._started.append(worker)
         return worker
 
@@ -185,13 +185,14 @@ def worker_pool(django_db_setup, model_cache_dir, tmp_path_factory):
 
 @pytest.fixture
 def start_worker(worker_pool):
-    """Start a worker of this test's own (with extra env settings); no shared worker competes for its jobs.
-    The workers a test starts are stopped when it ends, so they never take a later test's jobs."""
+    """Start a worker of this test's own (with extra env settings and `concurrency` threads, 2 unless given); no
+    shared worker competes for its jobs. The workers a test starts are stopped when it ends, so they never take
+    a later test's jobs."""
     worker_pool.stop_shared()
     mine: list[WorkerProcess] = []
 
-    def start(**env_overrides: str) -> WorkerProcess:
-        worker = worker_pool.start(**env_overrides)
+    def start(concurrency: int = 2, **env_overrides: str) -> WorkerProcess:
+        worker = worker_pool.start(concurrency, **env_overrides)
         mine.append(worker)
         return worker
 
