@@ -162,7 +162,7 @@ def test_a_worker_killed_mid_job_the_job_is_delivered_again_and_ends_once(start_
 
     second = start_worker(concurrency=1, **fast_restore)
     for job_id, kind in zip(job_ids, kinds, strict=True):
-        job = wait_for_job(job_id, timeout=300, worker=second)
+        job = wait_for_job(job_id, timeout=300 * len(kinds), worker=second)  # one after another
         assert job.status == "succeeded", f"{kind}: {job.error}\n{second.log()[-1500:]}"
         assert job.attempts == 2, kind
         state = app_state(job)
