@@ -145,6 +145,11 @@ def purge_test_broker() -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
 
 
+# The shared worker's own settings. Report jobs read their token budgets in the worker (its env): small ones, so
+# the report tests on the shared worker write a whole report in seconds on a CPU.
+SHARED_WORKER_ENV = {"PLUMBLINE_REPORT_SECTION_TOKENS": "8", "PLUMBLINE_REPORT_RATING_TOKENS": "64"}
+
+
 class WorkerPool:
     """The suite's worker processes: one shared worker for tests that only need jobs to run, and workers
     that a test starts itself (to kill them, say). Everything started is stopped at the end."""
@@ -161,7 +166,7 @@ class WorkerPool:
 
     def shared(self) -> WorkerProcess:
         if self._shared is None or self._shared.proc.poll() is not None:
-            self._shared = self.start()
+            self._shared = self.start(**SHARED_WORKER_ENV)
         return self._shared
 
     def stop_shared(self) -> None:
@@ -187,7 +192,7 @@ def worker_pool(django_db_setup, model_cache_dir, tmp_path_factory):
 def start_worker(worker_pool):
     """Start a worker of this test's own (with extra env settings and `concurrency` threads, 2 unless given); no
     shared worker competes for its jobs. The workers a test starts are stopped when it ends, so they never take
-    a later test's jobs."""
+    a later test's jobs. These tests run last (pytest_collection_modifyitems): the shared worker starts once."""
     worker_pool.stop_shared()
     mine: list[WorkerProcess] = []
 
@@ -203,8 +208,14 @@ def start_worker(worker_pool):
 
 @pytest.fixture
 def celery_worker(worker_pool):
-    """The shared worker, for tests that only need jobs to run."""
+    """The shared worker (SHARED_WORKER_ENV), for tests that only need jobs to run."""
     return worker_pool.shared()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start workers of their own run after all others, in their usual order: each stops the shared
+    worker, which would otherwise start (and load the model) again for the next test that needs it."""
+    items.sort(key=lambda item: "start_worker" in getattr(item, "fixturenames", ()))
 
 
 def wait_for_job(job_id: int, *, statuses=("succeeded", "failed", "cancelled"), timeout: float = 120, worker=None):
