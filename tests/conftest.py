@@ -207,9 +207,21 @@ def start_worker(worker_pool):
 
 
 @pytest.fixture
-def celery_worker(worker_pool):
-    """The shared worker (SHARED_WORKER_ENV), for tests that only need jobs to run."""
-    return worker_pool.shared()
+def celery_worker(worker_pool, request):
+    """The shared worker (SHARED_WORKER_ENV), for tests that only need jobs to run. A test that fails stops it:
+    a job it left running must not hold the worker (and fail the next test); the next test gets a fresh one."""
+    yield worker_pool.shared()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        worker_pool.stop_shared()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (celery_worker reads whether the test failed)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 def pytest_collection_modifyitems(config, items):
