@@ -93,7 +93,7 @@ def free_port() -> int:
 
 
 class WorkerProcess:
-    def __init__(self, env_overrides: dict[str, str], log_path: Path):
+    def __init__(self, env_overrides: dict[str, str], log_path: Path, concurrency: int = 2):
         from django.conf import settings
 
         db = settings.DATABASES["default"]
@@ -113,7 +113,7 @@ class WorkerProcess:
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default", "--pool", "threads",
-             "--concurrency", "2", "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+             "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-mingle", "--without-gossip",
              "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
@@ -154,6 +154,11 @@ def purge_test_broker() -> None:
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
 
 
+# The shared worker's own settings. Report jobs read their token budgets in the worker (its env): small ones, so
+# the report tests on the shared worker write a whole report in seconds on a CPU.
+SHARED_WORKER_ENV = {"PLUMBLINE_REPORT_SECTION_TOKENS": "8", "PLUMBLINE_REPORT_RATING_TOKENS": "64"}
+
+
 class WorkerPool:
     """The suite's worker processes: one shared worker for tests that only need jobs to run, and workers
     that a test starts itself (to kill them, say). Everything started is stopped at the end."""
@@ -163,14 +168,14 @@ class WorkerPool:
         self._started: list[WorkerProcess] = []
         self._shared: WorkerProcess | None = None
 
-    def start(self, **env_overrides: str) -> WorkerProcess:
-        worker = WorkerProcess(env_overrides, self._log_dir_factory.mktemp("worker") / "worker.log")
+    def start(self, concurrency: int = 2, **env_overrides: str) -> WorkerProcess:
+        worker = WorkerProcess(env_overrides, self._log_dir_factory.mktemp("worker") / "worker.log", concurrency)
         self._started.append(worker)
         return worker
 
     def shared(self) -> WorkerProcess:
         if self._shared is None or self._shared.proc.poll() is not None:
-            self._shared = self.start()
+            self._shared = self.start(**SHARED_WORKER_ENV)
         return self._shared
 
     def stop_shared(self) -> None:
@@ -194,13 +199,14 @@ def worker_pool(django_db_setup, model_cache_dir, tmp_path_factory):
 
 @pytest.fixture
 def start_worker(worker_pool):
-    """Start a worker of this test's own (with extra env settings); no shared worker competes for its jobs.
-    The workers a test starts are stopped when it ends, so they never take a later test's jobs."""
+    """Start a worker of this test's own (with extra env settings and `concurrency` threads, 2 unless given); no
+    shared worker competes for its jobs. The workers a test starts are stopped when it ends, so they never take
+    a later test's jobs. These tests run last (pytest_collection_modifyitems): the shared worker starts once."""
     worker_pool.stop_shared()
     mine: list[WorkerProcess] = []
 
-    def start(**env_overrides: str) -> WorkerProcess:
-        worker = worker_pool.start(**env_overrides)
+    def start(concurrency: int = 2, **env_overrides: str) -> WorkerProcess:
+        worker = worker_pool.start(concurrency, **env_overrides)
         mine.append(worker)
         return worker
 
@@ -210,9 +216,27 @@ def start_worker(worker_pool):
 
 
 @pytest.fixture
-def celery_worker(worker_pool):
-    """The shared worker, for tests that only need jobs to run."""
-    return worker_pool.shared()
+def celery_worker(worker_pool, request):
+    """The shared worker (SHARED_WORKER_ENV), for tests that only need jobs to run. A test that fails stops it:
+    a job it left running must not hold the worker (and fail the next test); the next test gets a fresh one."""
+    yield worker_pool.shared()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        worker_pool.stop_shared()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (celery_worker reads whether the test failed)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start workers of their own run after all others, in their usual order: each stops the shared
+    worker, which would otherwise start (and load the model) again for the next test that needs it."""
+    items.sort(key=lambda item: "start_worker" in getattr(item, "fixturenames", ()))
 
 
 def wait_for_job(job_id: int, *, statuses=("succeeded", "failed", "cancelled"), timeout: float = 120, worker=None):

@@ -11,10 +11,9 @@ from pypdf import PdfReader
 
 from apps.finance.models import Company, Report
 from tests.apps.finance.test_reports_factories import STATEMENTS, join, make_team
+from tests.conftest import SHARED_WORKER_ENV
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow]
-
-TINY = {"PLUMBLINE_REPORT_SECTION_TOKENS": "8", "PLUMBLINE_REPORT_RATING_TOKENS": "64"}
 
 
 def _statements_csv(path):
@@ -28,10 +27,11 @@ def _statements_csv(path):
 
 
 def test_analyst_imports_generates_edits_approves_and_downloads_the_pdf(
-    start_worker, make_user, login, live_server, tmp_path, settings
+    celery_worker, make_user, login, live_server, tmp_path, settings
 ):
-    worker = start_worker(**TINY)
-    settings.PLUMBLINE_REPORT_SECTION_TOKENS = 8  # what this process writes on the job; the worker reads its env
+    worker = celery_worker  # its report budgets are small (SHARED_WORKER_ENV)
+    # what this process writes on the job; the worker reads its env
+    settings.PLUMBLINE_REPORT_SECTION_TOKENS = int(SHARED_WORKER_ENV["PLUMBLINE_REPORT_SECTION_TOKENS"])
     analyst = join(make_user("analyst"), make_team())
     company = Company.objects.create(name="Larkspur Fictional Instruments", ticker="LFI", currency="USD",
                                      team=analyst.team, fictional=True, created_by=analyst, price_per_share=25)

@@ -8,15 +8,15 @@ from apps.finance.models import Report, ReportSection
 from apps.finance.reports.prompts import SECTION_KINDS
 from apps.generation.models import GenerationJob
 from tests.apps.finance.test_reports_factories import join, make_company, make_team
-from tests.conftest import wait_for_job
+from tests.conftest import SHARED_WORKER_ENV, wait_for_job
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
-TINY = {"PLUMBLINE_REPORT_SECTION_TOKENS": "12", "PLUMBLINE_REPORT_RATING_TOKENS": "64"}
 
-
-def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, api_client_for, transactional_db):
-    worker = start_worker(**TINY)
+def test_report_is_generated_section_by_section_on_a_real_worker(celery_worker, api_client_for, transactional_db):
+    worker = celery_worker  # its report budgets are small (SHARED_WORKER_ENV)
+    section_tokens = int(SHARED_WORKER_ENV["PLUMBLINE_REPORT_SECTION_TOKENS"])
+    rating_tokens = int(SHARED_WORKER_ENV["PLUMBLINE_REPORT_RATING_TOKENS"])
     client = api_client_for("analyst")
     join(client.user, make_team())
     company = make_company(team=client.user.team, created_by=client.user, name="Riverbend Fictional Mills")
@@ -40,7 +40,7 @@ def test_report_is_generated_section_by_section_on_a_real_worker(start_worker, a
     report = Report.objects.get(pk=report_id)
     assert report.status == "ready", f"{report.error}\n{worker.log()[-2000:]}"
     assert job.status == "succeeded" and job.attempts == 1
-    assert job.prompt_tokens > 0 and 0 < job.completion_tokens <= 5 * 12 + 64  # the budget held
+    assert job.prompt_tokens > 0 and 0 < job.completion_tokens <= 5 * section_tokens + rating_tokens  # held
     # some sections were done and others not yet, while the report was generating
     assert any(0 < n < len(SECTION_KINDS) for n in done_counts_while_generating), done_counts_while_generating
     assert seen_live_text, "no section showed streamed text while it was being written"

@@ -1,6 +1,6 @@
 """Faults of every registered kind of job, on real Celery worker processes with the real model: a worker killed
 mid-job (the job is delivered again and ends once), a runner that raises (the job fails with the error visible,
-only its type for medical kinds), and the time limit. Each test runs once per kind: a new kind is covered by
+only its type for medical kinds), and the time limit. Each test covers every kind: a new kind is covered by
 adding its submitter below (test_every_kind_has_a_submitter fails until then)."""
 from __future__ import annotations
 
@@ -98,45 +98,49 @@ def test_every_kind_has_a_submitter():
     assert sorted(SUBMIT) == registered_kinds()
 
 
-
+# Each fault runs every kind's job on one worker (or one pair), not one worker per kind: a worker start, its model
+# load and, for the killed worker, the visibility timeout are paid once per fault. The assertions are per kind.
 @pytest.mark.worker
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", registered_kinds())
-def test_a_raising_runner_ends_the_job_failed_with_the_error_visible(kind, start_worker, submit, transactional_db):
+def test_a_raising_runner_ends_the_job_failed_with_the_error_visible(start_worker, submit, transactional_db):
     # A configuration the engine refuses: loading the model raises inside the guarded job body.
-    job = submit(kind)  # before the worker starts: the report's set-up runs no job of its own meanwhile
+    jobs = [submit(kind) for kind in registered_kinds()]  # before the worker starts: no job runs meanwhile
     worker = start_worker(**WORKER_BUDGETS, PLUMBLINE_LAYER_ATTENTION="not json")
-    job = wait_for_job(job.pk, timeout=120, worker=worker)
-    assert job.status == "failed", worker.log()[-2000:]
-    if not kind_get(kind).clinical:
-        assert job.error.startswith("ImproperlyConfigured: PLUMBLINE_LAYER_ATTENTION is not JSON")
-    else:  # medical: the exception's type only, never its message
-        assert job.error == "ImproperlyConfigured"
-    assert_app_settled_after_failure(job)
-    if kind == "medical.triage":
-        assert job.medical_triage.model_outcome == "failed" and job.medical_triage.final_level is not None
+    for job in jobs:
+        kind = job.kind
+        job = wait_for_job(job.pk, timeout=120, worker=worker)
+        assert job.status == "failed", (kind, worker.log()[-2000:])
+        if not kind_get(kind).clinical:
+            assert job.error.startswith("ImproperlyConfigured: PLUMBLINE_LAYER_ATTENTION is not JSON"), kind
+        else:  # medical: the exception's type only, never its message
+            assert job.error == "ImproperlyConfigured", kind
+        assert_app_settled_after_failure(job)
+        if kind == "medical.triage":
+            assert job.medical_triage.model_outcome == "failed" and job.medical_triage.final_level is not None
 
 
 @pytest.mark.worker
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", registered_kinds())
-def test_the_time_limit_ends_the_job_failed(kind, start_worker, submit, transactional_db):
+def test_the_time_limit_ends_the_job_failed(start_worker, submit, transactional_db):
     # A soft limit of 0 s: the runner's deadline has passed by the first token.
-    job = submit(kind)
+    jobs = [submit(kind) for kind in registered_kinds()]
     worker = start_worker(**WORKER_BUDGETS, CELERY_TASK_SOFT_TIME_LIMIT="0")
-    job = wait_for_job(job.pk, timeout=180, worker=worker)
-    assert job.status == "failed", worker.log()[-2000:]
-    assert job.error == f"the {kind_get(kind).what} ran past its time limit"
-    assert_app_settled_after_failure(job)
+    for job in jobs:
+        kind = job.kind
+        job = wait_for_job(job.pk, timeout=180, worker=worker)
+        assert job.status == "failed", (kind, worker.log()[-2000:])
+        assert job.error == f"the {kind_get(kind).what} ran past its time limit"
+        assert_app_settled_after_failure(job)
 
 
 @pytest.mark.worker
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", registered_kinds())
-def test_a_worker_killed_mid_job_the_job_is_delivered_again_and_ends_once(kind, start_worker, submit,
-                                                                          transactional_db):
+def test_a_worker_killed_mid_job_the_job_is_delivered_again_and_ends_once(start_worker, submit, transactional_db):
     # A short visibility timeout (still above twice the time limit) so the test need not wait an hour; the
     # restore sweep runs every second. 45 s (40 s for the runner) leaves a loaded CPU time for the small budgets.
+    # The first worker has a thread per kind, so it has taken every kind's job when it is killed; the second runs
+    # them one at a time, as a lone job runs (each delivery's visibility timeout counts from when it is taken).
+    kinds = registered_kinds()
     fast_restore = {
         **WORKER_BUDGETS,
         "CELERY_VISIBILITY_TIMEOUT": "91",
@@ -144,24 +148,25 @@ def test_a_worker_killed_mid_job_the_job_is_delivered_again_and_ends_once(kind, 
         "CELERY_UNACKED_RESTORE_INTERVAL": "1",
         "CELERY_UNACKED_RESTORE_THROTTLE": "1",
     }
-    job_id = submit(kind).pk
-    first = start_worker(**fast_restore)
+    job_ids = [submit(kind).pk for kind in kinds]
+    first = start_worker(concurrency=len(kinds), **fast_restore)
     end = time.monotonic() + 120
-    while time.monotonic() < end:  # the first delivery has taken the job (it is loading or running the model)
-        job = GenerationJob.objects.get(pk=job_id)
-        if job.status != "queued":
+    while time.monotonic() < end:  # the first delivery has taken every job (it is loading or running the model)
+        statuses = list(GenerationJob.objects.filter(pk__in=job_ids).values_list("status", flat=True))
+        if "queued" not in statuses:
             break
         time.sleep(0.05)
-    assert job.status == "running", first.log()[-2000:]
+    assert statuses == ["running"] * len(kinds), (statuses, first.log()[-2000:])
     first.kill()
-    assert GenerationJob.objects.get(pk=job_id).status == "running"
+    assert set(GenerationJob.objects.filter(pk__in=job_ids).values_list("status", flat=True)) == {"running"}
 
-    second = start_worker(**fast_restore)
-    job = wait_for_job(job_id, timeout=300, worker=second)
-    assert job.status == "succeeded", f"{job.error}\n{second.log()[-1500:]}"
-    assert job.attempts == 2
-    state = app_state(job)
-    assert state in {"succeeded", "ready", "done", "verifying", "in_review"}, state
-    if kind == "finance.report":  # the regenerated section has exactly one version by this job
-        section = job.report_run.report.sections.get(kind="risks")
-        assert section.versions.filter(job=job).count() == 1 and section.versions.count() == 2
+    second = start_worker(concurrency=1, **fast_restore)
+    for job_id, kind in zip(job_ids, kinds, strict=True):
+        job = wait_for_job(job_id, timeout=300 * len(kinds), worker=second)  # one after another
+        assert job.status == "succeeded", f"{kind}: {job.error}\n{second.log()[-1500:]}"
+        assert job.attempts == 2, kind
+        state = app_state(job)
+        assert state in {"succeeded", "ready", "done", "verifying", "in_review"}, (kind, state)
+        if kind == "finance.report":  # the regenerated section has exactly one version by this job
+            section = job.report_run.report.sections.get(kind="risks")
+            assert section.versions.filter(job=job).count() == 1 and section.versions.count() == 2
