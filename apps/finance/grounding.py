@@ -63,6 +63,7 @@ customers", "over the next 3 years" unless the clause names a years fact such as
 from __future__ import annotations
 
 import copy
+import os
 import re
 import weakref
 from dataclasses import dataclass, replace
@@ -194,6 +195,17 @@ _WEAK_NAMES = frozenset({"profit", "profits", "loss", "losses", "earnings"})
 _SPAN_WORDS = re.compile(r"(?:19|20)\d\d\s?(?:-|\u2013|to|through|and)\s?(?:FY\s?)?(?:(?:19|20)?\d\d)\b|"
                          r"\b(?:two|three|four|five|\d)[-\s]years?\b|\bper\s+year\b|\ba\s+year\b|\bannual|"
                          r"\bover\s+the\s+period\b|\bsince\b", re.IGNORECASE)
+_DCF_WORDS = re.compile(r"\b(?:dcf|discounted\s+cash\s+flows?)\b", re.IGNORECASE)
+# not claims of the facts: forward-looking numbers of others (guidance, targets, consensus, a model's estimate),
+# hypotheticals ("if ... had been", "would"), a negated figure ("not the 13%", "rather than 12%")
+_FORWARD_WORDS = re.compile(
+    r"\b(?:guid\w*|target\w*|consensus|expect\w*|estimat\w*|(?:we|analysts|they)\s+model|model(?:s|led|ed|ling|ing)|outlook|aim\w*|"
+    r"ambition\w*|anticipat\w*|budget\w*|plan(?:s|ned|ning)?|goal|objective|hop\w*|pencil\w*|"
+    r"scenario|bull\w*|bear\w*|street|analysts?|would|could|might|if|unless|hypothetical\w*)\b",
+    re.IGNORECASE)
+_NEGATED_BEFORE = re.compile(
+    r"\b(?:not|nor|never|rather\s+than|instead\s+of|as\s+opposed\s+to|let\s+alone)\s+(?:(?:the|a|an|some|"
+    r"any|even|quite|yet|just|merely|only)\s+)*(?:US\$|\$|\u20ac|\u00a3)?$", re.IGNORECASE)
 _PEER_WORDS = re.compile(r"\b(?:peers?|median|comparables?|comps|sector|industry)\b", re.IGNORECASE)
 # a clause that states a change of the subject before it, or names it by a pronoun: ", up 18.4% year on year",
 # ", an increase of 5%", "; it rose 4.0pp"
@@ -257,7 +269,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "interest_cover": ("interest cover", "interest coverage", "int. cover", "int cover"),
     "cash_conversion": ("cash conversion", "fcf conversion", "free cash flow conversion", "conversion"),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
-                        "current"),
+                        "current", "price", "quote", "quoted price", "shares at", "stock at", "priced at"),
+    "operating_expenses": ("opex", "operating costs", "operating expenditure", "sg&a"),
+    "dcf.equity_value": ("equity value", "equity"),
+    "total_equity": ("equity", "shareholders' equity", "book equity"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
     "dcf.value_per_share": ("dcf value",),
     "dcf": ("dcf", "discounted cash flow", "forecast", "forecasts", "projected", "projection", "projections"),
@@ -571,6 +586,24 @@ class _Vocabulary:
                 if any(metric == b or metric.startswith(b + "_") for b in bases):
                     phrases.setdefault(phrase, set()).add(metric)
         self.phrases = phrases
+        # the peers the facts carry ("peers.<slug>.pe", labelled "<peer name> P/E"): their names as written
+        # ("Bluecrest Tools (Fictional)", "Bluecrest Tools", "Bluecrest", "Bluecrest's")
+        labels: dict[str, list[str]] = {}
+        for metric, group in self.metrics.items():
+            parts = metric.split(".")
+            if len(parts) == 3 and parts[0] == "peers":
+                labels.setdefault(parts[1], []).append(group[0].label)
+        self.peers: dict[str, str] = {}  # name as written (lower case) -> slug
+        for slug, names in labels.items():
+            full = os.path.commonprefix(names).strip() if len(names) > 1 else names[0].rsplit(" ", 1)[0]
+            plain = re.sub(r"\s*\(.*?\)\s*", " ", full).strip()
+            for name in {full, plain, plain.split(" ")[0]}:
+                if len(name) >= 3:
+                    self.peers[name.lower()] = slug
+        self._peer_re = re.compile(
+            r"\b((?i:" + "|".join(re.escape(n) for n in sorted(self.peers, key=len, reverse=True))
+            + r"))(?:'s|\u2019s)?(?!\w)"
+            r"|\b[A-Z][a-z]+(?:'s|\u2019s)(?!\w)") if self.peers else None
         # the words of metric names, for reading misspelt ones ("gross margn")
         self.words = {w for phrase in phrases for w in re.findall(r"[a-z]{4,}", phrase)}
         self.spelling = _spelling_index(self.words)
@@ -597,7 +630,7 @@ class _Vocabulary:
         taken = [m for m in before if any(n1 <= m.start() and _NAME_AFTER.fullmatch(text, n1, m.start())
                                           for n0, n1 in self.numbers if n1 <= claim.start)]
         gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?(?:(?:trailing|forward|current|historic(?:al)?|annual|"
-                       r"annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted)\s+)?",
+                       r"annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted)\s+(?P<qualified>))?",
                        text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
@@ -620,8 +653,9 @@ class _Vocabulary:
         # "net income of $154.9m", "EPS came in at $0.72": a metric bound to the number by a few words
         bound_before = bool(before) and _BOUND.fullmatch(text, before[0].end(), claim.start) is not None
         # "spent $58.9m on capex", "40.0% gross margin": a metric right after the number, or after a preposition
+        # (or after a qualifier: "the 6.8% historical FCF margin", "23.7x trailing earnings")
         bound_after = after is not None and (after.start() - claim.end <= 1 or bool(gap and gap.group(1))
-                                             or bool(year_gap))
+                                             or bool(year_gap) or bool(gap and gap.group("qualified") is not None))
         self.after_first = True
         if bound_after and before and before[0] in taken and not _narrow(before_sets[0], after_set, qualify=True):
             before = [m for m in before if m not in taken] + taken
@@ -1001,9 +1035,13 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     glosses = [p.span() for p in _GLOSS.finditer(text)]
     starts = [c.start for c in claims]
     sentence_clauses: dict[tuple[int, int], list[int]] = {}
+    vocabulary.bases, vocabulary.glosses = bases, glosses
+    respectively = _respectively(text, claims, vocabulary)
     checks = []
     checks_by_claim: list[NumberCheck | None] = [None] * len(claims)
     by_key = {f.key: f for f in available}
+    # the last fiscal year of the reported facts (not the DCF's forecast years)
+    last_year = max((f.period for f in available if f.period and not f.metric.startswith("dcf.")), default=None)
     for index, claim in enumerate(claims):
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
         if (lo, hi) not in sentence_clauses:
@@ -1013,6 +1051,13 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         vocabulary.numbers = [(c.start, c.end) for c in claims]
         vocabulary.glosses = glosses
         units = _COMPATIBLE[claim.kind]
+        peer = _peer_of(text, claim, lo, vocabulary)
+        if peer is not None:
+            # a number of a named peer: checked against that peer's facts, never against the company's own
+            checks.append(_peer_check(text, original, where, claim, peer, available, vocabulary, lo, clo, chi,
+                                      rel_tol))
+            checks_by_claim[index] = checks[-1] if checks[-1].status != UNATTRIBUTED else None
+            continue
         compatible = [f for f in available if f.unit in units
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
@@ -1038,6 +1083,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         elif claim.kind == "percent" and not _SPAN_WORDS.search(text, lo, hi):
             # "rev. +9% y/y in FY'24": a growth rate of one year, not a CAGR, unless the sentence names a span
             mentioned = [{m for m in ms if not m.endswith("_cagr")} or ms for ms in mentioned]
+        if index in respectively:
+            mentioned, own = [respectively[index]] + mentioned, own + 1
         ratio = _share_of(text, claim, vocabulary, clo, chi)
         if ratio:
             mentioned, own = [ratio] + mentioned, own + 1
@@ -1118,7 +1165,10 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             attributed = None
         if attributed:
             kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol,
-                                  vocabulary.metrics, _PEER_WORDS.search(text, lo, hi) is not None)
+                                  vocabulary.metrics, _PEER_WORDS.search(text, lo, hi) is not None,
+                                  _DCF_WORDS.search(text, lo, hi) is not None)
+        if kind is not None and kind[0] != MATCHED and _not_a_claim(text, claim, pool, years, clo, chi, last_year):
+            kind = None  # guidance, a target, a hypothetical, a negated figure: no claim of the report's facts
         if kind is None:
             checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
             continue
@@ -1138,6 +1188,28 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         checks.append(NumberCheck(start, end, written, value, None, False, expected, FLAGGED, kind))
         checks_by_claim[index] = checks[-1]
     return checks
+
+
+def _peer_check(text: str, original: str, where: list[int], claim: _Claim, peer: str, available: list[Fact],
+                vocabulary: _Vocabulary, lo: int, clo: int, chi: int, rel_tol: float) -> NumberCheck:
+    """A number of a named peer: matched when it is one of the peer's facts; flagged (wrong_value) when its clause
+    names a metric the peer has a fact of and it is none of the peer's facts; else unattributed (the platform has
+    no such fact of the peer)."""
+    prefix = f"peers.{peer}."
+    units = _COMPATIBLE[claim.kind]
+    mine = [f for f in available if f.metric.startswith(prefix) and f.unit in units]
+    value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
+    start, end = where[claim.start], where[claim.end - 1] + 1
+    written = original[start:end]
+    found = _matching(claim, mine, True, rel_tol)
+    if found is not None:
+        return NumberCheck(start, end, written, value, found.key, True, None)
+    mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)[:max(vocabulary.own, 0)]
+    named = [f for f in mine if any(f.metric.removeprefix(prefix) in m for m in mentioned)]
+    if named and not (_FORWARD_WORDS.search(text, clo, chi)
+                      or _NEGATED_BEFORE.search(text, max(clo, claim.start - 40), claim.start)):
+        return NumberCheck(start, end, written, value, None, False, named[0], FLAGGED, "wrong_value")
+    return NumberCheck(start, end, written, value, None, False, None, UNATTRIBUTED)
 
 
 def _best(claim: _Claim, pool: list[Fact], positive: bool, rel_tol: float, by_change: bool, by_year: dict):
@@ -1186,7 +1258,7 @@ _RESCALE = {"amount": (1e3, 1e-3, 1e6, 1e-6), "money": (1e3, 1e6, 1e9, 1e-3), "b
 
 
 def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], years, year_certain: bool,
-                   positive: bool, rel_tol: float, known: dict, peers_named: bool
+                   positive: bool, rel_tol: float, known: dict, peers_named: bool, dcf_named: bool = False
                    ) -> tuple[str, Fact | None] | None:
     """Why a number attributed to the metric of `pool` (in `years`) contradicts it: (kind, the fact it matches
     instead); None when it cannot say (the value is another year's of the metric but the year is not named in
@@ -1211,6 +1283,9 @@ def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], year
         family = (_counterparts(metrics, known) if peers_named else set()) | ({m for m in known if any(
             m.startswith((b + "_", b + ".")) or b.startswith((m + "_", m + ".")) for b in metrics)}
             if len(metrics) > 1 else set())
+        if dcf_named:
+            # a sentence about the DCF: "EV is $1,795.0m", "the 6.8% historical FCF margin" are the DCF's own
+            family |= {f"dcf.{m}" for m in metrics} | {m.removeprefix("dcf.") for m in metrics}
         if other.metric in family:
             return MATCHED, other
         return "wrong_metric", other
@@ -1231,6 +1306,87 @@ def _wrong_unit(claim: _Claim, facts: list[Fact], years, year_certain: bool) -> 
         if shown and abs(abs(claim.number) - abs(float(shown.group().replace(",", "")))) <= half:
             return "wrong_unit", fact
     return None
+
+
+_RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
+_NAME_JOIN = re.compile(r"\s*,?\s*(?:and\s+|&\s+)?(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
+_NUMBER_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|&\s+|/\s*)", re.IGNORECASE)
+
+
+def _runs(items: list, joined) -> list[list]:
+    """Runs of consecutive items (spans) whose gaps `joined` accepts, two or more long."""
+    runs, run = [], []
+    for item in items:
+        if run and joined(run[-1], item):
+            run.append(item)
+            continue
+        if len(run) > 1:
+            runs.append(run)
+        run = [item]
+    if len(run) > 1:
+        runs.append(run)
+    return runs
+
+
+def _respectively(text: str, claims: list[_Claim], vocabulary: _Vocabulary) -> dict[int, set[str]]:
+    """Claim index -> the metrics a "respectively" sentence gives it: "Gross profit and operating income were $542.2m
+    and $218.0m, respectively" maps the list of names to the list of numbers in order (each list of numbers as long
+    as a list of names before it; else the one after it)."""
+    out: dict[int, set[str]] = {}
+    if vocabulary._re is None:
+        return out
+    for r in _RESPECTIVELY.finditer(text):
+        lo, hi = _sentence_bounds(text, r.start(), r.end())
+        names = vocabulary._found(text, lo, hi)
+        name_runs = _runs(names, lambda a, b: _NAME_JOIN.fullmatch(text, a.end(), b.start()) is not None)
+        indexed = [(i, c) for i, c in enumerate(claims) if lo <= c.start < hi]
+        number_runs = _runs(indexed, lambda a, b: _NUMBER_JOIN.fullmatch(text, a[1].end, b[1].start) is not None)
+        for numbers in number_runs:
+            fitting = [n for n in name_runs if len(n) == len(numbers)]
+            before = [n for n in fitting if n[-1].end() <= numbers[0][1].start]
+            chosen = before[-1] if before else next(iter(fitting), None)
+            if chosen is None:
+                continue
+            for (i, _), name in zip(numbers, chosen, strict=True):
+                if (metrics := set(vocabulary.phrases.get(name.group(1).lower(), ()))):
+                    out[i] = metrics
+    return out
+
+
+# what ends the reach of a company's name over the numbers after it: a clause break, a comparison, a peer median
+_PEER_SCOPE_END = re.compile(
+    r"[,;:]|\s[\u2013\u2014-]\s|\b(?:versus|vs|against|compared|than|while|whereas|but|below|above|ahead|behind|"
+    r"relative|peers?|median|sector|industry|group)\b", re.IGNORECASE)
+
+
+def _peer_of(text: str, claim: _Claim, lo: int, vocabulary: _Vocabulary) -> str | None:
+    """The slug of the peer a number belongs to: a peer is the company named nearest before it in its sentence
+    ("Against Bluecrest (16.4x P/E)", "Redfield trades on 31.0x"), with no clause break or comparison between them
+    (a parenthesis is the name's); another proper name with a possessive ("Northwind's 21.0x") ends a peer's
+    reach."""
+    if vocabulary._peer_re is None:
+        return None
+    found = list(vocabulary._peer_re.finditer(text, lo, claim.start))
+    if not found or found[-1].group(1) is None:
+        return None
+    between = re.sub(r"\([^()]*$", " ", text[found[-1].end():claim.start])  # "Bluecrest (16.4x": the name's
+    if _PEER_SCOPE_END.search(between):
+        return None
+    return vocabulary.peers.get(found[-1].group(1).lower())
+
+
+def _not_a_claim(text: str, claim: _Claim, pool: list[Fact], years, clo: int, chi: int, last_year: int | None
+                 ) -> bool:
+    """Whether a number that contradicts its fact is no claim of the facts: a negated figure ("not the 13% some
+    had pencilled in"), one of a forward-looking or hypothetical clause (guidance, a target, consensus, "we model",
+    "if ... had been"), or one of a year after the facts' last for a metric with no fact in it ("EPS of $1.45 in
+    FY2026"; the DCF's forecast years have facts)."""
+    if _NEGATED_BEFORE.search(text, max(clo, claim.start - 40), claim.start):
+        return True
+    if _FORWARD_WORDS.search(text, clo, chi):
+        return True
+    return bool(years and last_year is not None and min(years) > last_year
+                and not any(f.years and _about(f, years, True) for f in pool))
 
 
 def _expected_for(other: Fact, pool: list[Fact]) -> Fact | None:
