@@ -163,7 +163,7 @@ _CLAUSE_BREAK = re.compile(
     r";\s|\s[\u2013\u2014-]\s|\s\((?=\s*(?:FY\s?)?(?:19|20)\d\d\s*[:,])"
     r"|,\s+(?=(?:while|whereas|but|although|though|yet|and|giving|taking|leaving|implying|bringing|lifting|"
     r"pushing|putting|after|before|compared|versus|vs|against|with|which|a|an|equal|equivalent|or|up|down|"
-    r"representing|reflecting|driven|helped|as)\b)"
+    r"representing|reflecting|driven|helped|as|when)\b)"
     r"|\s+(?=(?:while|whereas|but)\s)",
     re.IGNORECASE)
 # " and " starts a new clause when a new subject or year follows it: "... and net income grew 8.8%"
@@ -187,7 +187,7 @@ _ELIDED_SUBJECT = re.compile(
 # a parenthesis without a number glosses the name before it: "Cash conversion (FCF as a share of net income)"
 _GLOSS = re.compile(r"\([^()\d]*\)")
 # between a number and the metric named after it: "$146.6m of operating cash flow", "40.0% gross margin"
-_NAME_AFTER = re.compile(r"[ \t\u00a0]*(?:(?:of|on|in|for)\s+(?:the\s+|its\s+)?)?")
+_NAME_AFTER = re.compile(r"[ \t\u00a0]*(?:(?:per|a)\s+share\s+)?(?:(?:of|on|in|for)\s+(?:the\s+|its\s+)?)?")
 # generic words that may stand for several metrics ("swung from a loss of $12.6m to a profit of $78.4m" of
 # operating income): they attribute a number only when no other metric of the sentence could be its subject
 _WEAK_NAMES = frozenset({"profit", "profits", "loss", "losses", "earnings"})
@@ -629,8 +629,10 @@ class _Vocabulary:
         # number ("of", "on" ...) is that number's, and comes last for this one
         taken = [m for m in before if any(n1 <= m.start() and _NAME_AFTER.fullmatch(text, n1, m.start())
                                           for n0, n1 in self.numbers if n1 <= claim.start)]
-        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?(?:(?:trailing|forward|current|historic(?:al)?|annual|"
-                       r"annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted)\s+(?P<qualified>))?",
+        # ("19.15 on the peer median EV/EBITDA": a value implied by the multiple named after it)
+        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+(?:the\s+|its\s+)?)?(?:(?:trailing|forward|current|"
+                       r"historic(?:al)?|annual|annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted"
+                       r"|(?:peer\s+)?median)\s+(?P<qualified>))?",
                        text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
@@ -854,8 +856,12 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     earlier = [t for t in tokens if lo <= t[0] and t[1] <= clo and not t[3]]
     plain = [t for t in earlier if not _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0])]
     starting = [t for t in earlier if t not in plain and not t[4]]
+    # "the first move since FY2022, when it rose 50bps to 14.5%": the year before ", when" is the year of its clause
+    when = [t for t in earlier if (w := _WHEN_AFTER.match(text, t[1])) and w.end() >= clo - 1 and len(t[2]) == 1]
     if free or leading:
         token, own_clause = nearest(free or leading), True
+    elif when:
+        return when[-1][2], True
     elif starting and _FROM_BEFORE.search(text, max(lo, claim.start - 12), claim.start):
         # "went from $88.0m in 2022 to $135.0m in 2024, with the net margin moving from 11.0% to 11.2%": the
         # start of a move in a clause that names no year is the start named earlier ("since 2022")
