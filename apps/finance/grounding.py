@@ -287,6 +287,13 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "enterprise_value": ("enterprise value", "ev"),
     "dcf.enterprise_value": ("dcf ev", "dcf enterprise value"),
 }
+# names of metrics the platform computes no fact of (a number they name is not checked)
+_NO_FACT = "_no_fact"
+_NO_FACT_NAMES = ("r&d", "research and development", "sg&a", "selling, general and administrative", "backlog",
+                  "order book", "bookings", "orders", "order intake", "headcount", "employees", "arpu",
+                  "same-store sales", "like-for-like sales", "market share", "sales and marketing", "marketing",
+                  "restructuring", "impairment", "goodwill", "working capital", "buyback", "buybacks",
+                  "share buyback", "repurchases", "opex", "operating expenses", "operating costs")
 # phrases that name any of several valuations
 _SHARED: dict[str, tuple[str, ...]] = {
     phrase: ("dcf.value_per_share", "peers.implied_value_per_share")
@@ -585,6 +592,14 @@ class _Vocabulary:
             for phrase, bases in _SHARED.items():
                 if any(metric == b or metric.startswith(b + "_") for b in bases):
                     phrases.setdefault(phrase, set()).add(metric)
+        # a metric the platform has no fact of here ("opex" without operating expenses, "R&D", "backlog") names the
+        # number's subject all the same: a number it names is not checked (unattributed), never one of another metric
+        for base, aliases in _ALIASES.items():
+            if not any(m == base or m.startswith((base + "_", base + ".")) for m in self.metrics):
+                for alias in aliases:
+                    phrases.setdefault(alias, {_NO_FACT})
+        for name in _NO_FACT_NAMES:
+            phrases.setdefault(name, {_NO_FACT})
         self.phrases = phrases
         # the peers the facts carry ("peers.<slug>.pe", labelled "<peer name> P/E"): their names as written
         # ("Bluecrest Tools (Fictional)", "Bluecrest Tools", "Bluecrest", "Bluecrest's")
