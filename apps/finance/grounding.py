@@ -181,7 +181,7 @@ _NEGATIVE_CUE = re.compile(
 # " - after 8.0pp in 2022", ", or $1.06 per share"
 _ELIDED_SUBJECT = re.compile(
     r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|after|from|versus|"
-    r"vs\.?|against|compared\s+(?:with|to)|or|an?|it|which|this|that|having|and\s+(?!(?:the|its|a|an|their|our)\b)"
+    r"vs\.?|against|compared\s+(?:with|to)|or|an?|(?:when\s+)?it|which|this|that|having|and\s+(?!(?:the|its|a|an|their|our)\b)"
     r"[a-z]+)\s|[\s,;:]*\(",
     re.IGNORECASE)
 # a parenthesis without a number glosses the name before it: "Cash conversion (FCF as a share of net income)"
@@ -269,7 +269,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "interest_cover": ("interest cover", "interest coverage", "int. cover", "int cover"),
     "cash_conversion": ("cash conversion", "fcf conversion", "free cash flow conversion", "conversion"),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
-                        "current", "price", "quote", "quoted price", "shares at", "stock at", "priced at"),
+                        "current", "price", "quote", "quoted price", "priced at", "with the shares at",
+                        "with the stock at", "shares trading at", "stock trading at", "shares trade at",
+                        "shares changing hands at", "shares are at", "shares were at", "shares closed at"),
     "operating_expenses": ("opex", "operating costs", "operating expenditure", "sg&a"),
     "dcf.equity_value": ("equity value", "equity"),
     "total_equity": ("equity", "shareholders' equity", "book equity"),
