@@ -587,6 +587,9 @@ class _Vocabulary:
             for word, suffix in _GENERIC.items():
                 if metric.endswith(suffix) or suffix in metric:
                     names.add(word)
+            # "FCF per share" is also written "FCF/sh", "FCF/share"
+            names |= {n.removesuffix(" per share") + tail for n in names if n.endswith(" per share")
+                      for tail in ("/share", "/sh", " per sh")}
             for name in names:
                 if len(name) >= 2 and name not in ("yoy",):
                     phrases.setdefault(name, set()).add(metric)
@@ -1158,6 +1161,15 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
         start, end = where[claim.start], where[claim.end - 1] + 1
         written = original[start:end]
+        if (best_ok is not None and attributed is None and own and not any(mine for _, mine in named)
+                and (unit := _wrong_unit(claim, [f for f in available if f.metric in mentioned[0]], years, False))):
+            # "an FCF yield of 4.8x": its clause names a metric of another unit; that the value equals some other
+            # fact ("by value") does not make it right
+            start, end = where[claim.start], where[claim.end - 1] + 1
+            checks.append(NumberCheck(start, end, original[start:end], value, None, False, unit[1], FLAGGED,
+                                      "wrong_unit"))
+            checks_by_claim[index] = checks[-1]
+            continue
         if best_ok is not None:
             value *= best_ok[2]  # "1,210.0" read in millions
             checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None,

@@ -255,3 +255,14 @@ def test_a_year_before_when_is_the_year_of_its_clause(facts):
                  facts)
     assert flagged("The operating margin rose to 16.5% in 2024, the first rise since 2023, when it stood at "
                    "16.5%.", facts) == [("16.5%", "wrong_year")]
+
+
+def test_a_metric_of_another_unit_is_a_wrong_unit_even_when_the_value_is_some_other_fact(peer_facts):
+    # 6.7x is the peer's P/E: a by-value match does not excuse "an FCF yield of 8.6x" (Roundco's is 8.6%)
+    assert flagged("The stock offers an FCF yield of 8.6x in 2024.", peer_facts) == [("8.6x", "wrong_unit")]
+    assert flagged("The stock offers a dividend yield of 6.7x.", peer_facts) == []  # 6.7 is no yield: unattributed
+
+
+def test_per_share_names_written_with_a_slash(facts):
+    assert_clean("In 2024, FCF/sh was $3.11 and FCF/share rose 40.0%.", facts)
+    assert flagged("In 2024, FCF/sh was $2.70.", facts) == [("$2.70", "wrong_metric")]
