@@ -58,7 +58,18 @@ the year before; "points" / "pts" are percentage points.
 Not claims: years (2024, FY2023, FY'24, 2022-2024), quarters and ordinals (Q3, 1st), section and list numbers at
 the start of a line or after "Section"/"Table"/"Note" ..., day numbers of dates, bare integers up to 10 (counts:
 "three risks" written as "3 risks"), counts and durations ("within 18 months", "12 new stores", "the top 20
-customers", "over the next 3 years" unless the clause names a years fact such as the DCF forecast).
+customers", "over the next 3 years" unless the clause names a years fact such as the DCF forecast). Nor, unless they
+match a fact, are numbers that claim no fact: a negated one ("not the 13%", "rather than 12%", "instead of"), one of
+a forward-looking or hypothetical clause (guidance, targets, consensus, estimates, "we model", "if", "would"), one
+of a year after the facts' last for a metric with no fact in it ("EPS of $1.45 in FY2026"; the DCF's forecast
+years have facts): unattributed, never flagged.
+
+Other companies: a number after a named peer (the peers the facts carry, "peers.<slug>.pe" labelled "<name> P/E";
+"Against Bluecrest (16.4x P/E)", "Redfield trades on 31.0x"), with no clause break or comparison between, is the
+peer's: matched to the peer's facts, flagged when its clause names a multiple the peer has and it is not that
+value, else unattributed; never compared with the company's own facts. "A and B were X and Y, respectively" maps
+the names to the numbers in order. A metric the platform has no fact of in this set ("opex" without operating
+expenses, "R&D", "backlog") still names its number's subject: the number is unattributed, not another metric's.
 """
 from __future__ import annotations
 
@@ -625,6 +636,7 @@ class _Vocabulary:
             r"|\b[A-Z][a-z]+(?:'s|\u2019s)(?!\w)") if self.peers else None
         # the words of metric names, for reading misspelt ones ("gross margn")
         self.words = {w for phrase in phrases for w in re.findall(r"[a-z]{4,}", phrase)}
+        self.words |= {w for name in self.peers for w in re.findall(r"[a-z]{4,}", name)}  # "Bluercest"
         self.spelling = _spelling_index(self.words)
         self._re = re.compile(
             r"(?<![\w/])(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
@@ -1028,7 +1040,11 @@ _FUNCTION_WORDS = frozenset({
     "against", "versus", "although", "compounded", "compound", "compounding", "annual", "annually", "earlier",
     "previous", "following", "between", "declined", "decreased", "increased", "expanded", "contracted",
     "narrowed", "widened", "improved", "deteriorated", "negative", "deficit", "downside", "upside", "discount",
-    "premium", "median", "implies", "implying", "valuation"})
+    "premium", "median", "implies", "implying", "valuation",
+    # the words of what is no claim and of lists ("guidance", "consensus", "rather", "respectively")
+    "respectively", "guiding", "guidance", "guides", "guided", "target", "targets", "targeting", "consensus",
+    "expects", "expected", "expectation", "expectations", "estimate", "estimates", "estimated", "outlook", "instead",
+    "rather", "medians", "hypothetical", "pencilled", "penciled", "anticipates", "budgeted"})
 _FUNCTION_SPELLING = _spelling_index(set(_FUNCTION_WORDS))
 _DEBUG = False
 _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -266,3 +266,10 @@ def test_a_metric_of_another_unit_is_a_wrong_unit_even_when_the_value_is_some_ot
 def test_per_share_names_written_with_a_slash(facts):
     assert_clean("In 2024, FCF/sh was $3.11 and FCF/share rose 40.0%.", facts)
     assert flagged("In 2024, FCF/sh was $2.70.", facts) == [("$2.70", "wrong_metric")]
+
+
+def test_misspelt_words_of_lists_guidance_and_peer_names(facts, peer_facts):
+    assert_clean("Gross profit and operating income were $484.0m and $200.0m in 2024, respetcively.", facts)
+    assert not flagged("Management is guidnig to an operating margin of 19.0% in 2024.", facts)
+    assert check_numbers("Against Sqaureco (6.7x P/E), Roundco looks dear.", peer_facts)[0].matched_key == (
+        "peers.squareco_ltd.pe")
