@@ -211,9 +211,13 @@ _DCF_WORDS = re.compile(r"\b(?:dcf|discounted\s+cash\s+flows?)\b", re.IGNORECASE
 # hypotheticals ("if ... had been", "would"), a negated figure ("not the 13%", "rather than 12%")
 _FORWARD_WORDS = re.compile(
     r"\b(?:guid\w*|target\w*|consensus|expect\w*|estimat\w*|(?:we|analysts|they)\s+model|model(?:s|led|ed|ling|ing)|outlook|aim\w*|"
-    r"ambition\w*|anticipat\w*|budget\w*|plan(?:s|ned|ning)?|goal|objective|hop\w*|pencil\w*|"
-    r"scenario|bull\w*|bear\w*|street|analysts?|would|could|might|if|unless|hypothetical\w*)\b",
+    r"ambition\w*|anticipat\w*|budget\w*|plan(?:s|ned|ning)?|goal|objective|hop\w*|pencil\w*|sensitivit\w*|"
+    r"for\s+every|scenarios?|bull\w*|bear\w*|street|analysts?|would|could|might|if|unless|hypothetical\w*)\b",
     re.IGNORECASE)
+# a sentence that opens with a condition is hypothetical throughout: "If margins had stayed ..., EPS would ...",
+# "For every 1pp of margin, net income moves by ..."
+_CONDITIONAL_START = re.compile(r"\s*(?:if|unless|for\s+(?:every|each)|had|were|should|assuming|in\s+an?\s+\w+\s+case)\b",
+                                re.IGNORECASE)
 _NEGATED_BEFORE = re.compile(
     r"\b(?:not|nor|never|rather\s+than|instead\s+of|as\s+opposed\s+to|let\s+alone)\s+(?:(?:the|a|an|some|"
     r"any|even|quite|yet|just|merely|only)\s+)*(?:US\$|\$|\u20ac|\u00a3)?$", re.IGNORECASE)
@@ -305,7 +309,10 @@ _NO_FACT_NAMES = ("r&d", "research and development", "sg&a", "selling, general a
                   "order book", "bookings", "orders", "order intake", "headcount", "employees", "arpu",
                   "same-store sales", "like-for-like sales", "market share", "sales and marketing", "marketing",
                   "restructuring", "impairment", "goodwill", "working capital", "buyback", "buybacks",
-                  "share buyback", "repurchases", "opex", "operating expenses", "operating costs")
+                  "share buyback", "repurchases", "opex", "operating expenses", "operating costs",
+                  # market data that are no facts
+                  "52-week high", "52-week low", "all-time high", "all-time low", "beta", "trading volume",
+                  "average daily volume", "short interest", "free float", "year-to-date", "ytd")
 # phrases that name any of several valuations
 _SHARED: dict[str, tuple[str, ...]] = {
     phrase: ("dcf.value_per_share", "peers.implied_value_per_share")
@@ -1217,7 +1224,7 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol,
                                   vocabulary.metrics, _PEER_WORDS.search(text, lo, hi) is not None,
                                   _DCF_WORDS.search(text, lo, hi) is not None)
-        if kind is not None and kind[0] != MATCHED and _not_a_claim(text, claim, pool, years, clo, chi, last_year):
+        if kind is not None and kind[0] != MATCHED and _not_a_claim(text, claim, pool, years, lo, clo, chi, last_year):
             kind = None  # guidance, a target, a hypothetical, a negated figure: no claim of the report's facts
         if kind is None:
             checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
@@ -1425,15 +1432,15 @@ def _peer_of(text: str, claim: _Claim, lo: int, vocabulary: _Vocabulary) -> str 
     return vocabulary.peers.get(found[-1].group(1).lower())
 
 
-def _not_a_claim(text: str, claim: _Claim, pool: list[Fact], years, clo: int, chi: int, last_year: int | None
-                 ) -> bool:
+def _not_a_claim(text: str, claim: _Claim, pool: list[Fact], years, lo: int, clo: int, chi: int,
+                 last_year: int | None) -> bool:
     """Whether a number that contradicts its fact is no claim of the facts: a negated figure ("not the 13% some
     had pencilled in"), one of a forward-looking or hypothetical clause (guidance, a target, consensus, "we model",
     "if ... had been"), or one of a year after the facts' last for a metric with no fact in it ("EPS of $1.45 in
     FY2026"; the DCF's forecast years have facts)."""
     if _NEGATED_BEFORE.search(text, max(clo, claim.start - 40), claim.start):
         return True
-    if _FORWARD_WORDS.search(text, clo, chi):
+    if _FORWARD_WORDS.search(text, clo, chi) or _CONDITIONAL_START.match(text, lo):
         return True
     return bool(years and last_year is not None and min(years) > last_year
                 and not any(f.years and _about(f, years, True) for f in pool))

@@ -273,3 +273,11 @@ def test_misspelt_words_of_lists_guidance_and_peer_names(facts, peer_facts):
     assert not flagged("Management is guidnig to an operating margin of 19.0% in 2024.", facts)
     assert check_numbers("Against Sqaureco (6.7x P/E), Roundco looks dear.", peer_facts)[0].matched_key == (
         "peers.squareco_ltd.pe")
+
+
+def test_market_data_and_sensitivities_are_not_claims(facts):
+    # a 52-week high is no fact: not the price's flag, not EPS's
+    assert statuses("EPS was $3.00 in 2024; the 52-week high is $41.20.", facts) == [
+        ("$3.00", MATCHED, None), ("$41.20", UNATTRIBUTED, None)]
+    # a sensitivity is a hypothetical
+    assert not flagged("For every 1pp of operating margin, net income moves by $9.1m in 2024.", facts)
