@@ -210,7 +210,7 @@ _DCF_WORDS = re.compile(r"\b(?:dcf|discounted\s+cash\s+flows?)\b", re.IGNORECASE
 # not claims of the facts: forward-looking numbers of others (guidance, targets, consensus, a model's estimate),
 # hypotheticals ("if ... had been", "would"), a negated figure ("not the 13%", "rather than 12%")
 _FORWARD_WORDS = re.compile(
-    r"\b(?:guid\w*|target\w*|consensus|expect\w*|estimat\w*|(?:we|analysts|they)\s+model|model(?:s|led|ed|ling|ing)|outlook|aim\w*|"
+    r"\b(?:guid\w*|(?<!price\s)target(?!\s+price)\w*|consensus|expect\w*|estimat\w*|(?:we|analysts|they)\s+model|model(?:s|led|ed|ling|ing)|outlook|aim\w*|"
     r"ambition\w*|anticipat\w*|budget\w*|plan(?:s|ned|ning)?|goal|objective|hop\w*|pencil\w*|sensitivit\w*|"
     r"for\s+every|scenarios?|bull\w*|bear\w*|street|analysts?|would|could|might|if|unless|hypothetical\w*)\b",
     re.IGNORECASE)

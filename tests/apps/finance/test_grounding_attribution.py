@@ -197,6 +197,8 @@ def test_forward_looking_and_hypothetical_numbers_are_not_flagged(facts):
     # a claim of the facts in the same paragraph is still checked
     assert flagged("Management targets a 19.0% operating margin; net income was $151.0m in 2024.", facts) == [
         ("$151.0m", "wrong_value")]
+    # the report's own price target is a valuation of the facts, not someone's target: checked
+    assert flagged("Price target: 87.65 per share.", facts) == [("87.65", "wrong_value")]
     # the same number in a year the facts have is a claim, and flagged
     assert flagged("EPS was $3.90 in 2024.", facts) == [("$3.90", "wrong_value")]
 
