@@ -1423,7 +1423,8 @@ def _peer_of(text: str, claim: _Claim, lo: int, vocabulary: _Vocabulary) -> str 
     reach."""
     if vocabulary._peer_re is None:
         return None
-    found = list(vocabulary._peer_re.finditer(text, lo, claim.start))
+    # a name as a proper noun: capitalised as written ("Bluecrest", not a "bluecrest" or a common word)
+    found = [m for m in vocabulary._peer_re.finditer(text, lo, claim.start) if m.group()[0].isupper()]
     if not found or found[-1].group(1) is None:
         return None
     between = re.sub(r"\([^()]*$", " ", text[found[-1].end():claim.start])  # "Bluecrest (16.4x": the name's

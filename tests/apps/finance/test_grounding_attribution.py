@@ -222,6 +222,8 @@ def test_a_named_peers_number_is_checked_against_the_peer(peer_facts):
     assert wrong.flagged and wrong.expected.key == "peers.triangle_works.pe"
     # a peer's number of which the platform has no fact: could not check, never a flag against Roundco
     assert statuses("Squareco's revenue was $1,000.0m in 2024.", peer_facts) == [("$1,000.0m", UNATTRIBUTED, None)]
+    # a peer's name as a common word (not capitalised) names no peer
+    assert check_numbers("The triangle works out at 12.0x P/E.", peer_facts)[0].matched_key == "pe.2024"
     # a comparison ends the peer's reach: "versus 12.0x" is Roundco's own
     assert statuses("Squareco trades on 6.7x P/E versus 12.0x for Roundco.", peer_facts) == [
         ("6.7x", MATCHED, None), ("12.0x", MATCHED, None)]
