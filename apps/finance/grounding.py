@@ -58,11 +58,23 @@ the year before; "points" / "pts" are percentage points.
 Not claims: years (2024, FY2023, FY'24, 2022-2024), quarters and ordinals (Q3, 1st), section and list numbers at
 the start of a line or after "Section"/"Table"/"Note" ..., day numbers of dates, bare integers up to 10 (counts:
 "three risks" written as "3 risks"), counts and durations ("within 18 months", "12 new stores", "the top 20
-customers", "over the next 3 years" unless the clause names a years fact such as the DCF forecast).
+customers", "over the next 3 years" unless the clause names a years fact such as the DCF forecast). Nor, unless they
+match a fact, are numbers that claim no fact: a negated one ("not the 13%", "rather than 12%", "instead of"), one of
+a forward-looking or hypothetical clause (guidance, targets, consensus, estimates, "we model", "if", "would"), one
+of a year after the facts' last for a metric with no fact in it ("EPS of $1.45 in FY2026"; the DCF's forecast
+years have facts): unattributed, never flagged.
+
+Other companies: a number after a named peer (the peers the facts carry, "peers.<slug>.pe" labelled "<name> P/E";
+"Against Bluecrest (16.4x P/E)", "Redfield trades on 31.0x"), with no clause break or comparison between, is the
+peer's: matched to the peer's facts, flagged when its clause names a multiple the peer has and it is not that
+value, else unattributed; never compared with the company's own facts. "A and B were X and Y, respectively" maps
+the names to the numbers in order. A metric the platform has no fact of in this set ("opex" without operating
+expenses, "R&D", "backlog") still names its number's subject: the number is unattributed, not another metric's.
 """
 from __future__ import annotations
 
 import copy
+import os
 import re
 import weakref
 from dataclasses import dataclass, replace
@@ -162,7 +174,7 @@ _CLAUSE_BREAK = re.compile(
     r";\s|\s[\u2013\u2014-]\s|\s\((?=\s*(?:FY\s?)?(?:19|20)\d\d\s*[:,])"
     r"|,\s+(?=(?:while|whereas|but|although|though|yet|and|giving|taking|leaving|implying|bringing|lifting|"
     r"pushing|putting|after|before|compared|versus|vs|against|with|which|a|an|equal|equivalent|or|up|down|"
-    r"representing|reflecting|driven|helped|as)\b)"
+    r"representing|reflecting|driven|helped|as|when)\b)"
     r"|\s+(?=(?:while|whereas|but)\s)",
     re.IGNORECASE)
 # " and " starts a new clause when a new subject or year follows it: "... and net income grew 8.8%"
@@ -180,13 +192,13 @@ _NEGATIVE_CUE = re.compile(
 # " - after 8.0pp in 2022", ", or $1.06 per share"
 _ELIDED_SUBJECT = re.compile(
     r"[\s,;:\u2013\u2014-]*(?:up|down|rising|falling|growing|declining|increasing|decreasing|after|from|versus|"
-    r"vs\.?|against|compared\s+(?:with|to)|or|an?|it|which|this|that|having|and\s+(?!(?:the|its|a|an|their|our)\b)"
+    r"vs\.?|against|compared\s+(?:with|to)|or|an?|(?:when\s+)?it|which|this|that|having|and\s+(?!(?:the|its|a|an|their|our)\b)"
     r"[a-z]+)\s|[\s,;:]*\(",
     re.IGNORECASE)
 # a parenthesis without a number glosses the name before it: "Cash conversion (FCF as a share of net income)"
 _GLOSS = re.compile(r"\([^()\d]*\)")
 # between a number and the metric named after it: "$146.6m of operating cash flow", "40.0% gross margin"
-_NAME_AFTER = re.compile(r"[ \t\u00a0]*(?:(?:of|on|in|for)\s+(?:the\s+|its\s+)?)?")
+_NAME_AFTER = re.compile(r"[ \t\u00a0]*(?:(?:per|a)\s+share\s+)?(?:(?:of|on|in|for)\s+(?:the\s+|its\s+)?)?")
 # generic words that may stand for several metrics ("swung from a loss of $12.6m to a profit of $78.4m" of
 # operating income): they attribute a number only when no other metric of the sentence could be its subject
 _WEAK_NAMES = frozenset({"profit", "profits", "loss", "losses", "earnings"})
@@ -194,6 +206,21 @@ _WEAK_NAMES = frozenset({"profit", "profits", "loss", "losses", "earnings"})
 _SPAN_WORDS = re.compile(r"(?:19|20)\d\d\s?(?:-|\u2013|to|through|and)\s?(?:FY\s?)?(?:(?:19|20)?\d\d)\b|"
                          r"\b(?:two|three|four|five|\d)[-\s]years?\b|\bper\s+year\b|\ba\s+year\b|\bannual|"
                          r"\bover\s+the\s+period\b|\bsince\b", re.IGNORECASE)
+_DCF_WORDS = re.compile(r"\b(?:dcf|discounted\s+cash\s+flows?)\b", re.IGNORECASE)
+# not claims of the facts: forward-looking numbers of others (guidance, targets, consensus, a model's estimate),
+# hypotheticals ("if ... had been", "would"), a negated figure ("not the 13%", "rather than 12%")
+_FORWARD_WORDS = re.compile(
+    r"\b(?:guid\w*|(?<!price\s)target(?!\s+price)\w*|consensus|expect\w*|estimat\w*|(?:we|analysts|they)\s+model|model(?:s|led|ed|ling|ing)|outlook|aim\w*|"
+    r"ambition\w*|anticipat\w*|budget\w*|plan(?:s|ned|ning)?|goal|objective|hop\w*|pencil\w*|sensitivit\w*|"
+    r"for\s+every|scenarios?|bull\w*|bear\w*|street|analysts?|would|could|might|if|unless|hypothetical\w*)\b",
+    re.IGNORECASE)
+# a sentence that opens with a condition is hypothetical throughout: "If margins had stayed ..., EPS would ...",
+# "For every 1pp of margin, net income moves by ..."
+_CONDITIONAL_START = re.compile(r"\s*(?:if|unless|for\s+(?:every|each)|had|were|should|assuming|in\s+an?\s+\w+\s+case)\b",
+                                re.IGNORECASE)
+_NEGATED_BEFORE = re.compile(
+    r"\b(?:not|nor|never|rather\s+than|instead\s+of|as\s+opposed\s+to|let\s+alone)\s+(?:(?:the|a|an|some|"
+    r"any|even|quite|yet|just|merely|only)\s+)*(?:US\$|\$|\u20ac|\u00a3)?$", re.IGNORECASE)
 _PEER_WORDS = re.compile(r"\b(?:peers?|median|comparables?|comps|sector|industry)\b", re.IGNORECASE)
 # a clause that states a change of the subject before it, or names it by a pronoun: ", up 18.4% year on year",
 # ", an increase of 5%", "; it rose 4.0pp"
@@ -257,7 +284,11 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "interest_cover": ("interest cover", "interest coverage", "int. cover", "int cover"),
     "cash_conversion": ("cash conversion", "fcf conversion", "free cash flow conversion", "conversion"),
     "price_per_share": ("share price", "stock price", "trades at", "trading at", "current price",
-                        "current"),
+                        "current", "price", "quote", "quoted price", "priced at", "with the shares at",
+                        "with the stock at", "shares changing hands at", "shares are at", "shares were at", "shares closed at"),
+    "operating_expenses": ("opex", "operating costs", "operating expenditure", "sg&a"),
+    "dcf.equity_value": ("equity value", "equity"),
+    "total_equity": ("equity", "shareholders' equity", "book equity"),
     "shares_diluted": ("shares", "share count", "diluted shares"),
     "dcf.value_per_share": ("dcf value",),
     "dcf": ("dcf", "discounted cash flow", "forecast", "forecasts", "projected", "projection", "projections"),
@@ -272,6 +303,16 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "enterprise_value": ("enterprise value", "ev"),
     "dcf.enterprise_value": ("dcf ev", "dcf enterprise value"),
 }
+# names of metrics the platform computes no fact of (a number they name is not checked)
+_NO_FACT = "_no_fact"
+_NO_FACT_NAMES = ("r&d", "research and development", "sg&a", "selling, general and administrative", "backlog",
+                  "order book", "bookings", "orders", "order intake", "headcount", "employees", "arpu",
+                  "same-store sales", "like-for-like sales", "market share", "sales and marketing", "marketing",
+                  "restructuring", "impairment", "goodwill", "working capital", "buyback", "buybacks",
+                  "share buyback", "repurchases", "opex", "operating expenses", "operating costs",
+                  # market data that are no facts
+                  "52-week high", "52-week low", "all-time high", "all-time low", "beta", "trading volume",
+                  "average daily volume", "short interest", "free float", "year-to-date", "ytd")
 # phrases that name any of several valuations
 _SHARED: dict[str, tuple[str, ...]] = {
     phrase: ("dcf.value_per_share", "peers.implied_value_per_share")
@@ -564,15 +605,45 @@ class _Vocabulary:
             for word, suffix in _GENERIC.items():
                 if metric.endswith(suffix) or suffix in metric:
                     names.add(word)
+            # "FCF per share" is also written "FCF/sh", "FCF/share"
+            names |= {n.removesuffix(" per share") + tail for n in names if n.endswith(" per share")
+                      for tail in ("/share", "/sh", " per sh")}
             for name in names:
                 if len(name) >= 2 and name not in ("yoy",):
                     phrases.setdefault(name, set()).add(metric)
             for phrase, bases in _SHARED.items():
                 if any(metric == b or metric.startswith(b + "_") for b in bases):
                     phrases.setdefault(phrase, set()).add(metric)
+        # a metric the platform has no fact of here ("opex" without operating expenses, "R&D", "backlog") names the
+        # number's subject all the same: a number it names is not checked (unattributed), never one of another metric
+        for base, aliases in _ALIASES.items():
+            if not any(m == base or m.startswith((base + "_", base + ".")) for m in self.metrics):
+                for alias in aliases:
+                    phrases.setdefault(alias, {_NO_FACT})
+        for name in _NO_FACT_NAMES:
+            phrases.setdefault(name, {_NO_FACT})
         self.phrases = phrases
+        # the peers the facts carry ("peers.<slug>.pe", labelled "<peer name> P/E"): their names as written
+        # ("Bluecrest Tools (Fictional)", "Bluecrest Tools", "Bluecrest", "Bluecrest's")
+        labels: dict[str, list[str]] = {}
+        for metric, group in self.metrics.items():
+            parts = metric.split(".")
+            if len(parts) == 3 and parts[0] == "peers":
+                labels.setdefault(parts[1], []).append(group[0].label)
+        self.peers: dict[str, str] = {}  # name as written (lower case) -> slug
+        for slug, names in labels.items():
+            full = os.path.commonprefix(names).strip() if len(names) > 1 else names[0].rsplit(" ", 1)[0]
+            plain = re.sub(r"\s*\(.*?\)\s*", " ", full).strip()
+            for name in {full, plain, plain.split(" ")[0]}:
+                if len(name) >= 3:
+                    self.peers[name.lower()] = slug
+        self._peer_re = re.compile(
+            r"\b((?i:" + "|".join(re.escape(n) for n in sorted(self.peers, key=len, reverse=True))
+            + r"))(?:'s|\u2019s)?(?!\w)"
+            r"|\b[A-Z][a-z]+(?:'s|\u2019s)(?!\w)") if self.peers else None
         # the words of metric names, for reading misspelt ones ("gross margn")
         self.words = {w for phrase in phrases for w in re.findall(r"[a-z]{4,}", phrase)}
+        self.words |= {w for name in self.peers for w in re.findall(r"[a-z]{4,}", name)}  # "Bluercest"
         self.spelling = _spelling_index(self.words)
         self._re = re.compile(
             r"(?<![\w/])(" + "|".join(re.escape(p) for p in sorted(phrases, key=len, reverse=True))
@@ -596,8 +667,10 @@ class _Vocabulary:
         # number ("of", "on" ...) is that number's, and comes last for this one
         taken = [m for m in before if any(n1 <= m.start() and _NAME_AFTER.fullmatch(text, n1, m.start())
                                           for n0, n1 in self.numbers if n1 <= claim.start)]
-        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+)?(?:(?:trailing|forward|current|historic(?:al)?|annual|"
-                       r"annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted)\s+)?",
+        # ("19.15 on the peer median EV/EBITDA": a value implied by the multiple named after it)
+        gap = re.match(r"[ \t\u00a0]*(\(|(?:of|in|on|for)\s+(?:the\s+|its\s+)?)?(?:(?:trailing|forward|current|"
+                       r"historic(?:al)?|annual|annuali[sz]ed|reported|adjusted|underlying|organic|consolidated|diluted"
+                       r"|(?:peer\s+)?median)\s+(?P<qualified>))?",
                        text[claim.end:chi])
         start_after = claim.end + (gap.end() if gap else 0)
         year_gap = _YEAR_BEFORE_METRIC.match(text, start_after, chi)  # "16.4x FY2024 earnings"
@@ -620,8 +693,9 @@ class _Vocabulary:
         # "net income of $154.9m", "EPS came in at $0.72": a metric bound to the number by a few words
         bound_before = bool(before) and _BOUND.fullmatch(text, before[0].end(), claim.start) is not None
         # "spent $58.9m on capex", "40.0% gross margin": a metric right after the number, or after a preposition
+        # (or after a qualifier: "the 6.8% historical FCF margin", "23.7x trailing earnings")
         bound_after = after is not None and (after.start() - claim.end <= 1 or bool(gap and gap.group(1))
-                                             or bool(year_gap))
+                                             or bool(year_gap) or bool(gap and gap.group("qualified") is not None))
         self.after_first = True
         if bound_after and before and before[0] in taken and not _narrow(before_sets[0], after_set, qualify=True):
             before = [m for m in before if m not in taken] + taken
@@ -820,8 +894,12 @@ def _years_for(text: str, claim: _Claim, tokens, others: list[_Claim], lo: int, 
     earlier = [t for t in tokens if lo <= t[0] and t[1] <= clo and not t[3]]
     plain = [t for t in earlier if not _COMPARED_YEAR.search(text, max(lo, t[0] - 40), t[0])]
     starting = [t for t in earlier if t not in plain and not t[4]]
+    # "the first move since FY2022, when it rose 50bps to 14.5%": the year before ", when" is the year of its clause
+    when = [t for t in earlier if (w := _WHEN_AFTER.match(text, t[1])) and w.end() >= clo - 1 and len(t[2]) == 1]
     if free or leading:
         token, own_clause = nearest(free or leading), True
+    elif when:
+        return when[-1][2], True
     elif starting and _FROM_BEFORE.search(text, max(lo, claim.start - 12), claim.start):
         # "went from $88.0m in 2022 to $135.0m in 2024, with the net margin moving from 11.0% to 11.2%": the
         # start of a move in a clause that names no year is the start named earlier ("since 2022")
@@ -969,7 +1047,11 @@ _FUNCTION_WORDS = frozenset({
     "against", "versus", "although", "compounded", "compound", "compounding", "annual", "annually", "earlier",
     "previous", "following", "between", "declined", "decreased", "increased", "expanded", "contracted",
     "narrowed", "widened", "improved", "deteriorated", "negative", "deficit", "downside", "upside", "discount",
-    "premium", "median", "implies", "implying", "valuation"})
+    "premium", "median", "implies", "implying", "valuation",
+    # the words of what is no claim and of lists ("guidance", "consensus", "rather", "respectively")
+    "respectively", "guiding", "guidance", "guides", "guided", "target", "targets", "targeting", "consensus",
+    "expects", "expected", "expectation", "expectations", "estimate", "estimates", "estimated", "outlook", "instead",
+    "rather", "medians", "hypothetical", "pencilled", "penciled", "anticipates", "budgeted"})
 _FUNCTION_SPELLING = _spelling_index(set(_FUNCTION_WORDS))
 _DEBUG = False
 _VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -1001,9 +1083,13 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
     glosses = [p.span() for p in _GLOSS.finditer(text)]
     starts = [c.start for c in claims]
     sentence_clauses: dict[tuple[int, int], list[int]] = {}
+    vocabulary.bases, vocabulary.glosses = bases, glosses
+    respectively = _respectively(text, claims, vocabulary)
     checks = []
     checks_by_claim: list[NumberCheck | None] = [None] * len(claims)
     by_key = {f.key: f for f in available}
+    # the last fiscal year of the reported facts (not the DCF's forecast years)
+    last_year = max((f.period for f in available if f.period and not f.metric.startswith("dcf.")), default=None)
     for index, claim in enumerate(claims):
         lo, hi = _sentence_bounds(text, claim.start, claim.end)
         if (lo, hi) not in sentence_clauses:
@@ -1013,6 +1099,13 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         vocabulary.numbers = [(c.start, c.end) for c in claims]
         vocabulary.glosses = glosses
         units = _COMPATIBLE[claim.kind]
+        peer = _peer_of(text, claim, lo, vocabulary)
+        if peer is not None:
+            # a number of a named peer: checked against that peer's facts, never against the company's own
+            checks.append(_peer_check(text, original, where, claim, peer, available, vocabulary, lo, clo, chi,
+                                      rel_tol))
+            checks_by_claim[index] = checks[-1] if checks[-1].status != UNATTRIBUTED else None
+            continue
         compatible = [f for f in available if f.unit in units
                       and not (claim.currencies and f.unit in ("shares", "years", "multiple"))
                       and (f.unit != "ratio" or f.metric.endswith("_change") == (claim.kind == "points"))]
@@ -1038,6 +1131,8 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         elif claim.kind == "percent" and not _SPAN_WORDS.search(text, lo, hi):
             # "rev. +9% y/y in FY'24": a growth rate of one year, not a CAGR, unless the sentence names a span
             mentioned = [{m for m in ms if not m.endswith("_cagr")} or ms for ms in mentioned]
+        if index in respectively:
+            mentioned, own = [respectively[index]] + mentioned, own + 1
         ratio = _share_of(text, claim, vocabulary, clo, chi)
         if ratio:
             mentioned, own = [ratio] + mentioned, own + 1
@@ -1089,6 +1184,15 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
         start, end = where[claim.start], where[claim.end - 1] + 1
         written = original[start:end]
+        if (best_ok is not None and attributed is None and own and not any(mine for _, mine in named)
+                and (unit := _wrong_unit(claim, [f for f in available if f.metric in mentioned[0]], years, False))):
+            # "an FCF yield of 4.8x": its clause names a metric of another unit; that the value equals some other
+            # fact ("by value") does not make it right
+            start, end = where[claim.start], where[claim.end - 1] + 1
+            checks.append(NumberCheck(start, end, original[start:end], value, None, False, unit[1], FLAGGED,
+                                      "wrong_unit"))
+            checks_by_claim[index] = checks[-1]
+            continue
         if best_ok is not None:
             value *= best_ok[2]  # "1,210.0" read in millions
             checks.append(NumberCheck(start, end, written, value, best_ok[1].key, True, None,
@@ -1118,7 +1222,10 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
             attributed = None
         if attributed:
             kind = _contradiction(claim, pool, compatible, years, year_certain, positive, rel_tol,
-                                  vocabulary.metrics, _PEER_WORDS.search(text, lo, hi) is not None)
+                                  vocabulary.metrics, _PEER_WORDS.search(text, lo, hi) is not None,
+                                  _DCF_WORDS.search(text, lo, hi) is not None)
+        if kind is not None and kind[0] != MATCHED and _not_a_claim(text, claim, pool, years, lo, clo, chi, last_year):
+            kind = None  # guidance, a target, a hypothetical, a negated figure: no claim of the report's facts
         if kind is None:
             checks.append(NumberCheck(start, end, written, value, None, False, expected, UNATTRIBUTED))
             continue
@@ -1138,6 +1245,28 @@ def check_numbers(text: str, facts: FactSet, *, rel_tol: float = 0.005) -> list[
         checks.append(NumberCheck(start, end, written, value, None, False, expected, FLAGGED, kind))
         checks_by_claim[index] = checks[-1]
     return checks
+
+
+def _peer_check(text: str, original: str, where: list[int], claim: _Claim, peer: str, available: list[Fact],
+                vocabulary: _Vocabulary, lo: int, clo: int, chi: int, rel_tol: float) -> NumberCheck:
+    """A number of a named peer: matched when it is one of the peer's facts; flagged (wrong_value) when its clause
+    names a metric the peer has a fact of and it is none of the peer's facts; else unattributed (the platform has
+    no such fact of the peer)."""
+    prefix = f"peers.{peer}."
+    units = _COMPATIBLE[claim.kind]
+    mine = [f for f in available if f.metric.startswith(prefix) and f.unit in units]
+    value = claim.number * (claim.scale / 100 if claim.kind in ("percent", "points") else claim.scale)
+    start, end = where[claim.start], where[claim.end - 1] + 1
+    written = original[start:end]
+    found = _matching(claim, mine, True, rel_tol)
+    if found is not None:
+        return NumberCheck(start, end, written, value, found.key, True, None)
+    mentioned = vocabulary.mentioned(text, claim, lo, clo, chi)[:max(vocabulary.own, 0)]
+    named = [f for f in mine if any(f.metric.removeprefix(prefix) in m for m in mentioned)]
+    if named and not (_FORWARD_WORDS.search(text, clo, chi)
+                      or _NEGATED_BEFORE.search(text, max(clo, claim.start - 40), claim.start)):
+        return NumberCheck(start, end, written, value, None, False, named[0], FLAGGED, "wrong_value")
+    return NumberCheck(start, end, written, value, None, False, None, UNATTRIBUTED)
 
 
 def _best(claim: _Claim, pool: list[Fact], positive: bool, rel_tol: float, by_change: bool, by_year: dict):
@@ -1186,7 +1315,7 @@ _RESCALE = {"amount": (1e3, 1e-3, 1e6, 1e-6), "money": (1e3, 1e6, 1e9, 1e-3), "b
 
 
 def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], years, year_certain: bool,
-                   positive: bool, rel_tol: float, known: dict, peers_named: bool
+                   positive: bool, rel_tol: float, known: dict, peers_named: bool, dcf_named: bool = False
                    ) -> tuple[str, Fact | None] | None:
     """Why a number attributed to the metric of `pool` (in `years`) contradicts it: (kind, the fact it matches
     instead); None when it cannot say (the value is another year's of the metric but the year is not named in
@@ -1211,6 +1340,9 @@ def _contradiction(claim: _Claim, pool: list[Fact], compatible: list[Fact], year
         family = (_counterparts(metrics, known) if peers_named else set()) | ({m for m in known if any(
             m.startswith((b + "_", b + ".")) or b.startswith((m + "_", m + ".")) for b in metrics)}
             if len(metrics) > 1 else set())
+        if dcf_named:
+            # a sentence about the DCF: "EV is $1,795.0m", "the 6.8% historical FCF margin" are the DCF's own
+            family |= {f"dcf.{m}" for m in metrics} | {m.removeprefix("dcf.") for m in metrics}
         if other.metric in family:
             return MATCHED, other
         return "wrong_metric", other
@@ -1231,6 +1363,88 @@ def _wrong_unit(claim: _Claim, facts: list[Fact], years, year_certain: bool) -> 
         if shown and abs(abs(claim.number) - abs(float(shown.group().replace(",", "")))) <= half:
             return "wrong_unit", fact
     return None
+
+
+_RESPECTIVELY = re.compile(r"\brespectively\b", re.IGNORECASE)
+_NAME_JOIN = re.compile(r"\s*,?\s*(?:and\s+|&\s+)?(?:(?:the|its|our|their)\s+)?", re.IGNORECASE)
+_NUMBER_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|&\s+|/\s*)", re.IGNORECASE)
+
+
+def _runs(items: list, joined) -> list[list]:
+    """Runs of consecutive items (spans) whose gaps `joined` accepts, two or more long."""
+    runs, run = [], []
+    for item in items:
+        if run and joined(run[-1], item):
+            run.append(item)
+            continue
+        if len(run) > 1:
+            runs.append(run)
+        run = [item]
+    if len(run) > 1:
+        runs.append(run)
+    return runs
+
+
+def _respectively(text: str, claims: list[_Claim], vocabulary: _Vocabulary) -> dict[int, set[str]]:
+    """Claim index -> the metrics a "respectively" sentence gives it: "Gross profit and operating income were $542.2m
+    and $218.0m, respectively" maps the list of names to the list of numbers in order (each list of numbers as long
+    as a list of names before it; else the one after it)."""
+    out: dict[int, set[str]] = {}
+    if vocabulary._re is None:
+        return out
+    for r in _RESPECTIVELY.finditer(text):
+        lo, hi = _sentence_bounds(text, r.start(), r.end())
+        names = vocabulary._found(text, lo, hi)
+        name_runs = _runs(names, lambda a, b: _NAME_JOIN.fullmatch(text, a.end(), b.start()) is not None)
+        indexed = [(i, c) for i, c in enumerate(claims) if lo <= c.start < hi]
+        number_runs = _runs(indexed, lambda a, b: _NUMBER_JOIN.fullmatch(text, a[1].end, b[1].start) is not None)
+        for numbers in number_runs:
+            fitting = [n for n in name_runs if len(n) == len(numbers)]
+            before = [n for n in fitting if n[-1].end() <= numbers[0][1].start]
+            chosen = before[-1] if before else next(iter(fitting), None)
+            if chosen is None:
+                continue
+            for (i, _), name in zip(numbers, chosen, strict=True):
+                if (metrics := set(vocabulary.phrases.get(name.group(1).lower(), ()))):
+                    out[i] = metrics
+    return out
+
+
+# what ends the reach of a company's name over the numbers after it: a clause break, a comparison, a peer median
+_PEER_SCOPE_END = re.compile(
+    r"[,;:]|\s[\u2013\u2014-]\s|\b(?:versus|vs|against|compared|than|while|whereas|but|below|above|ahead|behind|"
+    r"relative|peers?|median|sector|industry|group)\b", re.IGNORECASE)
+
+
+def _peer_of(text: str, claim: _Claim, lo: int, vocabulary: _Vocabulary) -> str | None:
+    """The slug of the peer a number belongs to: a peer is the company named nearest before it in its sentence
+    ("Against Bluecrest (16.4x P/E)", "Redfield trades on 31.0x"), with no clause break or comparison between them
+    (a parenthesis is the name's); another proper name with a possessive ("Northwind's 21.0x") ends a peer's
+    reach."""
+    if vocabulary._peer_re is None:
+        return None
+    # a name as a proper noun: capitalised as written ("Bluecrest", not a "bluecrest" or a common word)
+    found = [m for m in vocabulary._peer_re.finditer(text, lo, claim.start) if m.group()[0].isupper()]
+    if not found or found[-1].group(1) is None:
+        return None
+    between = re.sub(r"\([^()]*$", " ", text[found[-1].end():claim.start])  # "Bluecrest (16.4x": the name's
+    if _PEER_SCOPE_END.search(between):
+        return None
+    return vocabulary.peers.get(found[-1].group(1).lower())
+
+
+def _not_a_claim(text: str, claim: _Claim, pool: list[Fact], years, lo: int, clo: int, chi: int,
+                 last_year: int | None) -> bool:
+    """Whether a number that contradicts its fact is no claim of the facts: a negated figure ("not the 13% some
+    had pencilled in"), one of a forward-looking or hypothetical clause (guidance, a target, consensus, "we model",
+    "if ... had been"), or one of a year after the facts' last for a metric with no fact in it ("EPS of $1.45 in
+    FY2026"; the DCF's forecast years have facts)."""
+    if _NEGATED_BEFORE.search(text, max(clo, claim.start - 40), claim.start):
+        return True
+    if _FORWARD_WORDS.search(text, clo, chi) or _CONDITIONAL_START.match(text, lo):
+        return True
+    return bool(years and last_year is not None and min(years) > last_year
+                and not any(f.years and _about(f, years, True) for f in pool))
 
 
 def _expected_for(other: Fact, pool: list[Fact]) -> Fact | None:
