@@ -1,0 +1,62 @@
+"""Input features of medical-domain jobs for apps.monitoring (drift of what reaches the medical adapters).
+
+The features (token unigram counts, a sentence embedding) can reconstruct clinical text, so they are computed and
+stored here (MonitoringInput) and leave this app only as arrays in the memory of the snapshot task, which keeps
+statistics alone. Both the computation (a system read of the encounters) and each read are audited, by job ids.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+from django.db import transaction
+
+from apps.accounts.audit import audit_log
+from apps.medical.models import Draft, MonitoringInput, TriageAssessment
+
+
+def _input_texts(jobs) -> dict[int, str]:
+    """The model input each job stands for: the encounter's facts as the triage prompt renders them (triage and
+    drafts), or the clinician's own prompt (a free medical job)."""
+    from apps.medical.prompts import triage_prompt
+
+    ids = [job.pk for job in jobs]
+    encounters = {t.job_id: t.encounter for t in TriageAssessment.objects.filter(job_id__in=ids)
+                  .select_related("encounter")}
+    encounters.update({d.job_id: d.encounter for d in Draft.objects.filter(job_id__in=ids)
+                       .select_related("encounter")})
+    return {job.pk: triage_prompt(encounters[job.pk]) if job.pk in encounters else job.prompt for job in jobs}
+
+
+@transaction.atomic
+def monitoring_inputs_compute(*, jobs, tokenize, embed) -> list[int]:
+    """Compute and store the input features of these medical-domain jobs (those without them); returns the job
+    ids stored. `tokenize(text) -> token ids`, `embed(texts) -> (n, d) array`."""
+    jobs = [job for job in jobs if not MonitoringInput.objects.filter(job_id=job.pk).exists()]
+    if not jobs:
+        return []
+    texts = _input_texts(jobs)
+    vectors = np.asarray(embed([texts[job.pk] for job in jobs]), dtype=np.float32)
+    MonitoringInput.objects.bulk_create(
+        MonitoringInput(job_id=job.pk, unigrams={str(t): c for t, c in Counter(tokenize(texts[job.pk])).items()},
+                        embedding=vectors[i].tobytes())
+        for i, job in enumerate(jobs)
+    )
+    stored = [job.pk for job in jobs]
+    audit_log(actor=None, action="medical_monitoring_input.compute", via="worker", object_type="generation.job",
+              detail={"jobs": stored})
+    return stored
+
+
+def monitoring_inputs_read(*, job_ids: list[int], purpose: str) -> tuple[dict[int, dict[str, int]], np.ndarray]:
+    """(per-job unigram counts, (n, d) float32 embeddings in `job_ids` order, rows of jobs without features
+    missing) for a monitoring statistic; audited (a system read, by job ids). The caller keeps only statistics."""
+    rows = {job_id: (unigrams, bytes(embedding)) for job_id, unigrams, embedding in
+            MonitoringInput.objects.filter(job_id__in=job_ids).values_list("job_id", "unigrams", "embedding")}
+    present = [job_id for job_id in job_ids if job_id in rows]
+    audit_log(actor=None, action="medical_monitoring_input.read", via="worker", object_type="generation.job",
+              detail={"purpose": purpose[:64], "jobs": len(present), "first": present[:1], "last": present[-1:]})
+    unigrams = {job_id: rows[job_id][0] for job_id in present}
+    embeddings = (np.stack([np.frombuffer(rows[j][1], dtype=np.float32) for j in present]) if present
+                  else np.zeros((0, 0), dtype=np.float32))
+    return unigrams, embeddings
