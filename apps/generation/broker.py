@@ -44,3 +44,22 @@ def job_ids_held(queue: str = "gpu") -> set[int] | None:
         args, kwargs, _ = json.loads(body)
         held.add(int(args[0] if args else kwargs["job_id"]))
     return held
+
+
+def queue_depths(queues: tuple[str, ...] = ("gpu", "default")) -> dict[str, int | None]:
+    """Messages waiting in each queue (every priority step; not those delivered and unacknowledged), for the
+    monitoring page; None for each when the broker cannot be read this way."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return dict.fromkeys(queues)
+    from kombu.transport.redis import Channel
+
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            client = conn.default_channel.client
+            return {queue: sum(client.llen(f"{queue}{Channel.sep}{pri}" if pri else queue)
+                               for pri in Channel.priority_steps) for queue in queues}
+    except Exception:
+        log.warning("could not read the broker's queue lengths", exc_info=True)
+        return dict.fromkeys(queues)

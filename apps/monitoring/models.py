@@ -56,7 +56,7 @@ class Statistic(models.TextChoices):
     PSI = "psi"
     KS = "ks"
     JS = "js"
-    EMBEDDING = "embedding_mmd"
+    EMBEDDING = "embedding_drift"  # stats.embedding_drift_score (domain-classifier AUC)
     RATE = "rate"  # an outcome rate; alerts when it rises above the reference's by more than the drift threshold
     CONSISTENCY = "consistency"
     SERVING = "serving"  # ttft, tokens/s: shown, never alerted on

@@ -90,7 +90,7 @@ def window_statistics(reference: WindowData, current: WindowData, *, is_referenc
                          len(current.triage_levels)))
         ref_e, cur_e = reference.embeddings, current.embeddings
         if ref_e is not None and cur_e is not None and len(ref_e) >= 2 and len(cur_e) >= 2:
-            rows.append((Statistic.EMBEDDING, "prompt_embedding", float(stats.mmd_rbf(ref_e, cur_e)), None,
+            rows.append((Statistic.EMBEDDING, "prompt_embedding", float(stats.embedding_drift_score(ref_e, cur_e)), None,
                          len(cur_e)))
     ref_values = outcome_values(reference)
     for key, (value, n) in outcome_values(current).items():
