@@ -19,7 +19,12 @@ from apps.medical.models import MonitoringInput
 from apps.medical.services.monitoring import monitoring_inputs_read
 from apps.monitoring import services
 from apps.monitoring.models import Observation
-from tests.apps.finance.test_reports_factories import analyst_in_team, make_company, make_team, write_all_sections
+from tests.apps.finance.test_reports_factories import (
+    analyst_in_team,
+    make_company,
+    make_team,
+    write_all_sections,
+)
 from tests.apps.medical.factories import ENCOUNTER
 
 pytestmark = pytest.mark.django_db
