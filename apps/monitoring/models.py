@@ -2,8 +2,8 @@
 closed window, the alerts they raise, and the sampled triage proposals that measure consistency.
 
 PATIENT DATA RULE: nothing here reconstructs clinical text. Per-request input features (token unigram counts, a
-sentence embedding of the prompt) are stored on the observation for the finance and general domains only; for the
-medical domain they live in apps.medical (MonitoringInput) and reach a snapshot through an audited medical
+sentence embedding of the prompt) are stored here (ObservationInput) for the finance and general domains only; for
+the medical domain they live in apps.medical (MonitoringInput) and reach a snapshot through an audited medical
 selector, so the monitoring tables of medical requests hold counts, durations, levels and outcomes only (a check
 constraint enforces it).
 """
@@ -18,7 +18,7 @@ from apps.core.domains import Domain
 
 class Observation(models.Model):
     """One finished generation job as monitoring sees it (written by observation_record, in the job's ending
-    transaction). `window` is assigned when the snapshot task closes a window of its domain and adapter."""
+    transaction); the snapshot task counts it into a Window of its domain and adapter version."""
 
     job = models.OneToOneField("generation.GenerationJob", on_delete=models.CASCADE, related_name="observation")
     domain = models.CharField(max_length=16, choices=Domain.choices)
@@ -34,21 +34,49 @@ class Observation(models.Model):
     verification = models.CharField(max_length=16, blank=True)  # medical drafts: passed / failed / unverifiable
     grounding_flags = models.PositiveIntegerField(null=True, blank=True)  # finance reports: flags over sections
     triage_level = models.PositiveSmallIntegerField(null=True, blank=True)  # triage: the model's ESI level
-    # input features (finance and general only; see the module doc)
-    unigrams = models.JSONField(null=True, blank=True)  # {token id: count}
-    embedding = models.BinaryField(null=True, blank=True)  # float32 sentence embedding of the prompt
-    features_at = models.DateTimeField(null=True, blank=True)  # input features computed (for medical: in its app)
-    window = models.IntegerField(null=True, blank=True)
+    # input features computed (ObservationInput or, for medical requests, medical.MonitoringInput)
+    features_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["domain", "adapter", "window"])]
+        indexes = [models.Index(fields=["domain", "adapter", "id"])]
+
+
+class Window(models.Model):
+    """A closed window of one domain and adapter version: the observations with input features whose ids lie in
+    [first_id, last_id] (a range, so closing a window writes one row and no observation). Window 0 is the
+    reference of its domain and adapter version: the first window after the version started serving."""
+
+    domain = models.CharField(max_length=16, choices=Domain.choices)
+    adapter = models.ForeignKey("adapters.AdapterVersion", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
+    number = models.IntegerField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    closed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["domain", "adapter_id", "number"]
         constraints = [
-            models.CheckConstraint(
-                condition=~models.Q(domain=Domain.MEDICAL) | (models.Q(unigrams__isnull=True)
-                                                              & models.Q(embedding__isnull=True)),
-                name="monitoring_no_medical_inputs",
-            ),
+            models.UniqueConstraint(fields=["domain", "adapter", "number"], nulls_distinct=False,
+                                    name="monitoring_window_once"),
+        ]
+
+
+class ObservationInput(models.Model):
+    """The input features of a finance or general request (a narrow observation row keeps window updates cheap):
+    token unigram counts packed as int32 (ids, then counts; apps.monitoring.windows.unigrams_pack) and the prompt's
+    float32 sentence embedding. Never for the medical domain: the database refuses it."""
+
+    observation = models.OneToOneField(Observation, on_delete=models.CASCADE, primary_key=True, related_name="inputs")
+    domain = models.CharField(max_length=16, choices=Domain.choices)
+    unigrams = models.BinaryField()
+    embedding = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(domain=Domain.MEDICAL), name="monitoring_no_medical_inputs"),
         ]
 
 

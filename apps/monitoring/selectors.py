@@ -1,7 +1,7 @@
 """Reads of monitoring (admins only: the views and API check the role's permissions)."""
 from __future__ import annotations
 
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count
 
 from apps.monitoring.models import Alert, Observation, Snapshot
 
@@ -46,7 +46,6 @@ def serving_numbers(*, last: int = 200) -> list[dict]:
     for domain in Observation.objects.order_by().values_list("domain", flat=True).distinct():
         ids = Observation.objects.filter(domain=domain).order_by("-id").values_list("id", flat=True)[:last]
         agg = Observation.objects.filter(id__in=list(ids)).aggregate(
-            requests=Count("id"), ttft_s=Avg("ttft_s"), tokens_per_s=Avg("tokens_per_s"),
-            windowed=Count("id", filter=Q(window__isnull=False)))
+            requests=Count("id"), ttft_s=Avg("ttft_s"), tokens_per_s=Avg("tokens_per_s"))
         out.append({"domain": domain, **agg})
     return sorted(out, key=lambda r: r["domain"])

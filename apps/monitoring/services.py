@@ -11,22 +11,38 @@ version, i.e. the first after its activation) once; a value beyond its threshold
 from __future__ import annotations
 
 import logging
+import operator
 import random
 import zlib
-from collections import Counter
 from collections.abc import Callable
+from functools import reduce
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.accounts.audit import audit_log
 from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
-from apps.monitoring.models import Alert, ConsistencyCheck, Observation, Snapshot, Statistic
-from apps.monitoring.windows import WindowData, window_statistics
+from apps.monitoring.models import (
+    Alert,
+    ConsistencyCheck,
+    Observation,
+    ObservationInput,
+    Snapshot,
+    Statistic,
+    Window,
+)
+from apps.monitoring.windows import (
+    WindowData,
+    unigrams_pack,
+    unigrams_sum,
+    unigrams_unpack,
+    window_statistics,
+)
 
 log = logging.getLogger(__name__)  # ids and numbers only
 
@@ -98,107 +114,136 @@ def observation_features_compute(*, limit: int | None = None, tokenize: Callable
             Observation.objects.filter(pk__in=[o.pk for o in medical]).update(features_at=now)
         if other:
             vectors = embed([o.job.prompt for o in other])
-            for o, vector in zip(other, vectors, strict=True):
-                o.unigrams = {str(t): c for t, c in Counter(tokenize(o.job.prompt)).items()}
-                o.embedding = np.asarray(vector, dtype=np.float32).tobytes()
-                o.features_at = now
-            Observation.objects.bulk_update(other, ["unigrams", "embedding", "features_at"])
+            ObservationInput.objects.bulk_create(
+                [ObservationInput(observation=o, domain=o.domain, unigrams=unigrams_pack(tokenize(o.job.prompt)),
+                                  embedding=np.asarray(vector, dtype=np.float32).tobytes())
+                 for o, vector in zip(other, vectors, strict=True)], ignore_conflicts=True)
+            Observation.objects.filter(pk__in=[o.pk for o in other]).update(features_at=now)
     return len(pending)
 
 
 # --- windows and snapshots -----------------------------------------------------------------------------------------
-def _groups(**filters) -> list[tuple[str, int | None]]:
-    return list(Observation.objects.filter(**filters).order_by().values_list("domain", "adapter_id").distinct())
+def _groups(model=Observation, **filters) -> list[tuple[str, int | None]]:
+    return list(model.objects.filter(**filters).order_by().values_list("domain", "adapter_id").distinct())
 
 
 def windows_close(*, window_size: int | None = None) -> int:
-    """Give the next full windows of each domain and adapter version their numbers (observations with input
-    features, in id order, `window_size` at a time; a partial window stays open). Returns the windows closed."""
+    """Close the next full windows of each domain and adapter version: `window_size` observations with input
+    features, in id order, after the group's last closed window (a partial window stays open). Returns how many
+    windows were closed."""
     size = window_size or settings.PLUMBLINE_MONITORING_WINDOW_SIZE
-    table = Observation._meta.db_table
     closed = 0
-    for domain, adapter_id in _groups(window__isnull=True, features_at__isnull=False):
-        group = Observation.objects.filter(domain=domain, adapter_id=adapter_id)
-        ready = group.filter(window__isnull=True, features_at__isnull=False).count()
-        full = ready // size
-        if not full:
-            continue
-        last = group.filter(window__isnull=False).order_by("-window").values_list("window", flat=True).first()
-        base = 0 if last is None else last + 1
-        adapter_sql, params = ("adapter_id IS NULL", [domain]) if adapter_id is None else (
-            "adapter_id = %s", [domain, adapter_id])
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE {table} SET "window" = %s + (r.rn - 1) / %s FROM ('
-                f'  SELECT id, row_number() OVER (ORDER BY id) AS rn FROM {table}'
-                f'  WHERE domain = %s AND {adapter_sql} AND "window" IS NULL AND features_at IS NOT NULL'
-                f') AS r WHERE {table}.id = r.id AND r.rn <= %s',
-                [base, size, *params, full * size],
-            )
-        closed += full
+    for domain, adapter_id in _groups(features_at__isnull=False):
+        with transaction.atomic():
+            _lock_group(domain, adapter_id)
+            last = Window.objects.filter(domain=domain, adapter_id=adapter_id).order_by("-number").first()
+            ids = list(Observation.objects.filter(
+                domain=domain, adapter_id=adapter_id, features_at__isnull=False, id__gt=last.last_id if last else 0,
+            ).order_by("id").values_list("id", flat=True))
+            first_number = last.number + 1 if last else 0
+            new = [Window(domain=domain, adapter_id=adapter_id, number=first_number + i, first_id=ids[lo],
+                          last_id=ids[lo + size - 1], size=size)
+                   for i, lo in enumerate(range(0, len(ids) - size + 1, size))]
+            Window.objects.bulk_create(new)
+            closed += len(new)
     return closed
 
 
-_OBS_FIELDS = ("window", "job_id", "kind", "created_at", "prompt_tokens", "output_tokens", "ttft_s", "tokens_per_s",
-               "verification", "grounding_flags", "triage_level", "unigrams", "embedding")
+def _lock_group(domain: str, adapter_id: int | None) -> None:
+    """One writer of a group's windows and snapshots at a time (PostgreSQL; until the transaction ends)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           [zlib.crc32(domain.encode()) & 0x7FFFFFFF, adapter_id or 0])
 
 
-def _load_windows(domain: str, adapter_id: int | None, windows: set[int]) -> dict[int, WindowData]:
-    rows = list(Observation.objects.filter(domain=domain, adapter_id=adapter_id, window__in=windows)
-                .order_by("id").values_list(*_OBS_FIELDS))
-    medical_unigrams, medical_embeddings = {}, {}
+def _ranges(windows: list[Window]) -> Q:
+    """The id ranges of these windows, consecutive windows merged (a small query for a few windows or all)."""
+    spans: list[list[int]] = []
+    for w in sorted(windows, key=lambda w: w.first_id):
+        if spans and w.first_id <= spans[-1][1] + 1 and w.number == spans[-1][2] + 1:
+            spans[-1][1], spans[-1][2] = w.last_id, w.number
+        else:
+            spans.append([w.first_id, w.last_id, w.number])
+    return reduce(operator.or_, (Q(id__gte=lo, id__lte=hi) for lo, hi, _ in spans))
+
+
+def _window_of(ids: np.ndarray, windows: list[Window]) -> np.ndarray:
+    """The window number of each observation id (-1 outside every window)."""
+    ordered = sorted(windows, key=lambda w: w.first_id)
+    firsts = np.array([w.first_id for w in ordered])
+    lasts = np.array([w.last_id for w in ordered])
+    numbers = np.array([w.number for w in ordered])
+    at = np.clip(np.searchsorted(lasts, ids), 0, len(ordered) - 1)
+    inside = (ids >= firsts[at]) & (ids <= lasts[at])
+    return np.where(inside, numbers[at], -1)
+
+
+_OBS_FIELDS = ("id", "kind", "created_at", "prompt_tokens", "output_tokens", "ttft_s", "tokens_per_s",
+               "verification", "grounding_flags", "triage_level")
+
+
+def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) -> dict[int, WindowData]:
+    """The data of these windows of one group, by window number."""
+    group = Observation.objects.filter(_ranges(windows), domain=domain, adapter_id=adapter_id,
+                                       features_at__isnull=False)
+    rows = list(group.order_by("id").values_list(*_OBS_FIELDS))
+    # the input features: one ((token ids, counts), embedding) per observation id
+    features: dict[int, tuple] = {}
     if domain == Domain.MEDICAL:  # the inputs of medical requests stay in apps.medical (audited read)
         from apps.medical.services.monitoring import monitoring_inputs_read
 
-        ids = [r[1] for r in rows]
-        medical_unigrams, embeddings = monitoring_inputs_read(job_ids=ids, purpose=f"drift windows {sorted(windows)}")
-        present = [i for i in ids if i in medical_unigrams]
-        medical_embeddings = dict(zip(present, embeddings, strict=True))
+        job_of = dict(group.values_list("job_id", "id"))
+        inputs = monitoring_inputs_read(job_ids=group.values("job_id"), purpose=f"drift of {len(windows)} window(s)")
+        features = {job_of[job_id]: value for job_id, value in inputs.items()}
+    else:
+        for obs_id, grams, emb in ObservationInput.objects.filter(observation__in=group).values_list(
+                "observation_id", "unigrams", "embedding"):
+            features[obs_id] = (unigrams_unpack(grams), np.frombuffer(bytes(emb), dtype=np.float32))
+    numbers = _window_of(np.array([r[0] for r in rows], dtype=np.int64), windows) if rows else []
     by_window: dict[int, list] = {}
-    for row in rows:
-        by_window.setdefault(row[0], []).append(row)
+    for number, row in zip(numbers, rows, strict=True):
+        by_window.setdefault(int(number), []).append(row)
+    checks = ConsistencyCheck.objects.filter(observation__in=group, agreement__isnull=False).values_list(
+        "observation_id", "agreement")
+    agreements: dict[int, list[float]] = {}
+    if checks:
+        check_rows = list(checks)
+        for number, (_, agreement) in zip(_window_of(np.array([c[0] for c in check_rows]), windows), check_rows,
+                                          strict=True):
+            agreements.setdefault(int(number), []).append(agreement)
     out = {}
     nan = float("nan")
     for w, items in by_window.items():
-        unigrams: Counter = Counter()
-        vectors = []
-        for (_, job_id, _kind, _c, _p, _o, _t, _s, _v, _g, _l, grams, emb) in items:
-            if domain == Domain.MEDICAL:
-                grams, emb = medical_unigrams.get(job_id), medical_embeddings.get(job_id)
-            else:
-                emb = np.frombuffer(bytes(emb), dtype=np.float32) if emb is not None else None
-            if grams:
-                unigrams.update(grams)
-            if emb is not None:
-                vectors.append(emb)
+        if w < 0:
+            continue
+        present = [features[r[0]] for r in items if r[0] in features]
         out[w] = WindowData(
-            start=items[0][3], end=items[-1][3],
-            prompt_tokens=np.array([r[4] for r in items], dtype=np.float64),
-            output_tokens=np.array([r[5] for r in items], dtype=np.float64),
-            ttft_s=np.array([nan if r[6] is None else r[6] for r in items], dtype=np.float64),
-            tokens_per_s=np.array([nan if r[7] is None else r[7] for r in items], dtype=np.float64),
-            verification=[r[8] for r in items if r[8]],
-            grounding_flags=[r[9] for r in items if r[9] is not None],
-            triage_levels=[r[10] for r in items if r[2] == TRIAGE_KIND and r[10] is not None],
-            unigrams=unigrams, embeddings=np.stack(vectors) if vectors else None,
+            start=items[0][2], end=items[-1][2],
+            prompt_tokens=np.array([r[3] for r in items], dtype=np.float64),
+            output_tokens=np.array([r[4] for r in items], dtype=np.float64),
+            ttft_s=np.array([nan if r[5] is None else r[5] for r in items], dtype=np.float64),
+            tokens_per_s=np.array([nan if r[6] is None else r[6] for r in items], dtype=np.float64),
+            verification=[r[7] for r in items if r[7]],
+            grounding_flags=[r[8] for r in items if r[8] is not None],
+            triage_levels=[r[9] for r in items if r[1] == TRIAGE_KIND and r[9] is not None],
+            unigrams=unigrams_sum([f[0] for f in present]) if present else None,
+            embeddings=np.stack([f[1] for f in present]) if present else None,
+            agreements=agreements.get(w, []),
         )
-    checks = (ConsistencyCheck.objects.filter(observation__domain=domain, observation__adapter_id=adapter_id,
-                                              observation__window__in=windows, agreement__isnull=False)
-              .values_list("observation__window", "agreement"))
-    for w, agreement in checks:
-        if w in out:
-            out[w].agreements.append(agreement)
     return out
 
 
-def _pending_check_windows(domain: str, adapter_id: int | None) -> set[int]:
+def _pending_check_windows(domain: str, adapter_id: int | None, windows: list[Window]) -> set[int]:
     """Windows with a consistency check whose job has not ended: their snapshot waits for it."""
     from apps.generation.models import GenerationJob
 
-    return set(ConsistencyCheck.objects.filter(
-        observation__domain=domain, observation__adapter_id=adapter_id, observation__window__isnull=False,
-        agreement__isnull=True,
-    ).exclude(job__status__in=GenerationJob.TERMINAL).values_list("observation__window", flat=True))
+    ids = list(ConsistencyCheck.objects.filter(
+        observation__domain=domain, observation__adapter_id=adapter_id, agreement__isnull=True,
+    ).exclude(job__status__in=GenerationJob.TERMINAL).values_list("observation_id", flat=True))
+    if not ids or not windows:
+        return set()
+    return {int(n) for n in _window_of(np.array(ids), windows) if n >= 0}
 
 
 def thresholds(reference: WindowData | None = None) -> dict[str, float]:
@@ -248,7 +293,7 @@ def snapshots_compute(*, window_size: int | None = None) -> dict[str, int]:
             break
     closed = windows_close(window_size=window_size)
     snapshots = alerts = 0
-    for domain, adapter_id in _groups(window__isnull=False):
+    for domain, adapter_id in _groups(Window):
         s, a = _group_snapshots(domain, adapter_id)
         snapshots, alerts = snapshots + s, alerts + a
     return {"features": features, "windows_closed": closed, "snapshots": snapshots, "alerts": alerts}
@@ -256,23 +301,22 @@ def snapshots_compute(*, window_size: int | None = None) -> dict[str, int]:
 
 @transaction.atomic
 def _group_snapshots(domain: str, adapter_id: int | None) -> tuple[int, int]:
-    if connection.vendor == "postgresql":  # one snapshot writer per group at a time
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [zlib.crc32(domain.encode()) & 0x7FFFFFFF, adapter_id or 0])
-    group = Observation.objects.filter(domain=domain, adapter_id=adapter_id)
-    closed = set(group.filter(window__isnull=False).order_by().values_list("window", flat=True).distinct())
+    _lock_group(domain, adapter_id)
+    windows = list(Window.objects.filter(domain=domain, adapter_id=adapter_id))
     done = set(Snapshot.objects.filter(domain=domain, adapter_id=adapter_id).order_by()
                .values_list("window", flat=True).distinct())
-    todo = closed - done - _pending_check_windows(domain, adapter_id)
+    todo = {w.number for w in windows} - done - _pending_check_windows(domain, adapter_id, windows)
     if not todo:
         return 0, 0
-    reference_window = min(closed)
-    data = _load_windows(domain, adapter_id, todo | {reference_window})
+    reference_window = min(w.number for w in windows)
+    data = _load_windows(domain, adapter_id, [w for w in windows if w.number in todo | {reference_window}])
     reference = data[reference_window]
     limits = thresholds(reference)
     rows = []
     for w in sorted(todo):
-        current = data[w]
+        current = data.get(w)
+        if current is None:  # no observation with features left in its range (deleted jobs)
+            continue
         for statistic, feature, value, reference_value, n in window_statistics(
                 reference, current, is_reference=w == reference_window):
             rows.append(Snapshot(

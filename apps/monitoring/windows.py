@@ -14,6 +14,7 @@ import numpy as np
 from apps.monitoring.models import Statistic
 
 TRIAGE_LEVELS = (0, 1, 2, 3, 4, 5)  # 0: the model's answer held no usable level
+Sparse = tuple[np.ndarray, np.ndarray]  # (sorted distinct token ids, their counts)
 
 
 @dataclass
@@ -29,7 +30,7 @@ class WindowData:
     verification: list[str] = field(default_factory=list)  # drafts: "passed" / "failed" / "unverifiable"
     grounding_flags: list[int] = field(default_factory=list)  # finance reports
     triage_levels: list[int] = field(default_factory=list)  # triage jobs (0 = unusable)
-    unigrams: Counter = field(default_factory=Counter)  # token id -> count over the window
+    unigrams: Sparse | None = None  # token ids and their counts summed over the window
     embeddings: np.ndarray | None = None  # (n, d)
     agreements: list[float] = field(default_factory=list)  # triage consistency checks of the window
 
@@ -38,10 +39,37 @@ class WindowData:
         return len(self.prompt_tokens)
 
 
-def aligned_counts(p: Counter, q: Counter) -> tuple[np.ndarray, np.ndarray]:
-    keys = sorted(set(p) | set(q))
-    return (np.array([p.get(k, 0) for k in keys], dtype=np.float64),
-            np.array([q.get(k, 0) for k in keys], dtype=np.float64))
+def unigrams_pack(token_ids) -> bytes:
+    """A request's token unigram counts as stored: int32 distinct ids (sorted), then their int32 counts."""
+    ids, counts = np.unique(np.asarray(token_ids, dtype=np.int64), return_counts=True)
+    return ids.astype(np.int32).tobytes() + counts.astype(np.int32).tobytes()
+
+
+def unigrams_unpack(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    values = np.frombuffer(bytes(raw), dtype=np.int32)
+    half = values.size // 2
+    return values[:half], values[half:]
+
+
+def unigrams_sum(parts: list[Sparse]) -> Sparse:
+    """The summed counts of many requests' unigrams (sparse: the token ids that occur, and their counts)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    ids = np.concatenate([p[0] for p in parts])
+    dense = np.bincount(ids, weights=np.concatenate([p[1] for p in parts]), minlength=0)
+    keys = np.flatnonzero(dense)
+    return keys, dense[keys]
+
+
+def aligned_counts(p: Sparse, q: Sparse) -> tuple[np.ndarray, np.ndarray]:
+    """Two sparse count vectors over the union of their token ids (what js_divergence compares)."""
+    size = int(max(p[0].max(initial=-1), q[0].max(initial=-1))) + 1
+    a = np.zeros(size)
+    b = np.zeros(size)
+    a[p[0]] = p[1]
+    b[q[0]] = q[1]
+    keep = (a > 0) | (b > 0)
+    return a[keep], b[keep]
 
 
 def _rate(flags: list[bool]) -> float | None:
@@ -80,7 +108,8 @@ def window_statistics(reference: WindowData, current: WindowData, *, is_referenc
             ref, cur = getattr(reference, feature).astype(np.float64), getattr(current, feature).astype(np.float64)
             rows.append((Statistic.PSI, feature, float(stats.psi(ref, cur)), None, current.n))
             rows.append((Statistic.KS, feature, float(stats.ks_statistic(ref, cur)), None, current.n))
-        if reference.unigrams and current.unigrams:
+        if reference.unigrams is not None and current.unigrams is not None and reference.unigrams[0].size \
+                and current.unigrams[0].size:
             p, q = aligned_counts(reference.unigrams, current.unigrams)
             rows.append((Statistic.JS, "unigrams", float(stats.js_divergence(p, q)), None, current.n))
         if reference.triage_levels and current.triage_levels:

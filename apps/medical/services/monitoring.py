@@ -6,8 +6,6 @@ statistics alone. Both the computation (a system read of the encounters) and eac
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 from django.db import transaction
 
@@ -32,14 +30,16 @@ def _input_texts(jobs) -> dict[int, str]:
 def monitoring_inputs_compute(*, jobs, tokenize, embed) -> list[int]:
     """Compute and store the input features of these medical-domain jobs (those without them); returns the job
     ids stored. `tokenize(text) -> token ids`, `embed(texts) -> (n, d) array`."""
-    jobs = [job for job in jobs if not MonitoringInput.objects.filter(job_id=job.pk).exists()]
+    from apps.monitoring.windows import unigrams_pack
+
+    have = set(MonitoringInput.objects.filter(job_id__in=[job.pk for job in jobs]).values_list("job_id", flat=True))
+    jobs = [job for job in jobs if job.pk not in have]
     if not jobs:
         return []
     texts = _input_texts(jobs)
     vectors = np.asarray(embed([texts[job.pk] for job in jobs]), dtype=np.float32)
     MonitoringInput.objects.bulk_create(
-        MonitoringInput(job_id=job.pk, unigrams={str(t): c for t, c in Counter(tokenize(texts[job.pk])).items()},
-                        embedding=vectors[i].tobytes())
+        MonitoringInput(job_id=job.pk, unigrams=unigrams_pack(tokenize(texts[job.pk])), embedding=vectors[i].tobytes())
         for i, job in enumerate(jobs)
     )
     stored = [job.pk for job in jobs]
@@ -48,15 +48,16 @@ def monitoring_inputs_compute(*, jobs, tokenize, embed) -> list[int]:
     return stored
 
 
-def monitoring_inputs_read(*, job_ids: list[int], purpose: str) -> tuple[dict[int, dict[str, int]], np.ndarray]:
-    """(per-job unigram counts, (n, d) float32 embeddings in `job_ids` order, rows of jobs without features
-    missing) for a monitoring statistic; audited (a system read, by job ids). The caller keeps only statistics."""
-    rows = {job_id: (unigrams, bytes(embedding)) for job_id, unigrams, embedding in
-            MonitoringInput.objects.filter(job_id__in=job_ids).values_list("job_id", "unigrams", "embedding")}
-    present = [job_id for job_id in job_ids if job_id in rows]
+def monitoring_inputs_read(*, job_ids, purpose: str) -> dict[int, tuple[tuple, np.ndarray]]:
+    """job id -> ((token ids, counts), float32 embedding) of the jobs (ids, or a query of ids) that have input
+    features, for a monitoring statistic; audited (a system read, by job ids: their count and range). The caller
+    keeps only statistics."""
+    from apps.monitoring.windows import unigrams_unpack
+
+    out = {job_id: (unigrams_unpack(unigrams), np.frombuffer(bytes(embedding), dtype=np.float32))
+           for job_id, unigrams, embedding in MonitoringInput.objects.filter(job_id__in=job_ids)
+           .values_list("job_id", "unigrams", "embedding")}
     audit_log(actor=None, action="medical_monitoring_input.read", via="worker", object_type="generation.job",
-              detail={"purpose": purpose[:64], "jobs": len(present), "first": present[:1], "last": present[-1:]})
-    unigrams = {job_id: rows[job_id][0] for job_id in present}
-    embeddings = (np.stack([np.frombuffer(rows[j][1], dtype=np.float32) for j in present]) if present
-                  else np.zeros((0, 0), dtype=np.float32))
-    return unigrams, embeddings
+              detail={"purpose": purpose[:64], "jobs": len(out), "first": min(out, default=None),
+                      "last": max(out, default=None)})
+    return out

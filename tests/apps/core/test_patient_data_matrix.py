@@ -323,17 +323,17 @@ def test_monitoring_keeps_only_numbers_of_medical_requests(world, settings):
 
     from apps.medical.models import MonitoringInput
     from apps.monitoring import services as monitoring
-    from apps.monitoring.models import Alert, ConsistencyCheck, Observation, Snapshot
+    from apps.monitoring.models import Alert, ConsistencyCheck, Observation, ObservationInput, Snapshot
 
     settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 1
     medical_jobs = set(Observation.objects.filter(domain="medical").values_list("job_id", flat=True))
     assert medical_jobs == {world["triage"].job_id, world["draft"].job_id, world["free"].pk}
     assert monitoring.snapshots_compute()["snapshots"] > 0
     assert set(MonitoringInput.objects.values_list("job_id", flat=True)) == medical_jobs
-    assert not Observation.objects.filter(domain="medical", unigrams__isnull=False).exists()
-    assert not Observation.objects.filter(domain="medical", embedding__isnull=False).exists()
+    assert not ObservationInput.objects.filter(observation__domain="medical").exists()
     dumped = serializers.serialize("json", [*Observation.objects.all(), *Snapshot.objects.all(),
-                                            *Alert.objects.all(), *ConsistencyCheck.objects.all()])
+                                            *Alert.objects.all(), *ConsistencyCheck.objects.all(),
+                                            *ObservationInput.objects.all()])
     assert MARK not in dumped
     seen = _get_all(world["admin"], ["/monitoring/", "/api/v1/monitoring/snapshots/?limit=200",
                                      "/api/v1/monitoring/alerts/"])

@@ -5,7 +5,8 @@ import numpy as np
 from django.utils import timezone
 
 from apps.generation.models import GenerationJob
-from apps.monitoring.models import Observation
+from apps.monitoring.models import Observation, ObservationInput
+from apps.monitoring.windows import unigrams_pack
 
 DIM = 16  # small embeddings: the statistics do not care about the width
 
@@ -22,21 +23,25 @@ def observations(owner, n: int, *, domain: str = "finance", kind: str = "finance
                       finished_at=now)
         for _ in range(n)
     )
-    rows = []
+    rows, inputs = [], []
     for job in jobs:
         tokens = rng.choice(np.array(vocab), size=20)
-        ids, counts = np.unique(tokens, return_counts=True)
-        medical = domain == "medical"
-        rows.append(Observation(
+        o = Observation(
             job=job, domain=domain, kind=kind, adapter=adapter, created_at=now,
             prompt_tokens=max(1, int(rng.normal(prompt_mean, prompt_mean / 10))),
             output_tokens=max(1, int(rng.normal(output_mean, output_mean / 10))),
             ttft_s=float(rng.uniform(0.05, 0.2)), tokens_per_s=float(rng.uniform(20, 40)),
-            unigrams=None if medical or not features else {str(i): int(c) for i, c in zip(ids, counts, strict=True)},
-            embedding=None if medical or not features else rng.normal(shift, 1, DIM).astype(np.float32).tobytes(),
             features_at=now if features else None, **outcomes,
-        ))
-    return Observation.objects.bulk_create(rows)
+        )
+        rows.append(o)
+        if features and domain != "medical":
+            inputs.append(ObservationInput(observation=o, domain=domain, unigrams=unigrams_pack(tokens),
+                                           embedding=rng.normal(shift, 1, DIM).astype(np.float32).tobytes()))
+    rows = Observation.objects.bulk_create(rows)
+    for i in inputs:
+        i.observation_id = i.observation.pk
+    ObservationInput.objects.bulk_create(inputs)
+    return rows
 
 
 def adapter_version(owner, *, domain: str = "finance", name: str = "fin-lora"):

@@ -18,7 +18,8 @@ from apps.medical import services as medical
 from apps.medical.models import MonitoringInput
 from apps.medical.services.monitoring import monitoring_inputs_read
 from apps.monitoring import services
-from apps.monitoring.models import Observation
+from apps.monitoring.models import Observation, ObservationInput
+from apps.monitoring.windows import unigrams_unpack
 from tests.apps.finance.test_reports_factories import (
     analyst_in_team,
     make_company,
@@ -42,7 +43,7 @@ def test_a_finished_text_job_is_observed_with_its_counts_and_durations(make_user
     ctx.finish(output="A quiet quarter.")
     o = Observation.objects.get(job=job)
     assert (o.domain, o.kind, o.adapter, o.prompt_tokens, o.output_tokens) == ("finance", "generation.text", None, 12, 7)
-    assert o.ttft_s is not None and o.ttft_s >= 0 and o.window is None and o.features_at is None
+    assert o.ttft_s is not None and o.ttft_s >= 0 and o.features_at is None
     assert job_services.job_finish(job_id=job.pk, attempt=ctx.attempt, output="again", finish_reason="stop",
                                    prompt_tokens=1, completion_tokens=1) is None  # a repeat observes nothing new
     assert Observation.objects.filter(job=job).count() == 1
@@ -113,18 +114,23 @@ def test_medical_input_features_stay_in_the_medical_app(make_user):
 
     assert services.observation_features_compute(tokenize=_tokenize, embed=_embed) == 2
     med, fin = Observation.objects.get(job=triage.job), Observation.objects.get(job=text_job)
-    assert med.features_at and med.unigrams is None and med.embedding is None  # kept in apps.medical
+    assert med.features_at and fin.features_at
+    assert not ObservationInput.objects.filter(observation=med).exists()  # kept in apps.medical
     stored = MonitoringInput.objects.get(job=triage.job)
-    assert sum(stored.unigrams.values()) > 10 and len(bytes(stored.embedding)) == 3 * 4
-    assert fin.unigrams == {"7": 1, "3": 1, "10": 1} and np.frombuffer(bytes(fin.embedding), np.float32)[0] == 22
+    ids, counts = unigrams_unpack(stored.unigrams)
+    assert counts.sum() > 10 and len(bytes(stored.embedding)) == 3 * 4
+    ids, counts = unigrams_unpack(fin.inputs.unigrams)  # word lengths of "Compare two companies."
+    assert dict(zip(ids.tolist(), counts.tolist(), strict=True)) == {3: 1, 7: 1, 10: 1}
+    assert np.frombuffer(bytes(fin.inputs.embedding), np.float32)[0] == 22
     event = AuditEvent.objects.get(action="medical_monitoring_input.compute")
     assert event.detail == {"jobs": [triage.job_id]} and event.actor is None
 
     with pytest.raises(IntegrityError), transaction.atomic():  # the database refuses medical inputs here
-        Observation.objects.filter(pk=med.pk).update(unigrams={"1": 1})
+        ObservationInput.objects.create(observation=med, domain="medical", unigrams=b"", embedding=b"")
 
-    unigrams, embeddings = monitoring_inputs_read(job_ids=[triage.job_id], purpose="test")
-    assert unigrams == {triage.job_id: stored.unigrams} and embeddings.shape == (1, 3)
+    inputs = monitoring_inputs_read(job_ids=[triage.job_id], purpose="test")
+    (ids, counts), vector = inputs[triage.job_id]
+    assert counts.sum() == unigrams_unpack(stored.unigrams)[1].sum() and vector.shape == (3,)
     assert AuditEvent.objects.filter(action="medical_monitoring_input.read", detail__purpose="test").count() == 1
 
 
@@ -135,6 +141,6 @@ def test_features_use_the_deployed_tokenizer_and_the_embedding_model(make_user):
     o = Observation.objects.get(job=job)
     from apps.generation.model_api import token_ids
 
-    assert sum(o.unigrams.values()) == len(token_ids("Revenue grew by a tenth.")) > 3
-    vector = np.frombuffer(bytes(o.embedding), np.float32)
+    assert unigrams_unpack(o.inputs.unigrams)[1].sum() == len(token_ids("Revenue grew by a tenth.")) > 3
+    vector = np.frombuffer(bytes(o.inputs.embedding), np.float32)
     assert vector.shape == (384,) and np.isfinite(vector).all() and np.linalg.norm(vector) > 0

@@ -6,7 +6,7 @@ import pytest
 
 from apps.accounts.models import AuditEvent
 from apps.monitoring import services
-from apps.monitoring.models import Alert, Observation, Snapshot
+from apps.monitoring.models import Alert, Snapshot, Window
 from tests.apps.monitoring.factories import adapter_version, observations
 
 pytestmark = pytest.mark.django_db
@@ -17,15 +17,17 @@ def analyst(make_user):
     return make_user("analyst")
 
 
-def test_a_window_closes_only_when_full_and_keeps_its_number(analyst):
-    observations(analyst, 70)
+def test_a_window_closes_only_when_full_and_keeps_its_range(analyst):
+    first = observations(analyst, 70)
     assert services.windows_close(window_size=50) == 1
-    assert Observation.objects.filter(window=0).count() == 50
-    assert Observation.objects.filter(window__isnull=True).count() == 20  # the open window
-    observations(analyst, 30, seed=1)
+    w0 = Window.objects.get()
+    assert (w0.number, w0.first_id, w0.last_id, w0.size) == (0, first[0].pk, first[49].pk, 50)  # 20 stay open
+    more = observations(analyst, 30, seed=1)
     assert services.windows_close(window_size=50) == 1
-    assert Observation.objects.filter(window=1).count() == 50 and Observation.objects.filter(window=0).count() == 50
-    assert not Observation.objects.filter(window__isnull=True).exists()
+    w1 = Window.objects.get(number=1)
+    assert (w1.first_id, w1.last_id) == (first[50].pk, more[-1].pk)
+    assert services.windows_close(window_size=50) == 0
+    assert Window.objects.get(number=0).last_id == first[49].pk  # closed windows never move
 
 
 def test_observations_without_input_features_do_not_close_a_window(analyst):
