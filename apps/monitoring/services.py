@@ -179,8 +179,8 @@ def _window_of(ids: np.ndarray, windows: list[Window]) -> np.ndarray:
     return np.where(inside, numbers[at], -1)
 
 
-_OBS_FIELDS = ("id", "kind", "created_at", "prompt_tokens", "output_tokens", "ttft_s", "tokens_per_s",
-               "verification", "grounding_flags", "triage_level")
+_OBS_FIELDS = ("id", "kind", "prompt_tokens", "output_tokens", "ttft_s", "tokens_per_s", "verification",
+               "grounding_flags", "triage_level")
 
 
 def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) -> dict[int, WindowData]:
@@ -188,6 +188,9 @@ def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) ->
     group = Observation.objects.filter(_ranges(windows), domain=domain, adapter_id=adapter_id,
                                        features_at__isnull=False)
     rows = list(group.order_by("id").values_list(*_OBS_FIELDS))
+    # when each window starts and ends: the times of its first and last observation
+    times = dict(Observation.objects.filter(id__in=[i for w in windows for i in (w.first_id, w.last_id)])
+                 .values_list("id", "created_at"))
     # the input features: one ((token ids, counts), embedding) per observation id
     features: dict[int, tuple] = {}
     if domain == Domain.MEDICAL:  # the inputs of medical requests stay in apps.medical (audited read)
@@ -214,19 +217,21 @@ def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) ->
             agreements.setdefault(int(number), []).append(agreement)
     out = {}
     nan = float("nan")
+    by_number = {w.number: w for w in windows}
     for w, items in by_window.items():
         if w < 0:
             continue
         present = [features[r[0]] for r in items if r[0] in features]
+        window = by_number[w]
         out[w] = WindowData(
-            start=items[0][2], end=items[-1][2],
-            prompt_tokens=np.array([r[3] for r in items], dtype=np.float64),
-            output_tokens=np.array([r[4] for r in items], dtype=np.float64),
-            ttft_s=np.array([nan if r[5] is None else r[5] for r in items], dtype=np.float64),
-            tokens_per_s=np.array([nan if r[6] is None else r[6] for r in items], dtype=np.float64),
-            verification=[r[7] for r in items if r[7]],
-            grounding_flags=[r[8] for r in items if r[8] is not None],
-            triage_levels=[r[9] for r in items if r[1] == TRIAGE_KIND and r[9] is not None],
+            start=times.get(window.first_id), end=times.get(window.last_id),
+            prompt_tokens=np.array([r[2] for r in items], dtype=np.float64),
+            output_tokens=np.array([r[3] for r in items], dtype=np.float64),
+            ttft_s=np.array([nan if r[4] is None else r[4] for r in items], dtype=np.float64),
+            tokens_per_s=np.array([nan if r[5] is None else r[5] for r in items], dtype=np.float64),
+            verification=[r[6] for r in items if r[6]],
+            grounding_flags=[r[7] for r in items if r[7] is not None],
+            triage_levels=[r[8] for r in items if r[1] == TRIAGE_KIND and r[8] is not None],
             unigrams=unigrams_sum([f[0] for f in present]) if present else None,
             embeddings=np.stack([f[1] for f in present]) if present else None,
             agreements=agreements.get(w, []),
@@ -312,6 +317,7 @@ def _group_snapshots(domain: str, adapter_id: int | None) -> tuple[int, int]:
     data = _load_windows(domain, adapter_id, [w for w in windows if w.number in todo | {reference_window}])
     reference = data[reference_window]
     limits = thresholds(reference)
+    now = timezone.now()
     rows = []
     for w in sorted(todo):
         current = data.get(w)
@@ -322,8 +328,8 @@ def _group_snapshots(domain: str, adapter_id: int | None) -> tuple[int, int]:
             rows.append(Snapshot(
                 domain=domain, adapter_id=adapter_id, window=w, reference_window=reference_window,
                 statistic=statistic, feature=feature, value=value, reference_value=reference_value,
-                threshold=_threshold_of(limits, statistic, feature), n=n, window_start=current.start,
-                window_end=current.end,
+                threshold=_threshold_of(limits, statistic, feature), n=n, window_start=current.start or now,
+                window_end=current.end or now,
             ))
     Snapshot.objects.bulk_create(rows, batch_size=2000)
     raised = [alert_raise(snapshot=s) for s in rows if _breaches(s.statistic, s.value, s.reference_value, s.threshold)]
