@@ -59,8 +59,10 @@ class Window(models.Model):
     class Meta:
         ordering = ["domain", "adapter_id", "number"]
         constraints = [
-            models.UniqueConstraint(fields=["domain", "adapter", "number"], nulls_distinct=False,
+            models.UniqueConstraint(fields=["domain", "adapter", "number"], condition=models.Q(adapter__isnull=False),
                                     name="monitoring_window_once"),
+            models.UniqueConstraint(fields=["domain", "number"], condition=models.Q(adapter__isnull=True),
+                                    name="monitoring_window_once_base"),
         ]
 
 
@@ -111,8 +113,11 @@ class Snapshot(models.Model):
     class Meta:
         ordering = ["domain", "adapter_id", "window", "statistic", "feature"]
         constraints = [
+            # once per window and statistic (two partial indexes: NULL, the base model, is one adapter here)
             models.UniqueConstraint(fields=["domain", "adapter", "window", "statistic", "feature"],
-                                    nulls_distinct=False, name="monitoring_snapshot_once"),
+                                    condition=models.Q(adapter__isnull=False), name="monitoring_snapshot_once"),
+            models.UniqueConstraint(fields=["domain", "window", "statistic", "feature"],
+                                    condition=models.Q(adapter__isnull=True), name="monitoring_snapshot_once_base"),
         ]
 
 

@@ -101,3 +101,33 @@ def test_each_adapter_version_has_its_own_windows_and_reference(analyst, setting
     # each group has only its reference window: no drift between the base model's and the adapter's traffic
     assert set(Snapshot.objects.values_list("adapter_id", "window").distinct()) == {(None, 0), (version.pk, 0)}
     assert not Alert.objects.exists()
+
+
+def test_the_database_stores_a_window_statistic_once(analyst, settings):
+    from django.db import IntegrityError, transaction
+
+    settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 50
+    observations(analyst, 50)
+    services.snapshots_compute()
+    s = Snapshot.objects.filter(adapter=None).first()
+    s.pk = None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        s.save()
+
+
+HOOKED: list[int] = []
+
+
+def record_alert(*, alert_id: int) -> None:
+    HOOKED.append(alert_id)
+
+
+def test_alert_hooks_get_each_alert_after_commit(analyst, settings, django_capture_on_commit_callbacks):
+    settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 50
+    settings.PLUMBLINE_MONITORING_ALERT_HOOKS = ["tests.apps.monitoring.test_snapshots.record_alert"]
+    HOOKED.clear()
+    observations(analyst, 50)
+    observations(analyst, 50, prompt_mean=400, seed=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.snapshots_compute()
+    assert sorted(HOOKED) == sorted(Alert.objects.values_list("pk", flat=True)) and HOOKED
