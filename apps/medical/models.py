@@ -247,6 +247,6 @@ class MonitoringInput(models.Model):
 
     job = models.OneToOneField("generation.GenerationJob", on_delete=models.CASCADE,
                                related_name="medical_monitoring_input")
-    unigrams = models.BinaryField()  # int32 token ids then their counts (apps.monitoring.windows.unigrams_pack)
+    unigrams = models.BinaryField()  # int32 (token id, count) pairs (apps.monitoring.windows.unigrams_pack)
     embedding = models.BinaryField()  # float32
     created_at = models.DateTimeField(default=timezone.now)

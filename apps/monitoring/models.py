@@ -68,7 +68,7 @@ class Window(models.Model):
 
 class ObservationInput(models.Model):
     """The input features of a finance or general request (a narrow observation row keeps window updates cheap):
-    token unigram counts packed as int32 (ids, then counts; apps.monitoring.windows.unigrams_pack) and the prompt's
+    token unigram counts as int32 (token id, count) pairs (apps.monitoring.windows.unigrams_pack) and the prompt's
     float32 sentence embedding. Never for the medical domain: the database refuses it."""
 
     observation = models.OneToOneField(Observation, on_delete=models.CASCADE, primary_key=True, related_name="inputs")

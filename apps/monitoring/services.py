@@ -38,9 +38,9 @@ from apps.monitoring.models import (
 )
 from apps.monitoring.windows import (
     WindowData,
+    embeddings_of,
     unigrams_pack,
     unigrams_sum,
-    unigrams_unpack,
     window_statistics,
 )
 
@@ -191,7 +191,7 @@ def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) ->
     # when each window starts and ends: the times of its first and last observation
     times = dict(Observation.objects.filter(id__in=[i for w in windows for i in (w.first_id, w.last_id)])
                  .values_list("id", "created_at"))
-    # the input features: one ((token ids, counts), embedding) per observation id
+    # the input features as stored: (unigram pairs, embedding) bytes per observation id
     features: dict[int, tuple] = {}
     if domain == Domain.MEDICAL:  # the inputs of medical requests stay in apps.medical (audited read)
         from apps.medical.services.monitoring import monitoring_inputs_read
@@ -202,7 +202,7 @@ def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) ->
     else:
         for obs_id, grams, emb in ObservationInput.objects.filter(observation__in=group).values_list(
                 "observation_id", "unigrams", "embedding"):
-            features[obs_id] = (unigrams_unpack(grams), np.frombuffer(bytes(emb), dtype=np.float32))
+            features[obs_id] = (bytes(grams), bytes(emb))
     numbers = _window_of(np.array([r[0] for r in rows], dtype=np.int64), windows) if rows else []
     by_window: dict[int, list] = {}
     for number, row in zip(numbers, rows, strict=True):
@@ -232,8 +232,8 @@ def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) ->
             verification=[r[6] for r in items if r[6]],
             grounding_flags=[r[7] for r in items if r[7] is not None],
             triage_levels=[r[8] for r in items if r[1] == TRIAGE_KIND and r[8] is not None],
-            unigrams=unigrams_sum([f[0] for f in present]) if present else None,
-            embeddings=np.stack([f[1] for f in present]) if present else None,
+            unigrams=unigrams_sum(b"".join(f[0] for f in present)) if present else None,
+            embeddings=embeddings_of([f[1] for f in present]),
             agreements=agreements.get(w, []),
         )
     return out

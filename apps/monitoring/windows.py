@@ -40,25 +40,32 @@ class WindowData:
 
 
 def unigrams_pack(token_ids) -> bytes:
-    """A request's token unigram counts as stored: int32 distinct ids (sorted), then their int32 counts."""
+    """A request's token unigram counts as stored: int32 (token id, count) pairs, ids sorted. Pairs, so that the
+    stored values of many requests joined end to end are still a valid list of pairs (unigrams_sum)."""
     ids, counts = np.unique(np.asarray(token_ids, dtype=np.int64), return_counts=True)
-    return ids.astype(np.int32).tobytes() + counts.astype(np.int32).tobytes()
+    return np.stack([ids, counts], axis=1).astype(np.int32).tobytes()
 
 
 def unigrams_unpack(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
-    values = np.frombuffer(bytes(raw), dtype=np.int32)
-    half = values.size // 2
-    return values[:half], values[half:]
+    """(token ids, counts) of stored pairs: of one request, or of many joined end to end."""
+    pairs = np.frombuffer(bytes(raw), dtype=np.int32).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
-def unigrams_sum(parts: list[Sparse]) -> Sparse:
-    """The summed counts of many requests' unigrams (sparse: the token ids that occur, and their counts)."""
-    if not parts:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    ids = np.concatenate([p[0] for p in parts])
-    dense = np.bincount(ids, weights=np.concatenate([p[1] for p in parts]), minlength=0)
+def unigrams_sum(raw: bytes) -> Sparse:
+    """The summed counts of the stored unigrams of many requests, joined end to end (sparse: the token ids that
+    occur, and their counts)."""
+    ids, counts = unigrams_unpack(raw)
+    dense = np.bincount(ids, weights=counts, minlength=0)
     keys = np.flatnonzero(dense)
     return keys, dense[keys]
+
+
+def embeddings_of(raw: list[bytes]) -> np.ndarray | None:
+    """(n, d) float32 embeddings of stored rows."""
+    if not raw:
+        return None
+    return np.frombuffer(b"".join(raw), dtype=np.float32).reshape(len(raw), -1)
 
 
 def aligned_counts(p: Sparse, q: Sparse) -> tuple[np.ndarray, np.ndarray]:

@@ -48,15 +48,12 @@ def monitoring_inputs_compute(*, jobs, tokenize, embed) -> list[int]:
     return stored
 
 
-def monitoring_inputs_read(*, job_ids, purpose: str) -> dict[int, tuple[tuple, np.ndarray]]:
-    """job id -> ((token ids, counts), float32 embedding) of the jobs (ids, or a query of ids) that have input
-    features, for a monitoring statistic; audited (a system read, by job ids: their count and range). The caller
-    keeps only statistics."""
-    from apps.monitoring.windows import unigrams_unpack
-
-    out = {job_id: (unigrams_unpack(unigrams), np.frombuffer(bytes(embedding), dtype=np.float32))
-           for job_id, unigrams, embedding in MonitoringInput.objects.filter(job_id__in=job_ids)
-           .values_list("job_id", "unigrams", "embedding")}
+def monitoring_inputs_read(*, job_ids, purpose: str) -> dict[int, tuple[bytes, bytes]]:
+    """job id -> (unigram pairs, float32 embedding) as stored (apps.monitoring.windows reads them) of the jobs (ids,
+    or a query of ids) that have input features, for a monitoring statistic; audited (a system read, by job ids:
+    their count and range). The caller keeps only statistics."""
+    out = {job_id: (bytes(unigrams), bytes(embedding)) for job_id, unigrams, embedding in
+           MonitoringInput.objects.filter(job_id__in=job_ids).values_list("job_id", "unigrams", "embedding")}
     audit_log(actor=None, action="medical_monitoring_input.read", via="worker", object_type="generation.job",
               detail={"purpose": purpose[:64], "jobs": len(out), "first": min(out, default=None),
                       "last": max(out, default=None)})
