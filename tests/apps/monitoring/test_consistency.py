@@ -98,28 +98,30 @@ def test_sampling_follows_the_share_and_submits_a_low_priority_job(make_user, se
 @pytest.mark.slow
 def test_the_consistency_runner_samples_a_real_triage_on_the_worker(celery_worker, make_user, transactional_db,
                                                                     settings):
-    """The real path once: a triage job on the worker is observed; its consistency job (k=3) samples the same
-    prompt and stores only the levels."""
-    from django.db import transaction
-
+    """The real runner path once: a triage (stored without the model) is observed; its consistency job (k=2) runs
+    on the worker with the real model, samples the triage's prompt and stores only the levels."""
+    from apps.generation.jobs import JobContext
+    from apps.generation.registry import kind_get
+    from apps.generation.services import job_start
     from apps.medical import services as medical
     from tests.apps.medical.factories import ENCOUNTER
 
-    settings.PLUMBLINE_MEDICAL_TRIAGE_TOKENS = 40
-    settings.PLUMBLINE_MONITORING_CONSISTENCY_SAMPLES = 3
+    settings.PLUMBLINE_MEDICAL_TRIAGE_TOKENS = 24  # the budget travels with the job
+    settings.PLUMBLINE_MONITORING_CONSISTENCY_SAMPLES = 2
     owner = make_user("clinician")
     enc = medical.encounter_create(created_by=owner, data=ENCOUNTER)
     triage = medical.triage_request(encounter=enc, actor=owner)
-    job = wait_for_job(triage.job_id, timeout=180, worker=celery_worker)
-    assert job.status == "succeeded", celery_worker.log()[-2000:]
-    observed = Observation.objects.get(job=job)
-    assert observed.domain == "medical" and observed.prompt_tokens > 0
-    with transaction.atomic():
-        check = services.consistency_maybe_sample(observation=observed, share=1.0)
-    sample = wait_for_job(check.job_id, timeout=180, worker=celery_worker)
+    claimed, attempt = job_start(job_id=triage.job_id)  # taken before the worker could
+    ctx = JobContext(job=claimed, attempt=attempt, kind=kind_get(claimed.kind))
+    medical.triage_record(job_id=ctx.job_id, attempt=attempt, text=json.dumps({"esi_level": 2}),
+                          finish_reason="stop", prompt_tokens=30, completion_tokens=9)
+    observed = Observation.objects.get(job_id=triage.job_id)
+    assert observed.domain == "medical" and observed.triage_level == 2
+    check = services.consistency_maybe_sample(observation=observed, share=1.0)
+    sample = wait_for_job(check.job_id, timeout=300, worker=celery_worker)
     assert sample.status == "succeeded", celery_worker.log()[-2000:]
     check.refresh_from_db()
-    assert len(check.levels) == 3 and all(0 <= level <= 5 for level in check.levels)
+    assert len(check.levels) == 2 and all(0 <= level <= 5 for level in check.levels)
     assert check.agreement == stats.agreement(check.levels)
-    assert sample.output == "" and not Observation.objects.filter(job=sample).exists()
-    assert json.dumps(check.levels).count('"') == 0  # numbers only, no model text
+    assert sample.output == "" and sample.completion_tokens > 0  # a clinical kind: counts, no text
+    assert not Observation.objects.filter(job=sample).exists()  # monitoring's own sampling is not traffic
