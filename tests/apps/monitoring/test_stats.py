@@ -227,3 +227,14 @@ def test_calibrate_threshold_resamples_items_for_categorical_statistics_and_rows
 def test_calibrate_threshold_refuses_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         stats.calibrate_threshold(stats.ks_statistic, np.arange(100.0), **kwargs)
+
+
+def test_stats_imports_only_numpy_and_the_standard_library():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(stats.__file__).read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= {"__future__", "collections", "itertools", "math", "typing", "numpy"}, imported
