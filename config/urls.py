@@ -18,6 +18,7 @@ urlpatterns = [
     path("adapters/", include("apps.adapters.urls")),
     path("finance/", include("apps.finance.urls")),
     path("medical/", include("apps.medical.urls")),
+    path("monitoring/", include("apps.monitoring.urls")),
     path("healthz", core_views.healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),  # Prometheus, bearer PLUMBLINE_METRICS_TOKEN
     path("api/v1/finance/", include("apps.finance.api_urls")),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/v1/auth/", include("apps.accounts.api_urls")),
     path("api/v1/jobs/", include("apps.generation.api_urls")),
     path("api/v1/adapters/", include("apps.adapters.api_urls")),
+    path("api/v1/monitoring/", include("apps.monitoring.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),

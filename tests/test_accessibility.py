@@ -91,7 +91,7 @@ def _world(make_user, tmp_path, settings):
         reviewer: ["/", "/jobs/", "/tokens/", "/medical/", "/medical/review/", f"/medical/encounters/{e.pk}/",
                    f"/medical/drafts/{d}/"],
         admin: common + ["/audit/", "/adapters/", "/finance/companies/", "/finance/reports/",
-                         f"/finance/reports/{r}/", "/jobs/new/"],
+                         f"/finance/reports/{r}/", "/jobs/new/", "/monitoring/"],
     }, {"report": r, "draft": d, "job": job.pk}
 
 

@@ -23,6 +23,7 @@ _NAV: dict[str, list[tuple[str, str]]] = {
         ("Companies", "finance:company-list"),
         ("Reports", "finance:report-list"),
         ("Adapters", "adapters:list"),
+        ("Monitoring", "monitoring:index"),
         ("Audit log", "audit-log"),
     ],
 }

@@ -36,6 +36,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "finance.view_company", "finance.add_company", "finance.add_financialstatement",  # companies, statements
         "accounts.view_team", "accounts.add_team", "accounts.change_team",  # teams (Django admin)
         "accounts.change_user",  # assign a team (the admin's User page shows only the team field)
+        "monitoring.view_snapshot", "monitoring.view_alert", "monitoring.change_alert",  # monitoring, acknowledge
     ),
 }
 

@@ -84,3 +84,4 @@ def job_ids_held(queue: str = "gpu") -> set[int] | None:
         args, kwargs, _ = json.loads(body)
         held.add(int(args[0] if args else kwargs["job_id"]))
     return held
+

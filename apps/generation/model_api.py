@@ -124,6 +124,18 @@ class TextResult:
     adapter_label: str = ""  # "" = base model
 
 
+@lru_cache(maxsize=1)
+def _tokenizer(model: str):
+    import modelcore
+
+    return modelcore.load_tokenizer(model, cache_dir=settings.PLUMBLINE_DATA_DIR)
+
+
+def token_ids(text: str) -> list[int]:
+    """The deployed model's token ids of `text` (its tokenizer only, loaded once per process; no model)."""
+    return _tokenizer(settings.PLUMBLINE_MODEL).encode(text)
+
+
 def adapter_for_domain(domain: str):
     """The active AdapterVersion of a domain, or None (serve the base model)."""
     from apps.adapters.selectors import active_adapter

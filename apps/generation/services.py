@@ -43,12 +43,15 @@ def job_submit(
     chat: bool = True,
     request=None,
     detail: dict | None = None,
+    priority: int | None = None,
 ) -> GenerationJob:
     """The one way to ask for a job: check the owner may work in the kind's domain, write the queued row,
     audit it and enqueue the one job task once the transaction commits.
 
     `adapter`: ACTIVE (the domain's active adapter), None (the base model) or an AdapterVersion. Apps link
-    their own rows to the returned job; they never create, lock or end job rows themselves.
+    their own rows to the returned job; they never create, lock or end job rows themselves. `priority`: the
+    message's priority on queue gpu (0 first .. 9 last; None = the default, first), for background work such as
+    monitoring's consistency samples.
     """
     from apps.generation.model_api import adapter_for_domain
     from apps.generation.tasks import run_job
@@ -79,7 +82,10 @@ def job_submit(
     )
     audit_log(actor=owner, action="generation_job.create", obj=job, request=request,
               detail={"domain": domain, "kind": kind, **(detail or {})})
-    transaction.on_commit(lambda: run_job.delay(job.pk))
+    if priority is None:
+        transaction.on_commit(lambda: run_job.delay(job.pk))
+    else:
+        transaction.on_commit(lambda: run_job.apply_async((job.pk,), priority=priority))
     return job
 
 
@@ -227,6 +233,10 @@ def job_finish(
     else:
         status = Status.SUCCEEDED
     _end(job, status, finish_reason=finish_reason, error=error, notify=False)  # the app stored its result
+    if status == Status.SUCCEEDED:
+        from apps.monitoring.services import observation_record
+
+        observation_record(job=job)  # counts and durations, in this transaction
     return job
 
 

@@ -237,3 +237,16 @@ class Review(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [models.CheckConstraint(condition=models.Q(score__gte=0, score__lte=1), name="review_score_range")]
+
+
+class MonitoringInput(models.Model):
+    """Per-request input features of a medical-domain job for drift monitoring: token unigram counts and a sentence
+    embedding of the encounter's facts (or of a clinician's free medical prompt). They can reconstruct clinical
+    text, so they stay in this app's tables (patient data rule); apps.monitoring reads them per window through
+    services.monitoring_inputs_read, which audits the system read, and stores only the statistics."""
+
+    job = models.OneToOneField("generation.GenerationJob", on_delete=models.CASCADE,
+                               related_name="medical_monitoring_input")
+    unigrams = models.BinaryField()  # int32 (token id, count) pairs (apps.monitoring.windows.unigrams_pack)
+    embedding = models.BinaryField()  # float32
+    created_at = models.DateTimeField(default=timezone.now)

@@ -39,6 +39,13 @@ def triage_run(ctx: JobContext) -> None:
     )
 
 
+def triage_request_of(*, job_id: int) -> dict:
+    """The generate request of the triage job `job_id` (its encounter's prompt, system text and schema): what
+    monitoring's consistency runner samples again. The request stays in the worker's memory."""
+    triage = TriageAssessment.objects.select_related("encounter").get(job_id=job_id)
+    return {"prompt": make_triage_prompt(triage.encounter), "system": SYSTEM, "json_schema": TRIAGE_SCHEMA}
+
+
 def draft_run(ctx: JobContext) -> None:
     draft = Draft.objects.select_related("encounter").get(job_id=ctx.job_id)
     encounter = draft.encounter

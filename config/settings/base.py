@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "apps.adapters",
     "apps.finance",
     "apps.medical",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.generation.tasks.requeue_stale_jobs",
         "schedule": env_int("PLUMBLINE_JOB_REQUEUE_EVERY_S", 60),
     },
+    "monitoring-compute-snapshots": {  # drift and consistency snapshots of closed windows (apps.monitoring)
+        "task": "apps.monitoring.tasks.compute_snapshots",
+        "schedule": env_int("PLUMBLINE_MONITORING_SNAPSHOT_EVERY_S", 300),
+    },
 }
 # A message not acknowledged within this many seconds is delivered again. It must stay above twice the
 # hard time limit, or a task still running would be delivered a second time.
@@ -220,6 +225,7 @@ CELERY_TASK_ROUTES = {
     "apps.generation.tasks.*": {"queue": "gpu"},  # run_job: every kind of job runs the model
     "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
     "apps.medical.tasks.verify_draft_version": {"queue": "default"},  # knowledge-base checks, CPU only
+    "apps.monitoring.tasks.compute_snapshots": {"queue": "default"},  # statistics + a small embedding model, CPU
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -231,6 +237,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "INFO"},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Monitoring (apps.monitoring; README "Monitoring"): a drift statistic (PSI, KS, Jensen-Shannon, embedding MMD) or an
+# outcome rate's rise over the reference above the drift threshold, or a consistency below its threshold, raises an
+# alert. Windows are counted in requests per domain and adapter version; the first window is the reference.
+PLUMBLINE_MONITORING_DRIFT_THRESHOLD = float(os.environ.get("PLUMBLINE_MONITORING_DRIFT_THRESHOLD", "0.15"))
+PLUMBLINE_MONITORING_CONSISTENCY_THRESHOLD = float(os.environ.get("PLUMBLINE_MONITORING_CONSISTENCY_THRESHOLD", "0.85"))
+PLUMBLINE_MONITORING_WINDOW_SIZE = env_int("PLUMBLINE_MONITORING_WINDOW_SIZE", 200)
+# Thresholds of PSI and KS calibrated per window size by resampling the reference (false-alarm rate alpha).
+PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS = os.environ.get("PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS", "") == "1"
+PLUMBLINE_MONITORING_CALIBRATION_ALPHA = float(os.environ.get("PLUMBLINE_MONITORING_CALIBRATION_ALPHA", "0.01"))
+# Triage consistency: the share of triage jobs re-sampled k times (a low-priority job on queue gpu).
+PLUMBLINE_MONITORING_CONSISTENCY_SHARE = float(os.environ.get("PLUMBLINE_MONITORING_CONSISTENCY_SHARE", "0.02"))
+PLUMBLINE_MONITORING_CONSISTENCY_SAMPLES = env_int("PLUMBLINE_MONITORING_CONSISTENCY_SAMPLES", 5)
+PLUMBLINE_MONITORING_CONSISTENCY_TEMPERATURE = float(
+    os.environ.get("PLUMBLINE_MONITORING_CONSISTENCY_TEMPERATURE", "0.8"))
+PLUMBLINE_MONITORING_CONSISTENCY_PRIORITY = env_int("PLUMBLINE_MONITORING_CONSISTENCY_PRIORITY", 9)  # 9: last
+PLUMBLINE_MONITORING_FEATURE_BATCH = env_int("PLUMBLINE_MONITORING_FEATURE_BATCH", 256)  # prompts embedded at once
+# Dotted paths of fn(alert_id=...) called after an alert is stored (the retraining proposal's hook).
+PLUMBLINE_MONITORING_ALERT_HOOKS = [p for p in os.environ.get("PLUMBLINE_MONITORING_ALERT_HOOKS", "").split(",") if p]
 
 # Longest prompt + completion the engine holds per request (None: the model's own context length).
 PLUMBLINE_ENGINE_MAX_SEQ_LEN = env_int("PLUMBLINE_ENGINE_MAX_SEQ_LEN", 0) or None

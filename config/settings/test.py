@@ -38,3 +38,7 @@ CACHES = {
                  "KEY_PREFIX": f"test-throttle-{os.urandom(6).hex()}"},
 }
 PLUMBLINE_THROTTLE_RATES = {scope: "100000/minute" for scope in ("user", "anon", "jobs", "uploads", "tokens")}
+
+# No random consistency samples in the suite (they would add jobs to other tests' workers); the monitoring tests
+# sample explicitly (share=1).
+PLUMBLINE_MONITORING_CONSISTENCY_SHARE = float(os.environ.get("PLUMBLINE_MONITORING_CONSISTENCY_SHARE", "0"))

@@ -396,6 +396,10 @@ def report_run_end(*, job_id: int, attempt: int, prompt_tokens: int = 0, complet
     report = Report.objects.select_for_update().get(pk=run.report_id)
     job_finish(job_id=job_id, attempt=attempt, output=f"report {report.pk}: sections written",
                finish_reason="stop", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    from apps.monitoring.services import observation_outcome
+
+    flags = ReportSectionVersion.objects.filter(job_id=job_id).values_list("flags", flat=True)
+    observation_outcome(job_id=job_id, grounding_flags=sum(len(f or ()) for f in flags))  # for monitoring
     _settle(report)
     audit_log(actor=None, action=f"finance_report.{report.status}", obj=report, via="worker",
               detail={"job": job_id, "attempt": attempt})

@@ -67,6 +67,10 @@ def triage_record(
     # The proposal stays in the triage record: the job (a clinical kind) ends with ids, state and counts only.
     job_finish(job_id=job_id, attempt=attempt, output="", finish_reason=finish_reason,
                prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, error=error)
+    if outcome != TriageAssessment.ModelOutcome.FAILED:  # the model's level (0: none usable) for drift monitoring
+        from apps.monitoring.services import observation_outcome
+
+        observation_outcome(job_id=job_id, triage_level=level or 0)
     _triage_audit(triage)
     return triage
 

@@ -70,6 +70,10 @@ def draft_verify(*, draft_id: int) -> Draft | None:
     draft.verified_at = timezone.now()
     draft.save(update_fields=["verification", "status", "verified_at"])
     transaction.on_commit(lambda: metrics.verification_outcome(domain="medical", outcome=draft.verification))
+    if draft.job_id is not None:  # a model draft: its verification outcome for monitoring
+        from apps.monitoring.services import observation_outcome
+
+        observation_outcome(job_id=draft.job_id, verification=draft.verification)
     audit_log(actor=None, action="medical_draft.verify", obj=draft, via="worker", detail={
         "encounter": draft.encounter_id, "version": draft.version, "verification": draft.verification,
         "errors": sum(f.severity == "error" for f in findings), "findings": len(findings),
@@ -89,6 +93,10 @@ def draft_verify_fail(*, draft_id: int, error: str) -> Draft | None:
     draft.verification, draft.status, draft.verified_at = Verification.FAILED, DraftStatus.IN_REVIEW, timezone.now()
     draft.save(update_fields=["verification", "status", "verified_at"])
     transaction.on_commit(lambda: metrics.verification_outcome(domain="medical", outcome=Verification.FAILED))
+    if draft.job_id is not None:  # a model draft: its verification outcome for monitoring
+        from apps.monitoring.services import observation_outcome
+
+        observation_outcome(job_id=draft.job_id, verification=draft.verification)
     audit_log(actor=None, action="medical_draft.verify", obj=draft, via="worker",
               detail={"encounter": draft.encounter_id, "version": draft.version, "verification": "failed",
                       "errors": 1, "findings": 1})

@@ -314,3 +314,30 @@ def test_the_scrub_migration_removes_clinical_text_from_stored_medical_jobs(worl
     free = GenerationJob.objects.get(pk=world["free"].pk)  # a clinician's own job keeps its text
     assert M["output"] in free.output
     assert Encounter.objects.filter(pk=world["encounter"].pk, chief_complaint__contains=M["complaint"]).exists()
+
+
+def test_monitoring_keeps_only_numbers_of_medical_requests(world, settings):
+    """The medical requests are observed and snapshotted (windows of one request) with the real tokenizer and
+    embedding model: their input features stay in apps.medical; the monitoring tables, page and API hold no text."""
+    from django.core import serializers
+
+    from apps.medical.models import MonitoringInput
+    from apps.monitoring import services as monitoring
+    from apps.monitoring.models import Alert, ConsistencyCheck, Observation, ObservationInput, Snapshot
+
+    settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 1
+    medical_jobs = set(Observation.objects.filter(domain="medical").values_list("job_id", flat=True))
+    assert medical_jobs == {world["triage"].job_id, world["draft"].job_id, world["free"].pk}
+    assert monitoring.snapshots_compute()["snapshots"] > 0
+    assert set(MonitoringInput.objects.values_list("job_id", flat=True)) == medical_jobs
+    assert not ObservationInput.objects.filter(observation__domain="medical").exists()
+    dumped = serializers.serialize("json", [*Observation.objects.all(), *Snapshot.objects.all(),
+                                            *Alert.objects.all(), *ConsistencyCheck.objects.all(),
+                                            *ObservationInput.objects.all()])
+    assert MARK not in dumped
+    seen = _get_all(world["admin"], ["/monitoring/", "/api/v1/monitoring/snapshots/?limit=200",
+                                     "/api/v1/monitoring/alerts/"])
+    assert {url: status for url, (status, _) in seen.items()} == dict.fromkeys(seen, 200)
+    assert not any(MARK in body for _, body in seen.values())
+    assert AuditEvent.objects.filter(action="medical_monitoring_input.compute").exists()
+    assert AuditEvent.objects.filter(action="medical_monitoring_input.read").exists()

@@ -46,7 +46,8 @@ def test_every_list_is_paginated_with_a_capped_limit():
         "/api/v1/auth/tokens/", "/api/v1/jobs/", "/api/v1/adapters/", "/api/v1/finance/companies/",
         "/api/v1/finance/companies/{company_id}/statements/", "/api/v1/finance/reports/",
         "/api/v1/medical/encounters/", "/api/v1/medical/review-queue/",
-        "/api/v1/medical/drafts/{draft_id}/findings/",
+        "/api/v1/medical/drafts/{draft_id}/findings/", "/api/v1/monitoring/snapshots/",
+        "/api/v1/monitoring/alerts/",
     }
     for path in lists:
         op = openapi()["paths"][path]["get"]

@@ -18,7 +18,7 @@ from tests.conftest import wait_for_job
 # job (this process's settings).
 WORKER_BUDGETS = {"PLUMBLINE_REPORT_SECTION_TOKENS": "8", "PLUMBLINE_REPORT_RATING_TOKENS": "64"}
 LOCAL_BUDGETS = {"PLUMBLINE_MEDICAL_TRIAGE_TOKENS": 24, "PLUMBLINE_MEDICAL_SECTION_TOKENS": 2,
-                 "PLUMBLINE_MEDICAL_CODES_TOKENS": 16}
+                 "PLUMBLINE_MEDICAL_CODES_TOKENS": 16, "PLUMBLINE_MONITORING_CONSISTENCY_SAMPLES": 2}
 
 
 def _text(make_user):
@@ -52,7 +52,24 @@ def _draft(make_user):
     return draft_request(encounter=encounter(clinician), actor=clinician).job
 
 
-SUBMIT = {"generation.text": _text, "finance.report": _report, "medical.triage": _triage, "medical.draft": _draft}
+def _consistency(make_user):
+    """Monitoring's consistency sample of a finished triage (stored without the model): k=2 proposals."""
+    import json
+
+    from apps.generation.jobs import JobContext
+    from apps.generation.services import job_start
+    from apps.medical.services import triage_record
+    from apps.monitoring.services import consistency_maybe_sample
+
+    job = _triage(make_user)
+    claimed, attempt = job_start(job_id=job.pk)
+    ctx = JobContext(job=claimed, attempt=attempt, kind=kind_get(job.kind))
+    triage_record(job_id=ctx.job_id, attempt=attempt, text=json.dumps({"esi_level": 3}), finish_reason="stop")
+    return consistency_maybe_sample(observation=job.observation, share=1.0).job
+
+
+SUBMIT = {"generation.text": _text, "finance.report": _report, "medical.triage": _triage, "medical.draft": _draft,
+          "monitoring.triage_consistency": _consistency}
 
 
 def app_state(job: GenerationJob) -> str:

@@ -169,9 +169,11 @@ def test_unknown_kind_fails_visibly(make_user):
 
 
 def test_every_app_registers_its_kinds():
-    assert registry.registered_kinds() == ["finance.report", "generation.text", "medical.draft", "medical.triage"]
+    assert registry.registered_kinds() == ["finance.report", "generation.text", "medical.draft", "medical.triage",
+                                           "monitoring.triage_consistency"]
     assert registry.kind_get("medical.draft").clinical is True
     assert registry.kind_get("medical.triage").clinical is True
+    assert registry.kind_get("monitoring.triage_consistency").clinical is True  # it reads an encounter
 
 
 def test_a_clinical_kind_writes_counts_not_text_to_the_job_row(kind, make_user):
