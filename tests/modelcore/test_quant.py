@@ -182,23 +182,23 @@ def test_lora_on_a_quantized_base_equals_lora_on_the_dequantized_base(mode, tmp_
     assert isinstance(bank.detach().get_submodule("model.layers.0.self_attn.q_proj"), Int8Linear | Int4Linear)
 
 
-@pytest.fixture(scope="module")
-def smollm2_float(smollm2_dir):
-    return load_model(smollm2_dir)
-
-
-def test_smollm2_quantized_logits_close_and_top1_agrees(smollm2_float, smollm2_tokenizer):
+@pytest.mark.slow
+def test_smollm2_quantized_logits_close_and_top1_agrees(smollm2_dir, smollm2_tokenizer):
+    """SmolLM2-135M, int8 and int4 (group 64, bfloat16 kernel activations) against float32 on three prompts.
+    Measured: int8 mean |dlogit| ~0.25 (logit std ~6), top-1 agreement ~94%; int4 g64 ~2.9, ~80%."""
+    model = load_model(smollm2_dir)
     prompts = ["The capital of France is", "def fibonacci(n):\n", "Water boils at a temperature of"]
     batches = [torch.tensor([smollm2_tokenizer.encode(p)]) for p in prompts]
     with torch.inference_mode():
-        want = [smollm2_float(ids)[0] for ids in batches]  # (T, V) each
-        for mode, group_size, max_mean_err, min_agree in [("int8", 64, 0.4, 0.9), ("int4", 64, 4.0, 0.6)]:
-            model = quantize_model(copy.deepcopy(smollm2_float), mode, group_size)
-            got = [model(ids)[0] for ids in batches]
+        want = [model(ids)[0] for ids in batches]  # (T, V) each
+        # int8 on a copy, then int4 on the float model itself (saves a second copy of 540 MB)
+        for mode, max_mean_err, min_agree in [("int8", 0.4, 0.9), ("int4", 4.0, 0.6)]:
+            quant = quantize_model(copy.deepcopy(model) if mode == "int8" else model, mode, 64)
+            got = [quant(ids)[0] for ids in batches]
             err = torch.cat([(g - w).abs().flatten() for g, w in zip(got, want, strict=True)])
             agree = torch.cat([g.argmax(-1) == w.argmax(-1) for g, w in zip(got, want, strict=True)]).float()
-            print(f"{mode} g{group_size}: max |dlogit| {err.max():.3f} mean {err.mean():.4f} "
+            print(f"{mode} g64: max |dlogit| {err.max():.3f} mean {err.mean():.4f} "
                   f"top-1 agreement {agree.mean():.2%} over {agree.numel()} positions")
             assert err.mean() < max_mean_err and agree.mean() >= min_agree, (mode, err.mean(), agree.mean())
             assert got[0][-1].argmax() == want[0][-1].argmax()  # the next token after "...France is"
-            del model
+            del quant
