@@ -50,6 +50,9 @@ SYSTEMS = {
     "int8-fp32act": ("int8", None, None),
 }
 
+# int8-fp32act is opt-in: its scalar kernel makes the 1024-token NLL pass take minutes on this CPU.
+DEFAULT_SYSTEMS = ["float32", "int8", "int4-g32", "int4-g64", "int4-g128"]
+
 
 def decode_tokens_per_s(model, n_tokens: int) -> float:
     engine = Engine(model, None, max_batch_size=1)
@@ -70,7 +73,9 @@ def main() -> int:
     parser.add_argument("--decode-tokens", type=int, default=48)
     parser.add_argument("--tokens", type=int, default=1024, help="tokens of the long text for the NLL")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
+    parser.add_argument(
+        "--systems", default=",".join(DEFAULT_SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS)
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quant.json")
     args = parser.parse_args()
     if args.rounds < 3:
