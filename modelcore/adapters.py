@@ -16,6 +16,8 @@ Serving several adapters at once (S-LoRA / Punica idea, plain PyTorch) is a tran
 in `model.py`: `attach_lora_bank(model)` swaps every target `nn.Linear` for a `MultiLoraLinear` that keeps the
 base weight (same Parameter, same state-dict key) and, per resident adapter slot, stacked A/B tensors.
 The base matmul runs once for the whole batch; each row then adds the delta of its own adapter only.
+On a quantized model (`modelcore.quant`, applied first) the wrapper holds the `Int8Linear` / `Int4Linear` as
+its `base` child (state-dict keys gain `.base.`) and the LoRA factors stay float32 (QLoRA-style serving).
 
 Engine hook (how a forward says which adapter each batch row uses)::
 
