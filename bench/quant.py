@@ -119,43 +119,45 @@ def main() -> int:
         }
         print(f"{name}: quantize {quantize_s:.1f}s, NLL {nll:.4f}", flush=True)
 
+    def write(rounds_done: int) -> None:
+        ref = rows.get("float32")
+        for row in rows.values():
+            row["decode_tokens_per_s"] = statistics.median(row["decode_tokens_per_s_runs"])
+            if ref:
+                row["speedup_vs_float32"] = round(row["decode_tokens_per_s"] / ref["decode_tokens_per_s"], 2)
+                row["perplexity_vs_float32_pct"] = round(100 * (row["perplexity"] / ref["perplexity"] - 1), 2)
+
+        print(f"\n{'system':<14}{'tok/s':>8}{'x f32':>7}{'linear MB/tok':>15}{'resident MB':>13}{'NLL':>8}{'ppl':>9}{'dppl %':>8}")
+        for name, row in rows.items():
+            print(
+                f"{name:<14}{row['decode_tokens_per_s']:>8.2f}{row.get('speedup_vs_float32', float('nan')):>7.2f}"
+                f"{row['linear_weight_bytes_per_token'] / 1e6:>15.1f}{row['resident_bytes'] / 1e6:>13.1f}"
+                f"{row['mean_nll']:>8.4f}{row['perplexity']:>9.3f}{row.get('perplexity_vs_float32_pct', float('nan')):>8.2f}"
+            )
+        result = {
+            "model": "smollm2-135m-instruct",
+            "torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine(),
+            "threads": args.threads,
+            "load_float32_s": round(load_s, 2),
+            "load_avg_1m_at_end": os.getloadavg()[0],
+            "rounds": rounds_done,
+            "decode": {"prompt_tokens": 128, "new_tokens": args.decode_tokens, "batch": 1, "statistic": "median"},
+            "nll_text": {**describe_text(text), "tokens": int(ids.shape[1])},
+            "systems": rows,
+            "command": "python bench/quant.py " + " ".join(sys.argv[1:]),
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.out}")
+
     for r in range(args.rounds):  # interleaved: every round measures every system once
         for name in names:
             tps = decode_tokens_per_s(models[name], args.decode_tokens)
             rows[name]["decode_tokens_per_s_runs"].append(round(tps, 2))
             print(f"round {r + 1} {name}: {tps:.2f} tok/s", flush=True)
-
-    ref = rows.get("float32")
-    for row in rows.values():
-        row["decode_tokens_per_s"] = statistics.median(row["decode_tokens_per_s_runs"])
-        if ref:
-            row["speedup_vs_float32"] = round(row["decode_tokens_per_s"] / ref["decode_tokens_per_s"], 2)
-            row["perplexity_vs_float32_pct"] = round(100 * (row["perplexity"] / ref["perplexity"] - 1), 2)
-
-    print(f"\n{'system':<14}{'tok/s':>8}{'x f32':>7}{'linear MB/tok':>15}{'resident MB':>13}{'NLL':>8}{'ppl':>9}{'dppl %':>8}")
-    for name, row in rows.items():
-        print(
-            f"{name:<14}{row['decode_tokens_per_s']:>8.2f}{row.get('speedup_vs_float32', float('nan')):>7.2f}"
-            f"{row['linear_weight_bytes_per_token'] / 1e6:>15.1f}{row['resident_bytes'] / 1e6:>13.1f}"
-            f"{row['mean_nll']:>8.4f}{row['perplexity']:>9.3f}{row.get('perplexity_vs_float32_pct', float('nan')):>8.2f}"
-        )
-    result = {
-        "model": "smollm2-135m-instruct",
-        "torch": torch.__version__,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "machine": platform.machine(),
-        "threads": args.threads,
-        "load_float32_s": round(load_s, 2),
-        "load_avg_1m_at_end": os.getloadavg()[0],
-        "rounds": args.rounds,
-        "decode": {"prompt_tokens": 128, "new_tokens": args.decode_tokens, "batch": 1, "statistic": "median"},
-        "nll_text": {**describe_text(text), "tokens": int(ids.shape[1])},
-        "systems": rows,
-        "command": "python bench/quant.py " + " ".join(sys.argv[1:]),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+        write(r + 1)  # after every round, so an interrupted run keeps what it measured
     return 0
 
 
