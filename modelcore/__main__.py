@@ -1,6 +1,7 @@
 """Command line: `python -m modelcore generate ...` and `python -m modelcore info NAME_OR_DIR`.
 
     python -m modelcore generate --model smollm2-135m-instruct --prompt "Hi" --chat --max-tokens 64
+    python -m modelcore generate --model smollm2-135m-instruct --prompt "Hi" --quantize int4 --group-size 64
     python -m modelcore info smollm2-135m-instruct
 
 Bad arguments exit with status 2 and a message (argparse's convention).
@@ -13,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from .quant import DEFAULT_GROUP_SIZE, GROUP_SIZES, QUANT_MODES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     gen.add_argument("--json-schema", type=Path, default=None, help="file with a JSON schema the output must follow")
     gen.add_argument("--cache-dir", type=Path, default=None, help="Plumbline data dir (default $PLUMBLINE_DATA_DIR)")
+    gen.add_argument(
+        "--quantize", choices=QUANT_MODES, default=None, help="weight-only quantization at load (default: float32)"
+    )
+    gen.add_argument(
+        "--group-size", type=int, choices=GROUP_SIZES, default=DEFAULT_GROUP_SIZE,
+        help=f"int4 group size (default {DEFAULT_GROUP_SIZE})",
+    )
 
     info = sub.add_parser("info", help="print a model's config and parameter count")
     info.add_argument("model", help="checkpoint directory or preset name")
@@ -93,7 +103,7 @@ def cmd_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from .tokenizer import load_tokenizer
 
     try:
-        model = load_model(args.model, cache_dir=args.cache_dir)
+        model = load_model(args.model, cache_dir=args.cache_dir, quantize=args.quantize, group_size=args.group_size)
         tokenizer = load_tokenizer(args.model, cache_dir=args.cache_dir)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(f"--model {args.model}: {exc}")

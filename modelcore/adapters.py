@@ -16,6 +16,8 @@ Serving several adapters at once (S-LoRA / Punica idea, plain PyTorch) is a tran
 in `model.py`: `attach_lora_bank(model)` swaps every target `nn.Linear` for a `MultiLoraLinear` that keeps the
 base weight (same Parameter, same state-dict key) and, per resident adapter slot, stacked A/B tensors.
 The base matmul runs once for the whole batch; each row then adds the delta of its own adapter only.
+On a quantized model (`modelcore.quant`, applied first) the wrapper holds the `Int8Linear` / `Int4Linear` as
+its `base` child (state-dict keys gain `.base.`) and the LoRA factors stay float32 (QLoRA-style serving).
 
 Engine hook (how a forward says which adapter each batch row uses)::
 
@@ -53,6 +55,7 @@ from torch import Tensor, nn
 
 from .config import ModelConfig
 from .model import linear as split_linear
+from .quant import QUANTIZED_LINEARS, Int4Linear, Int8Linear
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHTS_FILE = "adapter_model.safetensors"
@@ -529,19 +532,32 @@ class MultiLoraLinear(nn.Linear):
     per-slot LoRA factors as non-persistent buffers: `lora_a` (S, R, I), `lora_b` (S, O, R) with the slot's
     scale folded in. Unused rank columns and slots are zero."""
 
-    def __init__(self, base: nn.Linear, rows: _Rows, max_adapters: int, impl: str = "grouped") -> None:
+    def __init__(
+        self, base: nn.Linear | Int8Linear | Int4Linear, rows: _Rows, max_adapters: int, impl: str = "grouped"
+    ) -> None:
         nn.Module.__init__(self)
         self.in_features, self.out_features = base.in_features, base.out_features
-        self.weight = base.weight
-        self.bias = base.bias
+        if isinstance(base, QUANTIZED_LINEARS):
+            # QLoRA-style: the quantized module runs the base product (its tensors move to keys under
+            # `<module>.base.`); the LoRA factors stay float32.
+            self.base = base
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+            factory = {"dtype": torch.float32, "device": base.qweight.device}
+        else:
+            self.base = None
+            self.weight = base.weight
+            self.bias = base.bias
+            factory = {"dtype": base.weight.dtype, "device": base.weight.device}
         self.rows = rows
         self.impl = impl
-        w = base.weight
-        self.register_buffer("lora_a", w.new_zeros(max_adapters, 0, self.in_features), persistent=False)
-        self.register_buffer("lora_b", w.new_zeros(max_adapters, self.out_features, 0), persistent=False)
+        self.register_buffer("lora_a", torch.zeros(max_adapters, 0, self.in_features, **factory), persistent=False)
+        self.register_buffer("lora_b", torch.zeros(max_adapters, self.out_features, 0, **factory), persistent=False)
         self.active: set[int] = set()  # slots with a non-zero delta in this module
 
-    def to_linear(self) -> nn.Linear:
+    def to_linear(self) -> nn.Module:
+        if self.base is not None:
+            return self.base
         linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device="meta")
         linear.weight = self.weight
         linear.bias = self.bias
@@ -567,7 +583,8 @@ class MultiLoraLinear(nn.Linear):
         self.active.add(slot)
 
     def forward(self, x: Tensor) -> Tensor:
-        y = split_linear(x, self.weight, self.bias)  # the base matmul, once for the whole batch (decode: split)
+        # the base matmul, once for the whole batch (float: split for decode; quantized: its kernel)
+        y = split_linear(x, self.weight, self.bias) if self.base is None else self.base(x)
         rows = self.rows
         if rows.slots is None or not self.active:
             return y
@@ -669,7 +686,7 @@ class LoraBank:
         """(B,) slots for per-row adapter names (None = base model); marks them used."""
         slots = [-1 if n is None else self.slot_of(n) for n in names]
         if device is None:
-            device = next(iter(self.wrappers.values())).weight.device
+            device = next(iter(self.wrappers.values())).lora_a.device
         return torch.tensor(slots, dtype=torch.long, device=device)
 
     def set_rows(self, slots: Tensor | None) -> None:
@@ -693,7 +710,7 @@ class LoraBank:
         for row, s in enumerate(values):
             if s >= 0:
                 by_slot.setdefault(s, []).append(row)
-        device = next(iter(self.wrappers.values())).weight.device
+        device = next(iter(self.wrappers.values())).lora_a.device
         self._rows.slots = slots.to(device=device, dtype=torch.long)
         self._rows.groups = [
             (s, torch.tensor(rows, dtype=torch.long, device=device)) for s, rows in sorted(by_slot.items())
@@ -754,8 +771,10 @@ def attach_lora_bank(
         for name in target_modules:
             path = module_path(layer, name)
             base = model.get_submodule(path)
-            if not isinstance(base, nn.Linear):
-                raise ValueError(f"attach_lora_bank: {path} is a {type(base).__name__}, not an nn.Linear")
+            if not isinstance(base, nn.Linear | Int8Linear | Int4Linear):
+                raise ValueError(
+                    f"attach_lora_bank: {path} is a {type(base).__name__}, not an nn.Linear or a quantized linear"
+                )
             wrapper = MultiLoraLinear(base, rows, max_adapters, impl)
             setattr(model.get_submodule(path.rpartition(".")[0]), name, wrapper)
             wrappers[path] = wrapper

@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 
 from .config import PRESETS, ModelConfig
 from .model import Transformer
+from .quant import DEFAULT_GROUP_SIZE, check_quantize_args, quantize_model
 
 CONFIG_FILE = "config.json"
 SINGLE_FILE = "model.safetensors"
@@ -63,8 +64,13 @@ def load_model(
     cache_dir: str | os.PathLike | None = None,
     attn_impl: str = "sdpa",
     layer_attention: Any = None,
+    quantize: str | None = None,
+    group_size: int = DEFAULT_GROUP_SIZE,
 ) -> Transformer:
     """A `Transformer` in eval mode from a checkpoint directory or a preset name.
+
+    quantize: None (weights in `dtype`), "int8" (per-channel) or "int4" (group-wise, `group_size` 32 / 64 /
+    128): `modelcore.quant.quantize_model` applied after loading; activations stay in `dtype`.
 
     layer_attention: per-layer attention replacing the checkpoint's (one spec per layer, as
     `ModelConfig.layer_attention` takes; None keeps what config.json says). Kernel parameters the checkpoint
@@ -78,6 +84,25 @@ def load_model(
     """
     if not dtype.is_floating_point:
         raise ValueError(f"load_model: dtype={dtype} must be a floating point dtype")
+    check_quantize_args(quantize, group_size)
+    model = _load_float(
+        path_or_name, dtype=dtype, device=device, cache_dir=cache_dir, attn_impl=attn_impl,
+        layer_attention=layer_attention,
+    )
+    if quantize is not None:
+        quantize_model(model, quantize, group_size)
+    return model
+
+
+def _load_float(
+    path_or_name: str | os.PathLike,
+    *,
+    dtype: torch.dtype,
+    device: torch.device | str,
+    cache_dir: str | os.PathLike | None,
+    attn_impl: str,
+    layer_attention: Any,
+) -> Transformer:
     path = Path(path_or_name).expanduser()
     if path.is_file():
         if path.suffix in PICKLE_SUFFIXES:

@@ -38,6 +38,21 @@ def layer_attention_setting(raw: str, num_layers: int) -> list | None:
     return [spec if i in chosen else "dense" for i in range(num_layers)]
 
 
+def quantize_setting(raw: str, group_size: int) -> tuple[str | None, int]:
+    """PLUMBLINE_QUANTIZE / PLUMBLINE_QUANTIZE_GROUP_SIZE -> `load_model(quantize=..., group_size=...)`;
+    ImproperlyConfigured naming the setting for a value outside the allow-list."""
+    from modelcore.quant import GROUP_SIZES, QUANT_MODES
+
+    mode = raw.strip() or None
+    if mode is not None and mode not in QUANT_MODES:
+        raise ImproperlyConfigured(f"PLUMBLINE_QUANTIZE={raw!r}: expected '' or one of {', '.join(QUANT_MODES)}")
+    if mode == "int4" and group_size not in GROUP_SIZES:
+        raise ImproperlyConfigured(
+            f"PLUMBLINE_QUANTIZE_GROUP_SIZE={group_size}: expected one of {', '.join(map(str, GROUP_SIZES))}"
+        )
+    return mode, group_size
+
+
 def _num_layers(model: str) -> int:
     """Decoder layers of PLUMBLINE_MODEL (a checkpoint directory or a preset name), from its config only."""
     from pathlib import Path
@@ -77,9 +92,11 @@ class _EngineHolder:
         if settings.PLUMBLINE_LAYER_ATTENTION.strip():
             n_layers = _num_layers(settings.PLUMBLINE_MODEL)
             layer_attention = layer_attention_setting(settings.PLUMBLINE_LAYER_ATTENTION, n_layers)
+        quantize, group_size = quantize_setting(settings.PLUMBLINE_QUANTIZE, settings.PLUMBLINE_QUANTIZE_GROUP_SIZE)
         try:
             model = modelcore.load_model(
-                settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir, layer_attention=layer_attention
+                settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir, layer_attention=layer_attention,
+                quantize=quantize, group_size=group_size,
             )
         except ValueError as exc:  # a spec modelcore refuses (unknown kind or option, wrong layer count)
             if layer_attention is None:

@@ -64,3 +64,9 @@ def test_bad_arguments_exit_2(args):
     out = run_cli(*args, timeout=120)
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert "error" in out.stderr
+
+
+def test_generate_refuses_an_unknown_quantization_before_loading_anything():
+    out = run_cli("generate", "--model", "tiny", "--prompt", "x", "--quantize", "int3", timeout=120)
+    assert out.returncode == 2
+    assert "--quantize" in out.stderr and "invalid choice: 'int3'" in out.stderr
