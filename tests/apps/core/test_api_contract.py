@@ -117,6 +117,10 @@ def calls_for(caller: Caller, world: dict) -> None:
     for fmt in ("md", "pdf", "docx"):
         c.call("GET", f"{reports}/{report.pk}/export/?format={fmt}")
     c.call("POST", f"{reports}/{report.pk}/approve/")
+    # monitoring (admins only; 403 for the other roles)
+    c.call("GET", f"{V1}/monitoring/snapshots/")
+    c.call("GET", f"{V1}/monitoring/snapshots/?statistic=nonsense-filter&colour=red")
+    c.call("GET", f"{V1}/monitoring/alerts/")
     # medical
     med = f"{V1}/medical"
     c.call("GET", f"{med}/encounters/")
