@@ -264,7 +264,10 @@ def only_cost(args) -> None:
     load_before = os.getloadavg()
     get_engine()
     companies = demo_companies()
-    grammar_cost(companies[:1], 1)  # warm-up: compile the grammars, load the adapter
+    from apps.generation.model_api import generate_texts
+
+    warm = [r | {"max_tokens": 2} for c in companies for r in report_requests(c)[1] if r["json_schema"] is None]
+    generate_texts(warm)  # warm-up: compile every section's grammar, load the adapter
     cost = grammar_cost(companies, args.cost_repeats)
     result = {"commit": git_commit(), "model": settings.PLUMBLINE_MODEL, "threads": __import__("torch").get_num_threads(),
               "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
