@@ -13,11 +13,13 @@ apps.medical.runner.draft_generate, apps.generation.model_api.generate_texts):
   (apps.medical.verification.verify_draft). Per draft: wall time (generation + verification), codes that are
   not billable ICD-10-CM codes, drug names not in the knowledge base, doses outside the route's range,
   unparseable coded answers after the one retry.
-- Cost of the constraint: the report sections decoded with and without their grammar, interleaved, same
-  budget, tokens/s of each (median over repeats).
+- Cost of the constraint: the report sections decoded with and without their grammar, interleaved (see
+  grammar_cost: the fair ratio at equal token counts, the first ratio at free lengths, the row-by-row engine
+  path), tokens/s of each (median over repeats) and the mask time per constrained token.
 
     .venv/bin/python bench/grounded.py                 # 30 drafts, 3 reports x 2 repeats, grammar A/B x 3
     .venv/bin/python bench/grounded.py --quick         # 6 drafts, 1 repeat
+    .venv/bin/python bench/grounded.py --only-cost     # the grammar cost only (x 3), into grammar_cost.json
 Writes bench/results/grounded.json. Nothing else should run on the machine (the load is recorded).
 """
 from __future__ import annotations
@@ -126,23 +128,72 @@ def run_reports(companies, repeats: int) -> dict:
 
 
 def grammar_cost(companies, repeats: int) -> dict:
-    """Report sections with and without their grammar, interleaved; tokens/s of each run."""
-    from apps.generation.model_api import generate_texts
+    """What the grammar costs, on each company's prose sections decoded as one batch, interleaved per company:
 
-    runs = {"grammar": [], "free": []}
-    for _ in range(repeats):
-        for mode in ("grammar", "free"):
-            tokens, seconds = 0, 0.0
+    - "grammar": under their grammars (the engine's batched masks and sampling);
+    - "grammar_eager": the same, masked and sampled row by row (the engine's reference path; the engine
+      before batched sampling);
+    - "free_same_tokens": without grammars, each section forced to the token count it had under its grammar
+      (ignore_eos, max_tokens = that count): the same batch occupancy step by step, so the ratio measures
+      only what masking costs (the fair measure);
+    - "free": without grammars, lengths as the model chooses (the first measure: sections end at other
+      steps, so batch occupancy, and with it tokens/s, differs for reasons that are not the grammar).
+
+    Tokens/s per mode = tokens / seconds summed over the companies; medians over repeats. Mask time: seconds
+    in `BatchBitmask.apply_` (fill + apply) per constrained token, batched mode."""
+    from apps.generation.model_api import generate_texts
+    from apps.generation.runtime import get_engine
+    from modelcore import structured
+
+    engine = get_engine()
+    modes = ("grammar", "grammar_eager", "free_same_tokens", "free")
+    runs: dict[str, list[float]] = {m: [] for m in modes}
+    mask = {"seconds": 0.0, "calls": 0, "rows": 0}
+    apply_ = structured.BatchBitmask.apply_
+
+    def timed_apply(self, logits, states):
+        t = time.perf_counter()
+        out = apply_(self, logits, states)
+        mask["seconds"] += time.perf_counter() - t
+        mask["calls"] += 1
+        mask["rows"] += sum(s is not None for s in states)
+        return out
+
+    structured.BatchBitmask.apply_ = timed_apply
+    try:
+        for _ in range(repeats):
+            totals = {m: [0, 0.0] for m in modes}
             for company in companies:
-                _specs, requests, _facts = report_requests(company, grammar=mode == "grammar")
-                requests = [r for r in requests if r["json_schema"] is None]  # prose sections only
-                t0 = time.perf_counter()
-                results = generate_texts(requests)
-                seconds += time.perf_counter() - t0
-                tokens += sum(r.completion_tokens for r in results)
-            runs[mode].append(tokens / seconds)
-    g, f = statistics.median(runs["grammar"]), statistics.median(runs["free"])
-    return {"runs_tokens_per_s": runs, "grammar_tokens_per_s": g, "free_tokens_per_s": f, "ratio": g / f}
+                lengths: list[int] = []
+                for mode in modes:
+                    _specs, requests, _facts = report_requests(company, grammar=mode.startswith("grammar"))
+                    requests = [r for r in requests if r["json_schema"] is None]  # prose sections only
+                    if mode == "free_same_tokens":
+                        requests = [r | {"max_tokens": n, "ignore_eos": True} for r, n in zip(requests, lengths,
+                                                                                               strict=True)]
+                    engine.eager_sampling = mode == "grammar_eager"
+                    t0 = time.perf_counter()
+                    results = generate_texts(requests)
+                    totals[mode][1] += time.perf_counter() - t0
+                    totals[mode][0] += sum(r.completion_tokens for r in results)
+                    if mode == "grammar":
+                        lengths = [r.completion_tokens for r in results]
+            for mode, (tokens, seconds) in totals.items():
+                runs[mode].append(tokens / seconds)
+    finally:
+        engine.eager_sampling = False
+        structured.BatchBitmask.apply_ = apply_
+    med = {m: statistics.median(v) for m, v in runs.items()}
+    return {
+        "runs_tokens_per_s": runs, "load_avg": os.getloadavg(),
+        "grammar_tokens_per_s": med["grammar"], "grammar_eager_tokens_per_s": med["grammar_eager"],
+        "free_same_tokens_tokens_per_s": med["free_same_tokens"], "free_tokens_per_s": med["free"],
+        "ratio_same_tokens": med["grammar"] / med["free_same_tokens"],
+        "ratio_same_tokens_eager": med["grammar_eager"] / med["free_same_tokens"],
+        "ratio": med["grammar"] / med["free"],
+        "mask_us_per_constrained_token": 1e6 * mask["seconds"] / max(1, mask["rows"]),
+        "mask_us_per_step": 1e6 * mask["seconds"] / max(1, mask["calls"]),
+    }
 
 
 def encounters(n: int):
@@ -207,16 +258,47 @@ def run_drafts(n: int) -> dict:
     return {"drafts": rows}
 
 
+def only_cost(args) -> None:
+    """--only-cost: the grammar_cost measurement alone, after a warm-up, into its own JSON."""
+    from apps.generation.runtime import get_engine
+
+    load_before = os.getloadavg()
+    get_engine()
+    companies = demo_companies()
+    from apps.generation.model_api import generate_texts
+
+    warm = [r | {"max_tokens": 2} for c in companies for r in report_requests(c)[1] if r["json_schema"] is None]
+    generate_texts(warm)  # warm-up: compile every section's grammar, load the adapter
+    cost = grammar_cost(companies, args.cost_repeats)
+    result = {"commit": git_commit(), "model": settings.PLUMBLINE_MODEL, "threads": __import__("torch").get_num_threads(),
+              "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
+              "args": vars(args) | {"out": str(args.out)}, "grammar_cost": cost}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=str))
+    print(f"grammar cost  (load {load_before[0]:.1f} -> {result['load_avg_after'][0]:.1f}; "
+          f"commit {result['commit'][:8]})")
+    for key, value in cost.items():
+        if isinstance(value, float):
+            print(f"  {key:<34}  {value:.3f}")
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--drafts", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cost-repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "grounded.json")
+    parser.add_argument("--only-cost", action="store_true", help="measure the grammar cost only")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default bench/results/grounded.json (grammar_cost.json with --only-cost)")
     args = parser.parse_args()
     if args.quick:
         args.drafts, args.repeats, args.cost_repeats = 6, 1, 1
+    if args.out is None:
+        args.out = REPO / "bench" / "results" / ("grammar_cost.json" if args.only_cost else "grounded.json")
+    if args.only_cost:
+        return only_cost(args)
 
     from apps.generation.runtime import get_engine
 
@@ -255,8 +337,12 @@ def main() -> None:
         "draft_p50_s": statistics.median(draft_times),
         "draft_p95_s": pct(draft_times, 0.95),
         "grammar_tokens_per_s": cost["grammar_tokens_per_s"],
+        "free_same_tokens_tokens_per_s": cost["free_same_tokens_tokens_per_s"],
+        "grammar_cost_ratio_same_tokens": cost["ratio_same_tokens"],
         "free_tokens_per_s": cost["free_tokens_per_s"],
         "grammar_cost_ratio": cost["ratio"],
+        "grammar_eager_tokens_per_s": cost["grammar_eager_tokens_per_s"],
+        "mask_us_per_constrained_token": cost["mask_us_per_constrained_token"],
     }
     result = {
         "commit": git_commit(), "model": settings.PLUMBLINE_MODEL, "threads": __import__("torch").get_num_threads(),

@@ -4,9 +4,12 @@ Every `step()`:
 1. admits waiting requests while rows are free (each running request owns one `BatchKVCache` row);
 2. prefills: up to `prefill_chunk` prompt tokens in total, one chunk per forward, per request in arrival
    order; a request whose prompt is now complete samples its first token from the chunk's last logits;
-3. decodes: one batched forward feeds every running request its last token and samples the next one per row
-   (greedy rows with no penalty share one argmax). Rows still prefilling ride along with a dummy token at
-   their next free slot and are not committed; their next prefill chunk overwrites that slot.
+3. decodes: one batched forward feeds every running request its last token; the grammar masks of the
+   constrained rows are filled into one bitmask and applied to the (R, V) logits at once, every row is
+   sampled on the logits' device (`sampling.sample_batch`) and the tokens reach the host in one `.tolist()`.
+   Rows still prefilling ride along with a dummy token at their next free slot and are not committed; their
+   next prefill chunk overwrites that slot. `eager_sampling=True` (and a failure of the batched path) masks
+   and samples row by row instead (`GrammarState.mask_`, `sample_row`: the reference).
 Requests that finish (EOS, stop string, grammar terminated, max_tokens, context full, cancelled, error)
 leave at once and free their row; the next waiting request takes it in the same or the next step.
 
@@ -40,8 +43,8 @@ from torch import Tensor
 from .adapters import LoraBank, attach_lora_bank
 from .batch_cache import BatchKVCache
 from .model import apply_linear
-from .sampling import SamplingParams, make_generator, sample_row
-from .structured import Grammars, GrammarState
+from .sampling import SamplingParams, make_generator, sample_batch, sample_row
+from .structured import BatchBitmask, Grammars, GrammarState
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +198,8 @@ class Engine:
     for token-id prompts only: no text, stop strings or constraints).
 
     max_batch_size: requests decoded together (KV-cache rows); max_seq_len: context per request (prompt +
-    completion; default the model's max_position_embeddings); prefill_chunk: prompt tokens per step.
+    completion; default the model's max_position_embeddings); prefill_chunk: prompt tokens per step;
+    eager_sampling: mask and sample row by row (the reference path) instead of once per batch.
     """
 
     def __init__(
@@ -208,6 +212,7 @@ class Engine:
         prefill_chunk: int = 512,
         kv_chunk: int = 128,
         max_adapters: int = 0,
+        eager_sampling: bool = False,
     ) -> None:
         config = model.config
         if max_batch_size < 1 or prefill_chunk < 1:
@@ -234,8 +239,10 @@ class Engine:
             self.eos_ids = frozenset(tokenizer.eos_token_ids)
         else:
             self.eos_ids = frozenset() if config.eos_token_id is None else frozenset({config.eos_token_id})
+        self.eager_sampling = eager_sampling
         self._grammars: Grammars | None = None
         self._grammars_lock = threading.Lock()
+        self._bitmask: BatchBitmask | None = None  # built with the first constrained request (engine thread)
         self._ids = itertools.count(1)
 
         self._lock = threading.RLock()  # engine state below; held for a whole step
@@ -453,7 +460,7 @@ class Engine:
                 self.cache.commit()
                 req.prefilled += n
                 if req.prefilled == len(req.prompt_ids):
-                    token = self._sample(req, logits[0])
+                    token = self._sample(req, logits[0]) if self.eager_sampling else self._sample_batch([req], logits)[0]
                     self._emit(req, token)
             except Exception as exc:
                 self.cache.clear_forward()
@@ -480,11 +487,40 @@ class Engine:
                     self._finish(req, "error", error=f"{type(exc).__name__}: {exc}")
             return
         # Sample every row first (rows renumber as requests finish), then emit.
+        live = [req for req, ok in zip(rows, active, strict=True) if ok]
+        if not all(active):
+            logits = logits[torch.tensor([r for r, ok in enumerate(active) if ok], device=logits.device)]
+        tokens: list[tuple[_Request, int]] = []
+        if not self.eager_sampling:
+            try:
+                tokens = list(zip(live, self._sample_batch(live, logits), strict=True))
+            except Exception:  # e.g. a matcher in a bad state: redo row by row, so only that request fails
+                logger.exception("batched sampling failed; sampling row by row")
+                tokens = []
+        if not tokens:
+            tokens = self._sample_rows(live, logits)
+        for req, token in tokens:
+            if not req.finished:
+                self._emit(req, token)
+
+    def _sample_batch(self, reqs: list[_Request], logits: Tensor) -> list[int]:
+        """The next token of every request (row r of logits (R, V) is reqs[r]'s): one bitmask fill and apply,
+        batched sampling on the logits' device, one host sync."""
+        states = [req.grammar for req in reqs]
+        if any(s is not None for s in states):
+            if self._bitmask is None:
+                self._bitmask = BatchBitmask(self.max_batch_size, self.config.vocab_size, device=self.device)
+            self._bitmask.apply_(logits, states)
+        if not any(req.params.needs_row_processing for req in reqs):
+            return logits.argmax(dim=-1).tolist()  # every row plain greedy
+        return sample_batch(logits, [req.params for req in reqs], [req.generator for req in reqs],
+                            [req.seen for req in reqs]).tolist()
+
+    def _sample_rows(self, reqs: list[_Request], logits: Tensor) -> list[tuple[_Request, int]]:
+        """The eager reference: row by row (a failing row ends its own request only)."""
         greedy = logits.argmax(dim=-1).tolist()  # one batched argmax serves all plain greedy rows
         tokens: list[tuple[_Request, int]] = []
-        for r, (req, ok) in enumerate(zip(rows, active, strict=True)):
-            if not ok:
-                continue
+        for r, req in enumerate(reqs):
             try:
                 token = self._sample(req, logits[r]) if req.params.needs_row_processing else greedy[r]
             except Exception as exc:
@@ -492,9 +528,7 @@ class Engine:
                 self._finish(req, "error", error=f"{type(exc).__name__}: {exc}")
                 continue
             tokens.append((req, token))
-        for req, token in tokens:
-            if not req.finished:
-                self._emit(req, token)
+        return tokens
 
     def _sample(self, req: _Request, logits: Tensor) -> int:
         if req.grammar is not None:

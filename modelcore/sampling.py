@@ -1,16 +1,21 @@
 """Sampling: `SamplingParams` (validated once), logits processors applied to one row, seeded sampling.
 
-Each request owns a `torch.Generator` seeded from its `seed`, and each row of a batch is processed on its own
-(`sample_row`), so a request's sampled tokens depend on its own logits and seed only, not on whatever else
-shares the batch. Processor order follows Hugging Face `generate`: grammar mask (see `structured.py`) ->
-repetition penalty -> temperature -> top-k -> top-p -> sample (or argmax when temperature == 0).
+Each request owns a `torch.Generator` seeded from its `seed`, and its row draws from that generator only, so
+a request's sampled tokens depend on its own logits and seed only, not on whatever else shares the batch.
+Processor order follows Hugging Face `generate`: grammar mask (see `structured.py`) -> repetition penalty ->
+temperature -> top-k -> top-p -> sample (or argmax when temperature == 0).
+
+Two implementations of the same maths: `sample_batch` processes a decode step's (R, V) logits on their device
+(one argmax, per-row temperature / top-k / top-p as (R, 1) tensors, one softmax; only the draw itself runs per
+row, because each row has its own generator) and returns the tokens as one tensor, so the engine syncs with
+the host once per step; `sample_row` is the eager reference (one row, one host sync) and the test oracle.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,3 +179,55 @@ def sample_row(
     logits = apply_top_p(logits, params.top_p)
     probs = torch.softmax(logits, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+
+def sample_batch(
+    logits: Tensor,
+    params: Sequence[SamplingParams],
+    generators: Sequence[torch.Generator | None],
+    seen: Sequence[Tensor | None] | None = None,
+) -> Tensor:
+    """One token id per row of `logits` (R, V) float32 (already grammar-masked; left unchanged), as a
+    (R,) long tensor on the logits' device: the same tokens `sample_row` picks row by row, without a host
+    sync. `params[r]`, `generators[r]`, `seen[r]`: row r's request (seen: bool (V,), or None)."""
+    rows = logits.shape[0]
+    if not (len(params) == len(generators) == rows and (seen is None or len(seen) == rows)):
+        raise ValueError(f"sample_batch: {rows} logit rows, {len(params)} params, {len(generators)} generators")
+    penalised = [r for r, p in enumerate(params) if p.repetition_penalty != 1.0 and seen is not None
+                 and seen[r] is not None]
+    if penalised:  # rare (off by default): row by row, on the device, into a copy
+        logits = logits.clone()
+        for r in penalised:
+            logits[r] = apply_repetition_penalty(logits[r], seen[r], params[r].repetition_penalty)  # type: ignore[index]
+    tokens = logits.argmax(dim=-1)  # (R,) greedy rows keep this
+    sampled = [r for r, p in enumerate(params) if not p.greedy]
+    if not sampled:
+        return tokens
+    device = logits.device
+    idx = torch.tensor(sampled, device=device)
+    x = logits.index_select(0, idx)  # (S, V) the sampled rows
+    temps = [params[r].temperature for r in sampled]
+    if any(t != 1.0 for t in temps):
+        x.div_(torch.tensor(temps, dtype=x.dtype, device=device)[:, None])  # (S, 1)
+    ks = [params[r].top_k for r in sampled]
+    vocab = x.shape[-1]
+    if any(0 < k < vocab for k in ks):
+        k_max = max(k for k in ks if k < vocab)
+        top = torch.topk(x, k_max, dim=-1).values  # (S, k_max) descending
+        k_col = torch.tensor([min(k, k_max) if 0 < k < vocab else 1 for k in ks], device=device)[:, None]
+        kth = top.gather(1, k_col - 1)  # (S, 1) the k-th largest of each row
+        off = torch.tensor([not (0 < k < vocab) for k in ks], device=device)[:, None]
+        x.masked_fill_((x < kth) & ~off, float("-inf"))
+    ps = [params[r].top_p for r in sampled]
+    if any(p < 1.0 for p in ps):
+        sorted_x, order = torch.sort(x, dim=-1, descending=True)  # (S, V)
+        probs = torch.softmax(sorted_x, dim=-1)
+        mass_before = torch.cumsum(probs, dim=-1) - probs
+        p_col = torch.tensor(ps, dtype=probs.dtype, device=device)[:, None]  # (S, 1); 1.0 drops nothing
+        drop = (mass_before >= p_col) & (p_col < 1.0)
+        x.masked_fill_(torch.zeros_like(drop).scatter_(1, order, drop), float("-inf"))
+    probs = torch.softmax(x, dim=-1)  # (S, V)
+    # Each row draws from its own request's generator (seeded determinism, batch-independent).
+    draws = torch.cat([torch.multinomial(probs[i], 1, generator=generators[r]) for i, r in enumerate(sampled)])
+    return tokens.index_copy_(0, idx, draws)

@@ -6,9 +6,14 @@ transformers tokenizer needed): ids -> token strings, the vocabulary encoding re
 (ByteLevel -> BYTE_LEVEL, ByteFallback -> BYTE_FALLBACK, else RAW), the model's vocab size (the lm_head
 width, which may exceed the tokenizer's) and the EOS ids as the grammar's stop tokens.
 
-Per request: `Grammars.state(params)` -> `GrammarState`; per step: `state.mask_(logits_row)` before
-sampling, `state.accept(token)` after; `state.terminated` once the grammar accepted a stop token (the
-engine then ends the request with finish_reason "stop"). Compiled grammars are cached by key.
+Per request: `Grammars.state(params)` -> `GrammarState`; per step: the batch's masks before sampling,
+`state.accept(token)` after; `state.terminated` once the grammar accepted a stop token (the engine then ends
+the request with finish_reason "stop"). Compiled grammars are cached by key.
+
+Masks per step: `BatchBitmask.apply_` fills one (R, ceil(V / 32)) int32 bitmask, a row per constrained request
+(xgrammar's `BatchGrammarMatcher`, which releases the GIL), and applies it to the batch's (R, V) logits in one
+`apply_token_bitmask_inplace` on the logits' device (the bitmask is filled on the CPU, where xgrammar's
+matchers write, and copied to the logits' device). `GrammarState.mask_` (one row) is the eager reference.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from .sampling import SamplingParams
@@ -201,5 +208,39 @@ class GrammarState:
         return bool(self.matcher.is_terminated())
 
 
-__all__ = ["GrammarError", "GrammarState", "Grammars", "choices_ebnf", "grammar_key", "regex_group_optional_bounded",
+class BatchBitmask:
+    """The grammar masks of a decode step: one (max_rows, ceil(V / 32)) int32 bitmask on the CPU (pinned when
+    the logits live on an accelerator, so the copy is asynchronous), reused every step."""
+
+    def __init__(self, max_rows: int, vocab_size: int, *, device: torch.device | str = "cpu",
+                 max_threads: int | str = "auto") -> None:
+        import xgrammar as xgr
+
+        self._xgr = xgr
+        self.vocab_size = vocab_size
+        self.device = torch.device(device)
+        self.bitmask = xgr.allocate_token_bitmask(max_rows, vocab_size)  # (max_rows, ceil(V / 32)) int32
+        if self.device.type == "cuda":
+            self.bitmask = self.bitmask.pin_memory()
+        self._batch = xgr.BatchGrammarMatcher(max_threads)
+
+    def apply_(self, logits: Tensor, states: Sequence[GrammarState | None]) -> Tensor:
+        """Set to -inf, in place, the logits each row's grammar forbids next. logits: (R, V) float32 on any
+        device; states[r]: row r's grammar, None for an unconstrained row (left as is)."""
+        rows = [r for r, s in enumerate(states) if s is not None]
+        if not rows:
+            return logits
+        if logits.shape[0] != len(states) or logits.shape[0] > self.bitmask.shape[0]:
+            raise ValueError(f"BatchBitmask: {logits.shape[0]} logit rows, {len(states)} states, "
+                             f"room for {self.bitmask.shape[0]}")
+        matchers = [states[r].matcher for r in rows]  # type: ignore[union-attr]
+        self._batch.batch_fill_next_token_bitmask(matchers, self.bitmask, rows)
+        mask = self.bitmask[: logits.shape[0]]  # (R, ceil(V / 32))
+        if mask.device != logits.device:
+            mask = mask.to(logits.device, non_blocking=True)
+        self._xgr.apply_token_bitmask_inplace(logits, mask, vocab_size=self.vocab_size, indices=rows)
+        return logits
+
+
+__all__ = ["BatchBitmask", "GrammarError", "GrammarState", "Grammars", "choices_ebnf", "grammar_key", "regex_group_optional_bounded",
            "schema_patterns_fixed", "tokenizer_info"]

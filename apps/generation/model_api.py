@@ -190,6 +190,7 @@ def _submit(
     json_schema: dict | None = None,
     choices: tuple[str, ...] | None = None,
     grammar: str | None = None,
+    ignore_eos: bool = False,
 ):
     """(engine handle, adapter label), or a finished TextResult when the engine refused the request."""
     import modelcore
@@ -200,7 +201,7 @@ def _submit(
         text_prompt = engine.tokenizer.apply_chat_template(messages)
     params = modelcore.SamplingParams(
         temperature=temperature, top_p=top_p, seed=seed, max_tokens=max_tokens, stop=stop,
-        json_schema=json_schema, choices=choices, grammar=grammar,
+        json_schema=json_schema, choices=choices, grammar=grammar, ignore_eos=ignore_eos,
     )
     ref, label = None, ""
     if isinstance(adapter, tuple):  # (label, directory): an adapter outside the registry (benchmarks)

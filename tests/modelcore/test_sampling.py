@@ -1,4 +1,4 @@
-"""SamplingParams validation, the logits processors, seeded sampling."""
+"""SamplingParams validation, the logits processors, seeded sampling; batched sampling equals row by row."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from modelcore.sampling import (
     apply_top_k,
     apply_top_p,
     make_generator,
+    sample_batch,
     sample_row,
 )
 
@@ -104,3 +105,33 @@ def test_sampling_respects_top_k_and_temperature():
     masked = logits.clone()
     masked[9] = float("-inf")
     assert all(sample_row(masked.clone(), SamplingParams(temperature=5.0), g) != 9 for _ in range(200))
+
+
+def test_sample_batch_picks_what_sample_row_picks_row_by_row():
+    """The batched path against its eager reference: greedy, sampled (temperature, top-k, top-p, both),
+    repetition penalty and masked rows in one batch, each row with its own seeded generator, several steps."""
+    rows = [
+        SamplingParams(temperature=0),
+        SamplingParams(temperature=1.0, seed=1),
+        SamplingParams(temperature=0.7, top_k=5, seed=2),
+        SamplingParams(temperature=1.3, top_p=0.8, seed=3),
+        SamplingParams(temperature=0.9, top_k=40, top_p=0.9, seed=4),
+        SamplingParams(temperature=0, repetition_penalty=1.3),
+        SamplingParams(temperature=1.0, repetition_penalty=0.8, top_k=2000, seed=5),  # top_k >= V: off
+    ]
+    vocab = 1000
+    data = torch.Generator().manual_seed(7)
+    seen = [torch.rand(vocab, generator=data) < 0.1 if p.repetition_penalty != 1.0 else None for p in rows]
+    gens_batch = [make_generator(p.seed) for p in rows]
+    gens_rows = [make_generator(p.seed) for p in rows]
+    for _ in range(20):
+        logits = torch.randn(len(rows), vocab, generator=data) * 3
+        logits[1, ::3] = float("-inf")  # a grammar-masked row
+        before = logits.clone()
+        batch = sample_batch(logits, rows, gens_batch, seen).tolist()
+        assert torch.equal(logits, before)  # the caller's logits are left as they were
+        one_by_one = [sample_row(logits[r].clone(), p, gens_rows[r], seen[r]) for r, p in enumerate(rows)]
+        assert batch == one_by_one
+        assert batch[1] % 3 != 0
+    with pytest.raises(ValueError, match="2 logit rows"):
+        sample_batch(torch.zeros(2, vocab), rows, gens_batch)

@@ -1,5 +1,6 @@
 """Constrained decoding with xgrammar on SmolLM2: JSON schemas (sampled at temperature 1, several seeds),
-choices and regexes always produce conforming output; grammar compilation, caching and errors."""
+choices and regexes always produce conforming output; grammar compilation, caching and errors; the batched
+masks and sampling pick the tokens the row-by-row reference picks."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import re
 
 import jsonschema
 import pytest
+import torch
 
 from modelcore.checkpoint import load_model
 from modelcore.engine import Engine, SamplingParams
-from modelcore.structured import GrammarError, Grammars, choices_ebnf, grammar_key
+from modelcore.structured import BatchBitmask, GrammarError, Grammars, choices_ebnf, grammar_key
 
 SCHEMAS = [
     {
@@ -107,6 +109,54 @@ def test_grammar_cache_and_errors(engine, smollm2_tokenizer):
     with pytest.raises(ValueError):  # GrammarError is a ValueError: raised at submit, nothing queued
         engine.submit("x", SamplingParams(json_schema={"type": "no-such-type"}))
     assert engine.num_waiting == 0
+
+
+# --- batched masks and sampling against the row-by-row reference -------------------------------------------
+EBNF = 'root ::= "The " word (" and " word)* "."\nword ::= [a-z]+'
+MIXED = [  # constrained / free x greedy / sampled, a repetition penalty
+    SamplingParams(temperature=0, max_tokens=10, ignore_eos=True),
+    SamplingParams(temperature=1.0, seed=3, max_tokens=10, ignore_eos=True),
+    SamplingParams(temperature=0, max_tokens=10, json_schema=SCHEMAS[1]),
+    SamplingParams(temperature=1.0, top_p=0.9, seed=4, max_tokens=10, regex=r"[A-Z]{2}-[0-9]{3}( \(ok\))?"),
+    SamplingParams(temperature=0.8, top_k=20, seed=5, max_tokens=10, json_schema=SCHEMAS[2]),
+    SamplingParams(temperature=1.0, seed=6, max_tokens=10, choices=("yes", "no", "it depends")),
+    SamplingParams(temperature=0, repetition_penalty=1.3, max_tokens=10, grammar=EBNF),
+]
+
+
+def test_batch_bitmask_equals_each_rows_mask(engine, smollm2_tokenizer):
+    vocab = engine.config.vocab_size
+    states = [engine._grammar_state(p) if p.constrained else None for p in MIXED]  # the engine's compiled grammars
+    g = torch.Generator().manual_seed(1)
+    for _ in range(4):  # one matcher part-way through its object
+        states[2].accept(int(states[2].mask_(torch.randn(vocab, generator=g)).argmax()))
+    logits = torch.randn(len(states), vocab, generator=torch.Generator().manual_seed(0))
+    batch = BatchBitmask(8, vocab).apply_(logits.clone(), states)
+    rows = torch.stack([s.mask_(logits[r].clone()) if s is not None else logits[r] for r, s in enumerate(states)])
+    assert torch.equal(batch, rows)
+    assert torch.equal(batch[0], logits[0]) and torch.isinf(batch[2]).sum() > vocab // 2
+    assert BatchBitmask(8, vocab).apply_(logits[:2].clone(), [None, None]).equal(logits[:2])
+
+
+def test_batched_sampling_equals_the_row_by_row_engine(engine, smollm2_tokenizer):
+    """One batch of mixed requests (two join a step later, so rows prefill while others decode): the batched
+    engine emits exactly the tokens of the eager engine, request by request."""
+    prompts = [chat(smollm2_tokenizer, t) for t in ("Name a city.", "Describe the weather as JSON.",
+                                                     "Tag this: quick brown fox.", "Is the sky blue?")]
+    outputs = []
+    try:
+        for eager in (False, True):
+            engine.eager_sampling = eager
+            handles = [engine.submit(prompts[i % len(prompts)], p) for i, p in enumerate(MIXED[:5])]
+            engine.step()
+            handles += [engine.submit(prompts[i % len(prompts)], p) for i, p in enumerate(MIXED[5:])]
+            engine.run_until_idle()
+            outputs.append([h.wait(0) for h in handles])
+    finally:
+        engine.eager_sampling = False
+    for batched, reference in zip(*outputs, strict=True):
+        assert batched.error is None and batched.token_ids == reference.token_ids, (batched.text, reference.text)
+    assert outputs[0][5].text in ("yes", "no", "it depends")
 
 
 # --- JSON-schema patterns (the ICD-10 code pattern once let "A1259" through) ---------------------------------

@@ -8,7 +8,7 @@ import pytest
 from apps.finance.analytics import DcfInputs, FinancialPeriod, compute_facts
 from apps.finance.grounding import check_numbers
 from apps.finance.reports.prompts import SECTIONS, section_prompt, section_reference_keys
-from apps.finance.reports.references import reference_grammar, render
+from apps.finance.reports.references import TEXT_CHARS, reference_grammar, render
 from tests.apps.finance.test_reports_factories import STATEMENTS
 
 
@@ -28,6 +28,18 @@ def test_the_grammar_admits_references_and_refuses_free_figures(grammar_accepts,
                 "Value is $30.", "Gross margin {{gross_margin.2024}}%", "A {{made_up}} figure.",
                 "Twenty-four is fine but 24 is not."):
         assert not grammar_accepts(bad, grammar=grammar), bad
+
+
+def test_the_grammar_is_the_language_of_pieces(grammar_accepts, facts):
+    """The grammar (text runs between references) admits exactly what one character-or-reference per piece
+    did; the run form only makes masks cheap to compute."""
+    keys = section_reference_keys("financial_analysis", facts)
+    pieces = ("root ::= piece+\npiece ::= text | reference\ntext ::= " + TEXT_CHARS
+              + '\nreference ::= "{{" key "}}"\nkey ::= ' + " | ".join(f'"{k}"' for k in keys) + "\n")
+    for text in ("{{FY2024}}", "{{FY2024}}{{gross_margin.2024}} then text", "Text only.", "a{{FY2024}}b", "x",
+                 "{{FY2024}} ", " {{gross_margin.2024}}{{FY2024}}", "Up {{FY20}}", "{{gross_margin.2024}", "{}",
+                 "Margin 4", "{{{{FY2024}}}}"):
+        assert grammar_accepts(text, grammar=reference_grammar(keys)) == grammar_accepts(text, grammar=pieces), text
 
 
 def test_rendering_puts_in_display_values_that_grounding_matches(facts):
