@@ -5,8 +5,8 @@ Flow: a job that ends successfully is observed in its ending transaction (apps.g
 observation_record); the app that computes an outcome adds it (observation_outcome: triage level, verification,
 grounding flags). The periodic snapshot task (beat -> queue default) computes missing input features, closes full
 windows (PLUMBLINE_MONITORING_WINDOW_SIZE observations of one domain and adapter version, in id order), and stores
-each statistic of each closed window against the reference window (the first window of that domain and adapter
-version, i.e. the first after its activation) once; a value beyond its threshold raises an Alert.
+each statistic of each closed window against the reference (the first PLUMBLINE_MONITORING_REFERENCE_WINDOWS
+windows of that domain and adapter version together, i.e. the first traffic after its activation) once; a value beyond its threshold raises an Alert.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from apps.monitoring.windows import (
     unigrams_pack,
     unigrams_sum,
     window_statistics,
+    windows_joined,
 )
 
 log = logging.getLogger(__name__)  # ids and numbers only
@@ -313,9 +314,16 @@ def _group_snapshots(domain: str, adapter_id: int | None) -> tuple[int, int]:
     todo = {w.number for w in windows} - done - _pending_check_windows(domain, adapter_id, windows)
     if not todo:
         return 0, 0
-    reference_window = min(w.number for w in windows)
-    data = _load_windows(domain, adapter_id, [w for w in windows if w.number in todo | {reference_window}])
-    reference = data[reference_window]
+    # the reference: the group's first PLUMBLINE_MONITORING_REFERENCE_WINDOWS windows together (windows close in
+    # order, so a later window exists only once every reference window is closed)
+    numbers = sorted(w.number for w in windows)
+    reference_numbers = set(numbers[:max(1, settings.PLUMBLINE_MONITORING_REFERENCE_WINDOWS)])
+    reference_window = max(reference_numbers)  # stored: the reference is the windows up to this one
+    data = _load_windows(domain, adapter_id, [w for w in windows if w.number in todo | reference_numbers])
+    present = [data[n] for n in sorted(reference_numbers) if n in data]
+    if not present:
+        return 0, 0
+    reference = windows_joined(present)
     limits = thresholds(reference)
     now = timezone.now()
     rows = []
@@ -324,7 +332,7 @@ def _group_snapshots(domain: str, adapter_id: int | None) -> tuple[int, int]:
         if current is None:  # no observation with features left in its range (deleted jobs)
             continue
         for statistic, feature, value, reference_value, n in window_statistics(
-                reference, current, is_reference=w == reference_window):
+                reference, current, is_reference=w in reference_numbers):
             rows.append(Snapshot(
                 domain=domain, adapter_id=adapter_id, window=w, reference_window=reference_window,
                 statistic=statistic, feature=feature, value=value, reference_value=reference_value,
@@ -350,7 +358,7 @@ def alert_raise(*, snapshot: Snapshot) -> Alert:
     else:
         why = f"above the drift threshold {snapshot.threshold:g}"
     message = (f"{snapshot.statistic} of {snapshot.feature} = {snapshot.value:.3f} on window {snapshot.window} of "
-               f"{snapshot.domain} / {adapter} (reference window {snapshot.reference_window}): {why}")[:300]
+               f"{snapshot.domain} / {adapter} (reference: windows up to {snapshot.reference_window}): {why}")[:300]
     alert = Alert.objects.create(
         snapshot=snapshot, domain=snapshot.domain, adapter_id=snapshot.adapter_id, statistic=snapshot.statistic,
         feature=snapshot.feature, window=snapshot.window, reference_window=snapshot.reference_window,

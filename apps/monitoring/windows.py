@@ -103,6 +103,35 @@ def outcome_values(w: WindowData) -> dict[tuple[str, str], tuple[float | None, i
     }
 
 
+def windows_joined(windows: list[WindowData]) -> WindowData:
+    """One WindowData holding every observation of `windows` (the reference: the first few windows together, so a
+    window is compared with a reference larger than itself and the fixed thresholds are not within sampling
+    noise)."""
+    if len(windows) == 1:
+        return windows[0]
+    grams = [w.unigrams for w in windows if w.unigrams is not None and w.unigrams[0].size]
+    unigrams = None
+    if grams:
+        dense = np.bincount(np.concatenate([g[0] for g in grams]).astype(np.int64),
+                            weights=np.concatenate([g[1] for g in grams]).astype(np.float64))
+        keys = np.flatnonzero(dense)
+        unigrams = (keys, dense[keys])
+    embeddings = [w.embeddings for w in windows if w.embeddings is not None]
+    return WindowData(
+        start=windows[0].start, end=windows[-1].end,
+        prompt_tokens=np.concatenate([w.prompt_tokens for w in windows]),
+        output_tokens=np.concatenate([w.output_tokens for w in windows]),
+        ttft_s=np.concatenate([w.ttft_s for w in windows]),
+        tokens_per_s=np.concatenate([w.tokens_per_s for w in windows]),
+        verification=[v for w in windows for v in w.verification],
+        grounding_flags=[f for w in windows for f in w.grounding_flags],
+        triage_levels=[t for w in windows for t in w.triage_levels],
+        unigrams=unigrams,
+        embeddings=np.concatenate(embeddings) if embeddings else None,
+        agreements=[a for w in windows for a in w.agreements],
+    )
+
+
 def window_statistics(reference: WindowData, current: WindowData, *, is_reference: bool = False
                       ) -> list[tuple[str, str, float, float | None, int]]:
     """[(statistic, feature, value, reference value, n)] of `current` against `reference`. The reference window

@@ -244,6 +244,10 @@ LOGGING = {
 PLUMBLINE_MONITORING_DRIFT_THRESHOLD = float(os.environ.get("PLUMBLINE_MONITORING_DRIFT_THRESHOLD", "0.15"))
 PLUMBLINE_MONITORING_CONSISTENCY_THRESHOLD = float(os.environ.get("PLUMBLINE_MONITORING_CONSISTENCY_THRESHOLD", "0.85"))
 PLUMBLINE_MONITORING_WINDOW_SIZE = env_int("PLUMBLINE_MONITORING_WINDOW_SIZE", 200)
+# The reference of a domain and adapter version: its first N windows together (1000 requests at the defaults), so a
+# window of 200 is compared with a reference five times its size (a one-window reference put PSI's sampling noise
+# near the 0.15 threshold: 63 false alarms in 500 same-distribution windows, bench/monitoring_snapshot.py).
+PLUMBLINE_MONITORING_REFERENCE_WINDOWS = env_int("PLUMBLINE_MONITORING_REFERENCE_WINDOWS", 5)
 # Thresholds of PSI and KS calibrated per window size by resampling the reference (false-alarm rate alpha).
 PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS = os.environ.get("PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS", "") == "1"
 PLUMBLINE_MONITORING_CALIBRATION_ALPHA = float(os.environ.get("PLUMBLINE_MONITORING_CALIBRATION_ALPHA", "0.01"))

@@ -4,7 +4,7 @@ import os
 import dj_database_url
 
 from .base import *  # noqa: F401,F403
-from .base import BASE_DIR
+from .base import BASE_DIR, env_int
 
 SECRET_KEY = "test-only-key-not-secret"
 DEBUG = False
@@ -41,4 +41,6 @@ PLUMBLINE_THROTTLE_RATES = {scope: "100000/minute" for scope in ("user", "anon",
 
 # No random consistency samples in the suite (they would add jobs to other tests' workers); the monitoring tests
 # sample explicitly (share=1).
+# tests compare a window with the first one (one test sets several reference windows)
+PLUMBLINE_MONITORING_REFERENCE_WINDOWS = env_int("PLUMBLINE_MONITORING_REFERENCE_WINDOWS", 1)
 PLUMBLINE_MONITORING_CONSISTENCY_SHARE = float(os.environ.get("PLUMBLINE_MONITORING_CONSISTENCY_SHARE", "0"))

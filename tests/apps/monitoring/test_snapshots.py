@@ -64,12 +64,46 @@ def test_a_shifted_window_raises_audited_drift_alerts(analyst, settings):
     assert result["alerts"] == len(alerts)
     psi = alerts[("psi", "prompt_tokens")]
     assert psi.window == 1 and psi.reference_window == 0 and psi.value > 0.15 and psi.threshold == 0.15
-    assert "psi of prompt_tokens" in psi.message and "window 1" in psi.message and "reference window 0" in psi.message
+    assert "psi of prompt_tokens" in psi.message and "window 1" in psi.message and "reference: windows up to 0" in psi.message
     assert not any(a.statistic == "serving" for a in alerts.values())
     events = AuditEvent.objects.filter(action="monitoring_alert.raise")
     assert events.count() == len(alerts)
     assert {(e.detail["statistic"], e.detail["feature"], e.detail["window"]) for e in events} == {
         (s, f, 1) for s, f in alerts}
+
+
+def test_the_reference_is_the_first_windows_together(analyst, settings):
+    """With PLUMBLINE_MONITORING_REFERENCE_WINDOWS = 3, windows 0-2 are the reference (outcome and serving values
+    only, no drift against themselves) and window 3 is compared with their 150 observations joined."""
+    settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 50
+    settings.PLUMBLINE_MONITORING_REFERENCE_WINDOWS = 3
+    for seed in range(3):
+        observations(analyst, 50, grounding_flags=0, seed=seed)
+    observations(analyst, 50, prompt_mean=400, output_mean=200, vocab=range(500, 550), shift=3.0, seed=9,
+                 grounding_flags=0)
+    services.snapshots_compute()
+    rows = list(Snapshot.objects.values_list("window", "statistic", "reference_window", "n"))
+    assert {r[1] for r in rows if r[0] in (0, 1, 2)} == {"rate", "serving"}
+    drift = [r for r in rows if r[0] == 3 and r[1] == "psi"]
+    assert drift and all(r[2] == 2 for r in drift)
+    alert = Alert.objects.get(statistic="psi", feature="prompt_tokens")
+    assert (alert.window, alert.reference_window) == (3, 2) and "windows up to 2" in alert.message
+
+
+def test_windows_joined_holds_every_observation():
+    import numpy as np
+
+    from apps.monitoring.windows import WindowData, windows_joined
+
+    def window(ids, counts, n):
+        return WindowData(start=None, end=None, prompt_tokens=np.arange(n, dtype=float),
+                          output_tokens=np.ones(n), ttft_s=np.full(n, np.nan), tokens_per_s=np.ones(n),
+                          grounding_flags=[0] * n, unigrams=(np.array(ids), np.array(counts, dtype=float)),
+                          embeddings=np.zeros((n, 4), dtype=np.float32))
+
+    joined = windows_joined([window([1, 5], [2, 3], 3), window([5, 7], [1, 4], 2)])
+    assert joined.n == 5 and joined.embeddings.shape == (5, 4) and len(joined.grounding_flags) == 5
+    assert joined.unigrams[0].tolist() == [1, 5, 7] and joined.unigrams[1].tolist() == [2, 4, 4]
 
 
 def test_the_drift_threshold_is_a_setting(analyst, settings):
