@@ -283,7 +283,8 @@ def test_malformed_form_posts_never_make_a_server_error(world, callers):  # noqa
     routes = sorted(set(_routes(get_resolver())))
     ids = {"company_id": world["company"].pk, "report_id": world["report"].pk, "draft_id": world["draft"].pk,
            "encounter_id": world["draft"].encounter_id, "finding_id": world["draft"].findings.first().pk,
-           "job_id": world["job"], "adapter_id": world["adapter"], "token_id": 1, "kind": "valuation", "fmt": "md"}
+           "job_id": world["job"], "adapter_id": world["adapter"], "token_id": 1, "kind": "valuation", "fmt": "md",
+               "alert_id": 999999}
     fields = ["name", "ticker", "company", "peers", "fiscal_year", "period_end", "revenue", "prompt", "max_tokens",
               "temperature", "seed", "domain", "score", "decision", "comments", "text", "note", "age", "sex",
               "complaint", "wacc", "terminal_growth", "forecast_years", "price_per_share", "format", "page"]

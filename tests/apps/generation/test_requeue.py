@@ -18,6 +18,12 @@ def _age(job_id: int, seconds: float, **fields) -> None:
     GenerationJob.objects.filter(pk=job_id).update(updated_at=timezone.now() - timedelta(seconds=seconds), **fields)
 
 
+
+@pytest.fixture(autouse=True)
+def _no_shared_worker(worker_pool):
+    """These tests read the gpu queue's messages: the session's shared worker must not be consuming it."""
+    worker_pool.stop_shared()
+
 def test_the_sweep_runs_on_the_default_queue_every_minute():
     from django.conf import settings
 

@@ -191,6 +191,7 @@ def test_the_engine_collector_reports_this_process_engine(monkeypatch):
     from modelcore.checkpoint import load_model
 
     registry = metrics.metrics_registry(engine=True)
+    monkeypatch.setattr(runtime._holder, "_engine", None)  # an earlier test may have built this process's engine
     assert not any(name.startswith("plumbline_engine") for name, _ in samples(_text(registry)))  # no engine built
     engine = modelcore.Engine(load_model("tiny-gqa"), None, max_batch_size=4, max_seq_len=32)
     monkeypatch.setattr(runtime._holder, "_engine", engine)
