@@ -38,6 +38,7 @@ from apps.monitoring.models import (
 )
 from apps.monitoring.windows import (
     WindowData,
+    calibration_inputs,
     embeddings_of,
     unigrams_pack,
     unigrams_sum,
@@ -234,6 +235,7 @@ def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) ->
             grounding_flags=[r[7] for r in items if r[7] is not None],
             triage_levels=[r[8] for r in items if r[1] == TRIAGE_KIND and r[8] is not None],
             unigrams=unigrams_sum(b"".join(f[0] for f in present)) if present else None,
+            unigram_packs=[f[0] for f in present],
             embeddings=embeddings_of([f[1] for f in present]),
             agreements=agreements.get(w, []),
         )
@@ -252,22 +254,24 @@ def _pending_check_windows(domain: str, adapter_id: int | None, windows: list[Wi
     return {int(n) for n in _window_of(np.array(ids), windows) if n >= 0}
 
 
-def thresholds(reference: WindowData | None = None) -> dict[str, float]:
-    """The threshold of each statistic: the fixed drift threshold (PLUMBLINE_MONITORING_DRIFT_THRESHOLD) for drift
-    and rate rises, the consistency floor, or, with PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS, thresholds of PSI and
-    KS calibrated on the reference by resampling (stats.calibrate_threshold; alpha =
-    PLUMBLINE_MONITORING_CALIBRATION_ALPHA)."""
+def thresholds(reference: WindowData | None = None, *, window_size: int | None = None) -> dict[str, float]:
+    """The threshold of each statistic ("statistic" or "statistic:feature" keys): the fixed drift threshold
+    (PLUMBLINE_MONITORING_DRIFT_THRESHOLD) for drift and rate rises and the consistency floor; with
+    PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS, every drift statistic of every feature (PSI, KS, JS, embedding)
+    gets a threshold calibrated on the reference for windows of `window_size` by resampling
+    (stats.calibrate_threshold; false-alarm rate PLUMBLINE_MONITORING_CALIBRATION_ALPHA)."""
     drift = settings.PLUMBLINE_MONITORING_DRIFT_THRESHOLD
     out = {s: drift for s in (*DRIFT_STATISTICS, Statistic.RATE)}
     out[Statistic.CONSISTENCY] = settings.PLUMBLINE_MONITORING_CONSISTENCY_THRESHOLD
     if settings.PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS and reference is not None and reference.n >= 2:
         from apps.monitoring import stats
 
-        for statistic, fn in ((Statistic.PSI, stats.psi), (Statistic.KS, stats.ks_statistic)):
-            for feature in ("prompt_tokens", "output_tokens"):
-                out[f"{statistic}:{feature}"] = float(stats.calibrate_threshold(
-                    fn, getattr(reference, feature), window_size=reference.n,
-                    alpha=settings.PLUMBLINE_MONITORING_CALIBRATION_ALPHA, resamples=200, seed=0))
+        alpha = settings.PLUMBLINE_MONITORING_CALIBRATION_ALPHA
+        size = window_size or settings.PLUMBLINE_MONITORING_WINDOW_SIZE
+        for statistic, feature, fn, items in calibration_inputs(reference):
+            out[f"{statistic}:{feature}"] = float(stats.calibrate_threshold(
+                fn, items, window_size=min(size, len(items)), alpha=alpha,
+                resamples=max(200, int(np.ceil(2 / alpha))), seed=0))
     return out
 
 
@@ -324,13 +328,17 @@ def _group_snapshots(domain: str, adapter_id: int | None) -> tuple[int, int]:
     if not present:
         return 0, 0
     reference = windows_joined(present)
-    limits = thresholds(reference)
+    limits_by_size: dict[int, dict[str, float]] = {}  # calibrated thresholds depend on the window's size
     now = timezone.now()
     rows = []
     for w in sorted(todo):
         current = data.get(w)
         if current is None:  # no observation with features left in its range (deleted jobs)
             continue
+        size = next(x.size for x in windows if x.number == w)
+        if size not in limits_by_size:
+            limits_by_size[size] = thresholds(reference, window_size=size)
+        limits = limits_by_size[size]
         for statistic, feature, value, reference_value, n in window_statistics(
                 reference, current, is_reference=w in reference_numbers):
             rows.append(Snapshot(

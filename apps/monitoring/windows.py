@@ -31,6 +31,7 @@ class WindowData:
     grounding_flags: list[int] = field(default_factory=list)  # finance reports
     triage_levels: list[int] = field(default_factory=list)  # triage jobs (0 = unusable)
     unigrams: Sparse | None = None  # token ids and their counts summed over the window
+    unigram_packs: list[bytes] = field(default_factory=list)  # each request's stored unigram pairs (calibration)
     embeddings: np.ndarray | None = None  # (n, d)
     agreements: list[float] = field(default_factory=list)  # triage consistency checks of the window
 
@@ -127,9 +128,45 @@ def windows_joined(windows: list[WindowData]) -> WindowData:
         grounding_flags=[f for w in windows for f in w.grounding_flags],
         triage_levels=[t for w in windows for t in w.triage_levels],
         unigrams=unigrams,
+        unigram_packs=[p for w in windows for p in w.unigram_packs],
         embeddings=np.concatenate(embeddings) if embeddings else None,
         agreements=[a for w in windows for a in w.agreements],
     )
+
+
+def _js_of_packs(reference_packs: list[bytes], window_packs: list[bytes]) -> float:
+    from apps.monitoring import stats
+
+    return float(stats.js_divergence(*aligned_counts(unigrams_sum(b"".join(reference_packs)),
+                                                     unigrams_sum(b"".join(window_packs)))))
+
+
+def _js_of_levels(reference_levels: np.ndarray, window_levels: np.ndarray) -> float:
+    from apps.monitoring import stats
+
+    p, q = (np.bincount(levels.astype(np.int64), minlength=len(TRIAGE_LEVELS)).astype(np.float64)
+            for levels in (reference_levels, window_levels))
+    return float(stats.js_divergence(p, q))
+
+
+def calibration_inputs(reference: WindowData) -> list[tuple[str, str, object, object]]:
+    """[(statistic, feature, fn(reference_sample, window_sample) -> value, the reference's items)] of each drift
+    statistic that window_statistics computes: what stats.calibrate_threshold resamples to calibrate a threshold
+    (items: lengths, each request's unigram pairs, triage levels, embedding rows)."""
+    from apps.monitoring import stats
+
+    out: list[tuple[str, str, object, object]] = []
+    for feature in ("prompt_tokens", "output_tokens"):
+        values = getattr(reference, feature).astype(np.float64)
+        out.append((Statistic.PSI, feature, stats.psi, values))
+        out.append((Statistic.KS, feature, stats.ks_statistic, values))
+    if len(reference.unigram_packs) >= 2:
+        out.append((Statistic.JS, "unigrams", _js_of_packs, reference.unigram_packs))
+    if len(reference.triage_levels) >= 2:
+        out.append((Statistic.JS, "triage_level", _js_of_levels, np.asarray(reference.triage_levels)))
+    if reference.embeddings is not None and len(reference.embeddings) >= 2:
+        out.append((Statistic.EMBEDDING, "prompt_embedding", stats.embedding_drift_score, reference.embeddings))
+    return out
 
 
 def window_statistics(reference: WindowData, current: WindowData, *, is_reference: bool = False

@@ -2,6 +2,7 @@
 audited drift alerts naming the statistic, the feature, the window and the reference."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from apps.accounts.models import AuditEvent
@@ -116,14 +117,50 @@ def test_the_drift_threshold_is_a_setting(analyst, settings):
     assert not Alert.objects.exists()
 
 
-def test_calibrated_thresholds_replace_the_fixed_ones_for_psi_and_ks(analyst, settings):
+def test_calibrated_thresholds_replace_the_fixed_ones_for_every_drift_statistic(analyst, settings):
     settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 50
     settings.PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS = True
-    observations(analyst, 100)
+    observations(analyst, 100, grounding_flags=0)
     services.snapshots_compute()
-    psi = Snapshot.objects.get(statistic="psi", feature="prompt_tokens", window=1)
-    js = Snapshot.objects.get(statistic="js", feature="unigrams", window=1)
-    assert psi.threshold != 0.15 and psi.threshold > 0 and js.threshold == 0.15
+    drift = Snapshot.objects.filter(window=1, statistic__in=["psi", "ks", "js", "embedding_drift"])
+    assert {(s.statistic, s.feature) for s in drift} == {
+        ("psi", "prompt_tokens"), ("psi", "output_tokens"), ("ks", "prompt_tokens"), ("ks", "output_tokens"),
+        ("js", "unigrams"), ("embedding_drift", "prompt_embedding")}
+    for snapshot in drift:
+        assert snapshot.threshold != 0.15 and snapshot.threshold > 0, snapshot.statistic
+    # outcomes keep their fixed limits
+    assert Snapshot.objects.get(window=1, feature="grounding_flagged").threshold == 0.15
+
+
+def test_calibration_is_for_the_windows_size_not_the_references(analyst, settings):
+    """A reference of 4 windows of 50: the thresholds are those of windows of 50 drawn from the 200 reference
+    requests (a threshold calibrated for windows as large as the reference would be far lower)."""
+    from apps.monitoring import stats
+
+    settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 50
+    settings.PLUMBLINE_MONITORING_REFERENCE_WINDOWS = 4
+    settings.PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS = True
+    settings.PLUMBLINE_MONITORING_CALIBRATION_ALPHA = 0.01
+    rows = observations(analyst, 250)
+    services.snapshots_compute()
+    reference = np.array([o.prompt_tokens for o in rows[:200]], dtype=np.float64)
+    expected = stats.calibrate_threshold(stats.psi, reference, window_size=50, alpha=0.01, resamples=200, seed=0)
+    psi = Snapshot.objects.get(statistic="psi", feature="prompt_tokens", window=4)
+    assert psi.threshold == pytest.approx(expected, rel=1e-12)
+    assert psi.threshold > stats.calibrate_threshold(stats.psi, reference, window_size=200, alpha=0.01,
+                                                     resamples=200, seed=0)
+
+
+def test_calibrated_thresholds_stay_quiet_on_the_same_traffic_and_catch_a_shift(analyst, settings):
+    settings.PLUMBLINE_MONITORING_WINDOW_SIZE = 50
+    settings.PLUMBLINE_MONITORING_REFERENCE_WINDOWS = 4
+    settings.PLUMBLINE_MONITORING_CALIBRATED_THRESHOLDS = True
+    observations(analyst, 300, seed=3)  # reference (4 windows) + 2 windows of the same traffic
+    observations(analyst, 50, vocab=range(200, 260), shift=1.0, seed=4)  # other words, other embeddings
+    services.snapshots_compute()
+    alerts = set(Alert.objects.values_list("window", "statistic", "feature"))
+    assert not {a for a in alerts if a[0] in (4, 5)}, alerts
+    assert {(6, "js", "unigrams"), (6, "embedding_drift", "prompt_embedding")} <= alerts
 
 
 def test_each_adapter_version_has_its_own_windows_and_reference(analyst, settings):
