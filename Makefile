@@ -31,9 +31,13 @@ run: $(VENV)/.installed-run
 	@echo; echo "Demo logins (role, username, password):"; cat var/demo-logins.txt; echo
 	$(PY) manage.py rundev
 
+# Two pytest-xdist processes, a file each at a time (module fixtures stay shared; tests/conftest.py groups files that
+# share a costly session fixture): much of the suite waits on workers, servers and browsers. Each process has its
+# own test database and Redis database (config/settings/test.py).
+PYTEST_XDIST ?= -n 2 --dist loadgroup
 test: $(VENV)/.installed-test
 	bash platform/scripts/test-services.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
 bench: $(VENV)/.installed-test

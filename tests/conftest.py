@@ -15,6 +15,12 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 
+# `make test` runs the suite in two pytest-xdist processes on two cores: each (and the Celery workers it starts,
+# which inherit the variable) computes on one OpenMP thread, so two processes never fight over the same two cores
+# (two threads per process collapse under such contention). Set before anything imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 # --- users and clients -------------------------------------------------------------------------
 @pytest.fixture
@@ -201,7 +207,7 @@ def worker_pool(django_db_setup, model_cache_dir, tmp_path_factory):
 def start_worker(worker_pool):
     """Start a worker of this test's own (with extra env settings and `concurrency` threads, 2 unless given); no
     shared worker competes for its jobs. The workers a test starts are stopped when it ends, so they never take
-    a later test's jobs. These tests run last (pytest_collection_modifyitems): the shared worker starts once."""
+    a later test's jobs. These tests run first (pytest_collection_modifyitems): the shared worker starts once."""
     worker_pool.stop_shared()
     mine: list[WorkerProcess] = []
 
@@ -233,10 +239,30 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
+# Under pytest-xdist (`make test`: --dist loadgroup) each file runs whole in one process (its module fixtures load
+# once); the files named here run in the same process as each other, sharing a costly session fixture: transformers'
+# reference model read from the GGUF (~30 s each time it loads).
+XDIST_SHARED_GROUPS = {
+    "tests/modelcore/test_gguf_import.py": "hf-gguf-reference",
+    "tests/modelcore/test_smollm2.py": "hf-gguf-reference",
+    "tests/modelcore/test_tokenizer.py": "hf-gguf-reference",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Tests that start workers of their own run after all others, in their usual order: each stops the shared
-    worker, which would otherwise start (and load the model) again for the next test that needs it."""
-    items.sort(key=lambda item: "start_worker" in getattr(item, "fixturenames", ()))
+    """Files with tests that start workers of their own run first, in their usual order: each such test stops the
+    shared worker, which then starts (and loads the model) once for the rest. First rather than last: they are the
+    longest files and spend much of their time waiting (a visibility timeout, a killed worker), which the other
+    xdist process fills with work; last, they would make a long tail."""
+    def starts_workers(item) -> bool:
+        return "start_worker" in getattr(item, "fixturenames", ())
+
+    files = {item.nodeid.split("::")[0] for item in items if starts_workers(item)}
+    items.sort(key=lambda item: (item.nodeid.split("::")[0] not in files, not starts_workers(item)))
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(XDIST_SHARED_GROUPS.get(path, path)))
 
 
 def wait_for_job(job_id: int, *, statuses=("succeeded", "failed", "cancelled"), timeout: float = 120, worker=None):

@@ -15,8 +15,12 @@ DATABASES = {
         "TEST": {"NAME": os.environ.get("PLUMBLINE_TEST_DB_NAME", "test_plumbline")},
     }
 }
-# Redis database 15 is the test suite's own; the suite empties it at the start.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# Redis database 15 is the test suite's own; the suite empties it at the start. Under pytest-xdist each process
+# (gw0, gw1, ...) gets a database of its own (15, 14, ...), so its Celery worker never takes another's jobs; its
+# test database gets pytest-django's _gwN suffix.
+_XDIST = os.environ.get("PYTEST_XDIST_WORKER", "")
+_REDIS_DB = 15 - int(_XDIST[2:]) if _XDIST.startswith("gw") else 15
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{_REDIS_DB}")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing in tests only
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
