@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.accounts.audit import audit_log
+from apps.core.db import values_list_binary
 from apps.core.domains import Domain
 from apps.core.exceptions import ApplicationError
 from apps.monitoring.models import (
@@ -202,8 +203,8 @@ def _load_windows(domain: str, adapter_id: int | None, windows: list[Window]) ->
         inputs = monitoring_inputs_read(job_ids=group.values("job_id"), purpose=f"drift of {len(windows)} window(s)")
         features = {job_of[job_id]: value for job_id, value in inputs.items()}
     else:
-        for obs_id, grams, emb in ObservationInput.objects.filter(observation__in=group).values_list(
-                "observation_id", "unigrams", "embedding"):
+        for obs_id, grams, emb in values_list_binary(ObservationInput.objects.filter(observation__in=group),
+                                                     "observation_id", "unigrams", "embedding"):
             features[obs_id] = (bytes(grams), bytes(emb))
     numbers = _window_of(np.array([r[0] for r in rows], dtype=np.int64), windows) if rows else []
     by_window: dict[int, list] = {}

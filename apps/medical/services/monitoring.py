@@ -10,6 +10,7 @@ import numpy as np
 from django.db import transaction
 
 from apps.accounts.audit import audit_log
+from apps.core.db import values_list_binary
 from apps.medical.models import Draft, MonitoringInput, TriageAssessment
 
 
@@ -52,8 +53,8 @@ def monitoring_inputs_read(*, job_ids, purpose: str) -> dict[int, tuple[bytes, b
     """job id -> (unigram pairs, float32 embedding) as stored (apps.monitoring.windows reads them) of the jobs (ids,
     or a query of ids) that have input features, for a monitoring statistic; audited (a system read, by job ids:
     their count and range). The caller keeps only statistics."""
-    out = {job_id: (bytes(unigrams), bytes(embedding)) for job_id, unigrams, embedding in
-           MonitoringInput.objects.filter(job_id__in=job_ids).values_list("job_id", "unigrams", "embedding")}
+    rows = values_list_binary(MonitoringInput.objects.filter(job_id__in=job_ids), "job_id", "unigrams", "embedding")
+    out = {job_id: (bytes(unigrams), bytes(embedding)) for job_id, unigrams, embedding in rows}
     audit_log(actor=None, action="medical_monitoring_input.read", via="worker", object_type="generation.job",
               detail={"purpose": purpose[:64], "jobs": len(out), "first": min(out, default=None),
                       "last": max(out, default=None)})

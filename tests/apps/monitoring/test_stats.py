@@ -238,3 +238,25 @@ def test_stats_imports_only_numpy_and_the_standard_library():
                 for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {"__future__", "collections", "itertools", "math", "typing", "numpy"}, imported
+
+
+def test_classifier_auc_equals_its_definition_fold_by_fold():
+    """The vectorised scores equal the docstring's definition computed literally: for each fold k, the centroids
+    of the other folds, and s(z) = ||z - mu_x||^2 - ||z - mu_y||^2 for the held-out vectors."""
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        d = int(rng.integers(1, 30))
+        x = rng.normal(0, 1, (int(rng.integers(5, 200)), d))
+        y = rng.normal(rng.uniform(0, 0.5), 1, (int(rng.integers(5, 80)), d))
+        folds = int(rng.integers(2, 6))
+        order = np.random.default_rng(3)
+        fold_x = order.permutation(len(x)) % folds
+        fold_y = order.permutation(len(y)) % folds
+        score_x, score_y = np.empty(len(x)), np.empty(len(y))
+        for k in range(folds):
+            mu_x, mu_y = x[fold_x != k].mean(0), y[fold_y != k].mean(0)
+            for data, fold, out in ((x, fold_x, score_x), (y, fold_y, score_y)):
+                held = data[fold == k]
+                out[fold == k] = ((held - mu_x) ** 2).sum(1) - ((held - mu_y) ** 2).sum(1)
+        expected = sps.mannwhitneyu(score_y, score_x).statistic / (len(x) * len(y))
+        assert stats.classifier_auc(x, y, folds=folds, seed=3) == pytest.approx(expected, abs=1e-12)
