@@ -171,7 +171,7 @@ def cmd_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             table = planner.hardware_table()
             data = {key: hw.to_dict() for key, hw in table.items()}
             text = "\n".join(f"{key}: {hw.name}, {hw.memory_gb:g} GB, {hw.bandwidth_gb_s:g} GB/s, fp32 "
-                             f"{hw.tflops_fp32:g} / bf16 {hw.tflops_bf16} / fp8 {hw.tflops_fp8} TFLOPS dense; "
+                             f"{hw.tflops_fp32:g} / bf16 {hw.tflops_bf16 or '-'} / fp8 {hw.tflops_fp8 or 'none'} TFLOPS dense; "
                              f"source: {hw.source}" for key, hw in table.items())
         print(json.dumps(data, indent=2) if args.json else text)
         return 0

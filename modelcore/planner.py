@@ -591,9 +591,10 @@ def _matrix_row(row: SourceRow, model: str, precision: str) -> MatrixRow:
     try:
         first = plan(model, precision, hw, devices=row.devices, scenario=row.scenario, batch=1, link=row.link)
     except PlanError as exc:
+        why = "no FP8 tensor cores (FP8 needs Hopper or Ada: H100, H200, L4)" if hw.tflops_fp8 is None else str(exc)
         return MatrixRow(**base, fits=False, tp=None, batch=None, tokens_per_s_per_stream=None,
                          tokens_per_s_aggregate=None, batch1_tokens_per_s=None, ttft_s=None, verdict="refused",
-                         why=str(exc))
+                         why=why)
     c = model_for(model)
     tps = [t for t in _divisors(row.devices) if c.num_attention_heads % t == 0 and c.num_key_value_heads % t == 0]
     fitting = [p for t in tps for p in [plan(model, precision, hw, devices=row.devices, tp=t, scenario=row.scenario,
