@@ -48,7 +48,7 @@ DEFAULT_GROUP_SIZE = 64  # int4 group size (modelcore.quant's default)
 PREFILL_CHUNK = 512  # modelcore.engine.Engine's default prompt tokens per step (activation estimate)
 CPU_CALIBRATION = Path(__file__).resolve().parents[1] / "bench" / "results" / "plan_cpu.json"
 
-# Assumptions until a GPU run measures them (bench/gpu.py, when a GPU is lent).
+# Assumptions until a GPU run measures them (there is no bench/gpu.py calibration yet).
 GPU_BANDWIDTH_EFFICIENCY = 0.7  # decode kernels of tuned engines stream weights at roughly 60-80% of HBM peak
 GPU_COMPUTE_EFFICIENCY = 0.5  # prefill matmuls at about half of the dense tensor-core peak
 NVLINK_ALLREDUCE_LATENCY_S = 10e-6  # fixed cost of one small all-reduce over NVLink (order of NCCL's)
