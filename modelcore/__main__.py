@@ -1,8 +1,10 @@
-"""Command line: `python -m modelcore generate ...` and `python -m modelcore info NAME_OR_DIR`.
+"""Command line: `python -m modelcore generate ...`, `... info NAME_OR_DIR`, `... plan ...` (capacity planner).
 
     python -m modelcore generate --model smollm2-135m-instruct --prompt "Hi" --chat --max-tokens 64
     python -m modelcore generate --model smollm2-135m-instruct --prompt "Hi" --quantize int4 --group-size 64
     python -m modelcore info smollm2-135m-instruct
+    python -m modelcore plan --model deepseek-llm-7b-base --precision bf16 --hardware a100-80gb-sxm --devices 2
+    python -m modelcore plan --matrix [--json]
 
 Bad arguments exit with status 2 and a message (argparse's convention).
 """
@@ -44,6 +46,25 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="print a model's config and parameter count")
     info.add_argument("model", help="checkpoint directory or preset name")
+
+    from . import planner
+
+    plan = sub.add_parser("plan", help="capacity planner: memory and speed of a model on some hardware (roofline)")
+    plan.add_argument("--model", help=f"preset ({', '.join(planner.PLANNER_MODELS)}) or a config.json")
+    plan.add_argument("--precision", choices=planner.PRECISIONS, default="bf16")
+    plan.add_argument("--hardware", choices=[*planner.HARDWARE, "cpu"], help="cpu = this CPU as measured")
+    plan.add_argument("--devices", type=int, default=1)
+    plan.add_argument("--tp", type=int, default=None, help="tensor-parallel degree (default: the best that fits)")
+    plan.add_argument("--scenario", choices=list(planner.SCENARIOS), default="chat")
+    plan.add_argument("--batch", type=int, default=None, help="streams per replica (default: the scenario's)")
+    plan.add_argument("--context", type=int, default=None, help="tokens per stream (default: the scenario's)")
+    plan.add_argument("--prompt-tokens", type=int, default=None, help="prompt length for TTFT (default context/2)")
+    plan.add_argument("--link", choices=planner.LINKS, default=None, help="tensor-parallel link (default: NVLink "
+                                                                          "where it joins the devices)")
+    plan.add_argument("--group-size", type=int, choices=GROUP_SIZES, default=DEFAULT_GROUP_SIZE)
+    plan.add_argument("--matrix", action="store_true", help="the design's three hardware rows beside predictions")
+    plan.add_argument("--list-hardware", action="store_true", help="the hardware table with its sources")
+    plan.add_argument("--json", action="store_true", help="JSON for tools")
     return parser
 
 
@@ -138,11 +159,44 @@ def cmd_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return 0
 
 
+def cmd_plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import planner
+
+    if args.matrix or args.list_hardware:
+        if args.matrix:
+            rows = planner.source_matrix()
+            data: Any = {"rows": [r.to_dict() for r in rows], "assumptions": list(planner.MATRIX_ASSUMPTIONS)}
+            text = planner.describe_matrix(rows)
+        else:
+            table = planner.hardware_table()
+            data = {key: hw.to_dict() for key, hw in table.items()}
+            text = "\n".join(f"{key}: {hw.name}, {hw.memory_gb:g} GB, {hw.bandwidth_gb_s:g} GB/s, fp32 "
+                             f"{hw.tflops_fp32:g} / bf16 {hw.tflops_bf16 or '-'} / fp8 {hw.tflops_fp8 or 'none'} TFLOPS dense; "
+                             f"source: {hw.source}" for key, hw in table.items())
+        print(json.dumps(data, indent=2) if args.json else text)
+        return 0
+    missing = [flag for flag, value in (("--model", args.model), ("--hardware", args.hardware)) if value is None]
+    if missing:
+        parser.error(f"plan needs {' and '.join(missing)} (or --matrix / --list-hardware)")
+    try:
+        result = planner.plan(
+            args.model, args.precision, args.hardware, devices=args.devices, tp=args.tp, scenario=args.scenario,
+            batch=args.batch, context=args.context, prompt_tokens=args.prompt_tokens, link=args.link,
+            group_size=args.group_size,
+        )
+    except planner.PlanError as exc:
+        parser.error(str(exc))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else planner.describe(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "info":
         return cmd_info(args, parser)
+    if args.command == "plan":
+        return cmd_plan(args, parser)
     return cmd_generate(args, parser)
 
 

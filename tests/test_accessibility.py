@@ -91,7 +91,9 @@ def _world(make_user, tmp_path, settings):
         reviewer: ["/", "/jobs/", "/tokens/", "/medical/", "/medical/review/", f"/medical/encounters/{e.pk}/",
                    f"/medical/drafts/{d}/"],
         admin: common + ["/audit/", "/adapters/", "/finance/companies/", "/finance/reports/",
-                         f"/finance/reports/{r}/", "/jobs/new/", "/monitoring/"],
+                         f"/finance/reports/{r}/", "/jobs/new/", "/monitoring/", "/monitoring/planner/",
+                         "/monitoring/planner/?model=deepseek-llm-67b-base&precision=int4&hardware=a100-80gb-sxm"
+                         "&devices=2&scenario=chat&batch=4"],
     }, {"report": r, "draft": d, "job": job.pk}
 
 
@@ -173,6 +175,11 @@ def test_no_serious_or_critical_axe_violation_on_any_page(browser, live_server, 
             page.get_by_test_id("approve").click()
             assert page.get_by_role("dialog").is_visible()
             check(page, "admin report approve dialog")
+            # The capacity planner's form with errors (400): an unknown model and a devices count out of range.
+            resp = page.goto(f"{live_server.url}/monitoring/planner/?model=x&precision=bf16&hardware=l4&devices=0"
+                             "&scenario=chat")
+            assert resp.status == 400 and page.locator("select[name=model]").get_attribute("aria-invalid") == "true"
+            check(page, "admin planner (errors)")
         if user.role == "clinician":
             # The ICD-10-CM search list, open.
             page.goto(f"{live_server.url}/medical/drafts/{ids['draft']}/edit/")

@@ -24,6 +24,7 @@ _NAV: dict[str, list[tuple[str, str]]] = {
         ("Reports", "finance:report-list"),
         ("Adapters", "adapters:list"),
         ("Monitoring", "monitoring:index"),
+        ("Planner", "monitoring:planner"),
         ("Audit log", "audit-log"),
     ],
 }

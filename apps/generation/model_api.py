@@ -241,3 +241,28 @@ def _drain(item, on_text, deadline: float | None) -> TextResult:
     metrics.generation_ended(completion_tokens=done.completion_tokens, timings=done.timings)
     reason = "deadline" if hit_deadline else done.finish_reason
     return TextResult(done.text, reason, done.prompt_tokens, done.completion_tokens, done.error or "", label)
+
+
+# --- capacity planning (modelcore.planner: pure arithmetic, no weights loaded) -------------------------------
+def capacity_choices() -> dict[str, list[str]]:
+    """What the planner accepts: model presets, precisions, hardware keys (with this CPU once measured), scenarios."""
+    from modelcore import planner
+
+    return {"model": list(planner.PLANNER_MODELS), "precision": list(planner.PRECISIONS),
+            "hardware": list(planner.hardware_table()), "scenario": list(planner.SCENARIOS)}
+
+
+def capacity_matrix() -> dict:
+    """The design's hardware matrix beside the planner's predictions, the hardware table and the assumptions."""
+    from modelcore import planner
+
+    return {"rows": [r.to_dict() for r in planner.source_matrix()],
+            "assumptions": list(planner.MATRIX_ASSUMPTIONS),
+            "hardware": [hw.to_dict() for hw in planner.hardware_table().values()]}
+
+
+def capacity_plan(**inputs) -> dict:
+    """One plan as a dict; ValueError (modelcore.planner.PlanError) with the reason when it cannot be made."""
+    from modelcore import planner
+
+    return planner.plan(inputs.pop("model"), inputs.pop("precision"), inputs.pop("hardware"), **inputs).to_dict()

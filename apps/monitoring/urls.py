@@ -6,5 +6,6 @@ app_name = "monitoring"
 
 urlpatterns = [
     path("", views.monitoring_page, name="index"),
+    path("planner/", views.planner_page, name="planner"),
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge_view, name="alert-acknowledge"),
 ]

@@ -44,3 +44,26 @@ def alert_acknowledge_view(request, alert_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("monitoring:index")
+
+
+@login_required
+@permission_required("monitoring.view_snapshot", raise_exception=True)
+def planner_page(request):
+    """The capacity planner (modelcore.planner): the design's hardware matrix beside the roofline's predictions,
+    and one plan for the model, precision and hardware asked for (GET). Bad values answer 400 with the reason."""
+    from apps.generation import model_api
+    from apps.monitoring.forms import PlannerForm
+
+    asked = any(name in request.GET for name in PlannerForm.FIELDS)
+    form = PlannerForm(request.GET if asked else None,
+                       initial={"model": "deepseek-llm-7b-base", "precision": "bf16", "hardware": "a100-80gb-sxm",
+                                "devices": 2, "scenario": "chat"})
+    result = None
+    if asked and form.is_valid():
+        inputs = {k: v for k, v in form.cleaned_data.items() if v is not None}
+        try:
+            result = model_api.capacity_plan(**inputs)
+        except ValueError as exc:  # modelcore.planner.PlanError: the planner's reason
+            form.add_error(None, str(exc))
+    return render(request, "monitoring/planner.html", {"form": form, "plan": result, **model_api.capacity_matrix()},
+                  status=400 if form.errors else 200)
