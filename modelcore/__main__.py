@@ -1,7 +1,9 @@
-"""Command line: `python -m modelcore generate ...`, `... info NAME_OR_DIR`, `... plan ...` (capacity planner).
+"""Command line: `python -m modelcore generate ...`, `... info NAME_OR_DIR`, `... plan ...` (capacity planner) and
+`... serve --model ...` (an OpenAI-compatible server: modelcore/serve/).
 
     python -m modelcore generate --model smollm2-135m-instruct --prompt "Hi" --chat --max-tokens 64
     python -m modelcore generate --model smollm2-135m-instruct --prompt "Hi" --quantize int4 --group-size 64
+    python -m modelcore generate --model deepseek-llm-7b-base --prompt "Hi" --device cuda:0 --dtype bfloat16
     python -m modelcore info smollm2-135m-instruct
     python -m modelcore plan --model deepseek-llm-7b-base --precision bf16 --hardware a100-80gb-sxm --devices 2
     python -m modelcore plan --matrix [--json]
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .device import add_device_arguments, device_arguments
 from .quant import DEFAULT_GROUP_SIZE, GROUP_SIZES, QUANT_MODES
 
 
@@ -43,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
         "--group-size", type=int, choices=GROUP_SIZES, default=DEFAULT_GROUP_SIZE,
         help=f"int4 group size (default {DEFAULT_GROUP_SIZE})",
     )
+    add_device_arguments(gen)
 
     info = sub.add_parser("info", help="print a model's config and parameter count")
     info.add_argument("model", help="checkpoint directory or preset name")
@@ -65,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--matrix", action="store_true", help="the design's three hardware rows beside predictions")
     plan.add_argument("--list-hardware", action="store_true", help="the hardware table with its sources")
     plan.add_argument("--json", action="store_true", help="JSON for tools")
+
+    from .serve.cli import add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 
@@ -123,8 +131,10 @@ def cmd_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     from .engine import Engine, TokenEvent
     from .tokenizer import load_tokenizer
 
+    device, dtype = device_arguments(args, parser)
     try:
-        model = load_model(args.model, cache_dir=args.cache_dir, quantize=args.quantize, group_size=args.group_size)
+        model = load_model(args.model, cache_dir=args.cache_dir, quantize=args.quantize, group_size=args.group_size,
+                           device=device, dtype=dtype)
         tokenizer = load_tokenizer(args.model, cache_dir=args.cache_dir)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(f"--model {args.model}: {exc}")
@@ -197,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_info(args, parser)
     if args.command == "plan":
         return cmd_plan(args, parser)
+    if args.command == "serve":
+        from .serve.cli import cmd_serve
+
+        return cmd_serve(args, parser)
     return cmd_generate(args, parser)
 
 

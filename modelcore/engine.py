@@ -112,6 +112,8 @@ class RequestHandle:
         self._done = threading.Event()
         self._deltas: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._completion: Completion | None = None
+        self._callbacks: list[Callable[[Completion], None]] = []
+        self._callbacks_lock = threading.Lock()
 
     @property
     def id(self) -> int:
@@ -137,6 +139,15 @@ class RequestHandle:
         assert self._completion is not None
         return self._completion
 
+    def add_done_callback(self, fn: Callable[[Completion], None]) -> None:
+        """Call `fn(completion)` once the request finishes (on the thread that finishes it: keep it short and
+        non-blocking, e.g. `loop.call_soon_threadsafe`); at once, on this thread, if it has already finished."""
+        with self._callbacks_lock:
+            if self._completion is None:
+                self._callbacks.append(fn)
+                return
+        fn(self._completion)
+
     def __iter__(self) -> Iterator[str]:
         """Text deltas as they are released; ends when the request finishes."""
         while True:
@@ -151,9 +162,16 @@ class RequestHandle:
         self._deltas.put(delta)
 
     def _resolve(self, completion: Completion) -> None:
-        self._completion = completion
+        with self._callbacks_lock:
+            self._completion = completion
+            callbacks, self._callbacks = self._callbacks, []
         self._deltas.put(_END)
         self._done.set()
+        for fn in callbacks:
+            try:
+                fn(completion)
+            except Exception:  # a caller's callback must not break the engine's step
+                logger.exception("done callback of request %d failed", self.id)
 
 
 class _Request:

@@ -43,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument(
-        "--device", default="cpu", help="cpu or cuda (under torchrun: cuda:LOCAL_RANK per process)"
+        "--device", default="auto",
+        help="auto | cpu | cuda | cuda:N (default auto: a GPU if there is one; under torchrun a CUDA device becomes "
+        "cuda:LOCAL_RANK per process). Weights stay float32; --precision sets the compute dtype",
     )
     p.add_argument(
         "--precision",
@@ -59,11 +61,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .checkpoint import load_model
+    from .device import resolve_device
     from .tokenizer import load_tokenizer
     from .training.adapter import TrainOptions, train_adapter
     from .training.distributed import DistContext
 
-    ctx = DistContext.from_env(args.device)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        print(f"error: --device: {exc}", file=sys.stderr)
+        return 2
+    ctx = DistContext.from_env(device)
     try:
         options = TrainOptions(
             rank=args.rank,

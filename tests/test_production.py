@@ -269,3 +269,13 @@ def test_compose_runs_web_workers_and_beat_with_production_settings():
     services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
     for name in ("web", "worker-gpu", "worker-cpu", "beat"):
         assert services[name]["environment"]["DJANGO_SETTINGS_MODULE"] == PRODUCTION, name
+
+
+def test_compose_vllm_profile_points_a_pool_worker_at_the_vllm_service():
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    vllm, pool = services["vllm"], services["worker-pool"]
+    assert vllm["profiles"] == pool["profiles"] == ["vllm"] and "profiles" not in services["worker-gpu"]
+    assert "--enable-lora" in vllm["command"] and vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert pool["environment"]["PLUMBLINE_BACKEND"] == "openai" and "-Q" in pool["command"]
+    assert pool["environment"]["PLUMBLINE_BACKEND_URL"].endswith("http://vllm:8000/v1}")
+    assert "model-data:/data" in vllm["volumes"] and "deploy" not in pool  # adapters at the workers' paths; no GPU

@@ -167,7 +167,19 @@ def adapter_activate(*, version: AdapterVersion, actor, override_reason: str = "
     )
     audit_log(actor=actor, action="adapter.activate", obj=version, request=request,
               detail={"domain": version.domain, "override": bool(activation.override_reason)})
+    _push_on_commit(version)
     return activation
+
+
+def _push_on_commit(version: AdapterVersion | None) -> None:
+    """With a model server (PLUMBLINE_BACKEND=openai), have it load the version that now serves its domain once this
+    transaction commits, before the first job asks for it (the backend also loads it on demand, e.g. after a server
+    restart). In process there is nothing to push: the engine loads an adapter when a request names it."""
+    if version is None or settings.PLUMBLINE_BACKEND.strip().lower() != "openai":
+        return
+    from apps.adapters.tasks import push_adapter_to_backend
+
+    transaction.on_commit(lambda: push_adapter_to_backend.delay(version.pk))
 
 
 @transaction.atomic
@@ -193,4 +205,5 @@ def adapter_rollback(*, version: AdapterVersion, actor, request=None) -> Adapter
     )
     audit_log(actor=actor, action="adapter.rollback", obj=version, request=request,
               detail={"domain": version.domain, "now": previous.label if previous else "base"})
+    _push_on_commit(previous)
     return activation

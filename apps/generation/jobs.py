@@ -179,9 +179,9 @@ def job_dispatch(*, job_id: int, retries: int = 0, max_retries: int = JOB_TASK_O
         if kind.uses_model:
             # The gpu workers use Celery's thread pool, which enforces no time limits: the runner keeps its own,
             # counted from when the model is loaded (the first job of a worker process loads it).
-            from apps.generation.runtime import get_engine
+            from apps.generation.model_api import backend_prepare
 
-            get_engine()
+            backend_prepare()
         ctx.deadline = time.monotonic() + settings.CELERY_TASK_SOFT_TIME_LIMIT
         kind.run(ctx)
         services.job_settle(job_id=job_id, attempt=attempt)  # a no-op once the runner stored its result

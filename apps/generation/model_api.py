@@ -10,7 +10,9 @@ from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 
-from apps.monitoring import metrics
+from apps.generation.backends import TextResult, get_backend
+
+__all__ = ["TextResult", "adapter_push", "backend_prepare", "generate_text", "generate_texts"]
 
 
 @dataclass(frozen=True)
@@ -90,14 +92,16 @@ def adapter_eval_losses(
 ) -> dict[str, tuple[float, float]]:
     """Mean completion-token loss of each named set (its first `max_rows` rows, default
     PLUMBLINE_ADAPTER_EVAL_ROWS), (base model, base + adapter), on a private model copy."""
-    import torch
 
     import modelcore
     from modelcore.adapters import merge_adapter
     from modelcore.training.adapter import evaluate, tokenize_rows
 
+    from .runtime import device_setting
+
     cache_dir = settings.PLUMBLINE_DATA_DIR
-    model = modelcore.load_model(settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir)
+    device, dtype = device_setting(settings.PLUMBLINE_DEVICE, settings.PLUMBLINE_DTYPE)
+    model = modelcore.load_model(settings.PLUMBLINE_MODEL, dtype=dtype, device=device, cache_dir=cache_dir)
     tokenizer = modelcore.load_tokenizer(settings.PLUMBLINE_MODEL, cache_dir=cache_dir)
     limit = max_rows or settings.PLUMBLINE_ADAPTER_EVAL_ROWS
     examples = {
@@ -110,18 +114,6 @@ def adapter_eval_losses(
     merge_adapter(model, adapter_dir)
     adapted = {name: evaluate(model, ex, batch_size=8) for name, ex in examples.items()}
     return {name: (base[name], adapted[name]) for name in examples}
-
-
-@dataclass(frozen=True)
-class TextResult:
-    """What one `generate_text` call produced."""
-
-    text: str
-    finish_reason: str  # "stop", "length", "cancelled", "error", "deadline"
-    prompt_tokens: int
-    completion_tokens: int
-    error: str = ""
-    adapter_label: str = ""  # "" = base model
 
 
 @lru_cache(maxsize=1)
@@ -144,103 +136,30 @@ def adapter_for_domain(domain: str):
 
 
 def generate_text(*, on_text=None, deadline: float | None = None, **request) -> TextResult:
-    """Generate on this worker process's engine (call it from gpu-queue tasks only, never from a web view).
+    """Generate on the configured backend (call it from gpu-queue tasks only, never from a web view): this worker
+    process's engine (PLUMBLINE_BACKEND=inproc) or an OpenAI-compatible server (openai); see backends.py.
 
-    request: the keyword arguments of `_submit` (prompt, adapter, chat, system, max_tokens, temperature, top_p,
-    seed, stop, json_schema, choices, grammar): adapter is an apps.adapters AdapterVersion or None; chat wraps `prompt`
-    (and `system`) in the model's chat template; json_schema / choices constrain the output (structured output).
+    request: prompt, adapter, chat, system, max_tokens, temperature, top_p, seed, stop, json_schema, choices,
+    grammar, ignore_eos: adapter is an apps.adapters AdapterVersion or None; chat wraps `prompt` (and `system`) in
+    the model's chat template; json_schema / choices / grammar constrain the output (structured output).
     on_text(text_so_far) is called as tokens arrive, and returning False from it cancels the request; deadline:
     a time.monotonic() value past which the request is cancelled (finish_reason "deadline")."""
     return generate_texts([request], on_text=[on_text], deadline=deadline)[0]
 
 
 def generate_texts(requests: list[dict], *, on_text=None, deadline: float | None = None) -> list[TextResult]:
-    """Several independent requests at once: all are submitted before any is read, so the engine decodes them
-    in one batch (a draft's sections, a report's sections); results in request order. on_text: one callback (or
-    None) per request; a callback returning False cancels its own request only. The deadline applies to all.
-    A request's "step" and "label" (JobContext.generate_many's names for it) are ignored here."""
-    from apps.generation.runtime import get_engine
-
-    engine = get_engine()
+    """Several independent requests at once: all are submitted before any is read, so the engine (or the server)
+    decodes them in one batch (a draft's sections, a report's sections); results in request order. on_text: one
+    callback (or None) per request, called on this thread; a callback returning False cancels its own request only.
+    The deadline applies to all. A request's "step" and "label" (JobContext.generate_many's names) are ignored."""
     callbacks = list(on_text) if on_text is not None else [None] * len(requests)
-    submitted = []
-    try:
-        for request in requests:
-            submitted.append(_submit(engine, **{k: v for k, v in request.items() if k not in ("step", "label")}))
-        return [_drain(item, callback, deadline) for item, callback in zip(submitted, callbacks, strict=True)]
-    except BaseException:
-        for item in submitted:
-            if not isinstance(item, TextResult):
-                item[0].cancel()  # free the engine slots whatever stopped us
-        raise
+    plain = [{k: v for k, v in request.items() if k not in ("step", "label")} for request in requests]
+    return get_backend().generate_texts(plain, on_text=callbacks, deadline=deadline)
 
 
-def _submit(
-    engine,
-    *,
-    prompt: str,
-    adapter=None,
-    chat: bool = True,
-    system: str | None = None,
-    max_tokens: int = 256,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    seed: int | None = 0,
-    stop: tuple[str, ...] = (),
-    json_schema: dict | None = None,
-    choices: tuple[str, ...] | None = None,
-    grammar: str | None = None,
-    ignore_eos: bool = False,
-):
-    """(engine handle, adapter label), or a finished TextResult when the engine refused the request."""
-    import modelcore
-
-    text_prompt = prompt
-    if chat:
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        text_prompt = engine.tokenizer.apply_chat_template(messages)
-    params = modelcore.SamplingParams(
-        temperature=temperature, top_p=top_p, seed=seed, max_tokens=max_tokens, stop=stop,
-        json_schema=json_schema, choices=choices, grammar=grammar, ignore_eos=ignore_eos,
-    )
-    ref, label = None, ""
-    if isinstance(adapter, tuple):  # (label, directory): an adapter outside the registry (benchmarks)
-        ref, label = adapter, adapter[0]
-    elif adapter is not None:
-        from apps.adapters.storage import adapter_dir
-
-        ref = (adapter.label, str(adapter_dir(config_sha256=adapter.config_sha256, weights_sha256=adapter.sha256)))
-        label = adapter.label
-    try:
-        return engine.submit(text_prompt, params, adapter=ref), label
-    except ValueError as exc:  # prompt too long, bad parameters
-        return TextResult("", "error", 0, 0, error=str(exc), adapter_label=label)
-
-
-def _drain(item, on_text, deadline: float | None) -> TextResult:
-    import time
-
-    if isinstance(item, TextResult):
-        return item
-    handle, label = item
-    text, hit_deadline = "", False
-    try:
-        for delta in handle:
-            text += delta
-            if deadline is not None and time.monotonic() > deadline:
-                hit_deadline = True
-                handle.cancel()
-                break
-            if on_text is not None and on_text(text) is False:
-                handle.cancel()
-                break
-    except BaseException:
-        handle.cancel()
-        raise
-    done = handle.wait()
-    metrics.generation_ended(completion_tokens=done.completion_tokens, timings=done.timings)
-    reason = "deadline" if hit_deadline else done.finish_reason
-    return TextResult(done.text, reason, done.prompt_tokens, done.completion_tokens, done.error or "", label)
+def backend_prepare() -> None:
+    """Get the backend ready before a job's deadline starts (inproc: load the model in this process)."""
+    get_backend().prepare()
 
 
 # --- capacity planning (modelcore.planner: pure arithmetic, no weights loaded) -------------------------------
@@ -266,3 +185,9 @@ def capacity_plan(**inputs) -> dict:
     from modelcore import planner
 
     return planner.plan(inputs.pop("model"), inputs.pop("precision"), inputs.pop("hardware"), **inputs).to_dict()
+
+
+def adapter_push(adapter) -> None:
+    """Make the serving backend hold `adapter` (an AdapterVersion): a no-op in process, the server's runtime LoRA
+    load endpoint for PLUMBLINE_BACKEND=openai. Raises ConnectionError (unreachable) or AdapterPushError."""
+    get_backend().push_adapter(adapter)

@@ -53,6 +53,22 @@ def quantize_setting(raw: str, group_size: int) -> tuple[str | None, int]:
     return mode, group_size
 
 
+def device_setting(device: str, dtype: str):
+    """PLUMBLINE_DEVICE / PLUMBLINE_DTYPE -> (torch.device, torch.dtype) for `load_model(device=..., dtype=...)`
+    (modelcore.device: "auto" = the first GPU if there is one, else the CPU; bfloat16 on CUDA, float32 on CPU);
+    ImproperlyConfigured naming the setting for a value outside the allow-list or a GPU this host lacks."""
+    from modelcore.device import resolve_device, resolve_dtype
+
+    try:
+        resolved = resolve_device(device)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"PLUMBLINE_DEVICE: {exc}") from None
+    try:
+        return resolved, resolve_dtype(dtype, resolved)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"PLUMBLINE_DTYPE: {exc}") from None
+
+
 def _num_layers(model: str) -> int:
     """Decoder layers of PLUMBLINE_MODEL (a checkpoint directory or a preset name), from its config only."""
     from pathlib import Path
@@ -93,10 +109,11 @@ class _EngineHolder:
             n_layers = _num_layers(settings.PLUMBLINE_MODEL)
             layer_attention = layer_attention_setting(settings.PLUMBLINE_LAYER_ATTENTION, n_layers)
         quantize, group_size = quantize_setting(settings.PLUMBLINE_QUANTIZE, settings.PLUMBLINE_QUANTIZE_GROUP_SIZE)
+        device, dtype = device_setting(settings.PLUMBLINE_DEVICE, settings.PLUMBLINE_DTYPE)
         try:
             model = modelcore.load_model(
-                settings.PLUMBLINE_MODEL, dtype=torch.float32, cache_dir=cache_dir, layer_attention=layer_attention,
-                quantize=quantize, group_size=group_size,
+                settings.PLUMBLINE_MODEL, dtype=dtype, device=device, cache_dir=cache_dir,
+                layer_attention=layer_attention, quantize=quantize, group_size=group_size,
             )
         except ValueError as exc:  # a spec modelcore refuses (unknown kind or option, wrong layer count)
             if layer_attention is None:
@@ -129,3 +146,10 @@ def engine_stats():
     model and never waits for an engine step."""
     engine = _holder.built()
     return None if engine is None else engine.stats()
+
+
+def stop_engine() -> None:
+    """Stop this process's engine thread if it built one (scripts, before the interpreter exits)."""
+    engine = _holder.built()
+    if engine is not None:
+        engine.stop()

@@ -136,6 +136,21 @@ PLUMBLINE_ENGINE_MAX_BATCH = env_int("PLUMBLINE_ENGINE_MAX_BATCH", 8)
 # one per core). The engine's process should have its cores to itself: verification, exports and monitoring run
 # on the `default` queue in another process; set this lower when other work shares the host's cores.
 PLUMBLINE_ENGINE_THREADS = env_int("PLUMBLINE_ENGINE_THREADS", 0)
+# Where the gpu worker's engine and adapter evaluation run (modelcore/device.py): "auto" (the first CUDA device if
+# there is one, else the CPU), "cpu", "cuda" or "cuda:N"; and in what precision: "auto" (bfloat16 on CUDA, float32
+# on a CPU), "float32", "bfloat16" or "float16". A value outside these stops the worker at start, naming the setting.
+PLUMBLINE_DEVICE = os.environ.get("PLUMBLINE_DEVICE", "auto")
+PLUMBLINE_DTYPE = os.environ.get("PLUMBLINE_DTYPE", "auto")
+# Where generation runs (apps/generation/backends.py): "inproc" = one modelcore Engine in each gpu worker process
+# (one host); "openai" = an OpenAI-compatible server at PLUMBLINE_BACKEND_URL (".../v1"): `python -m modelcore serve`,
+# or vLLM for a pool of GPUs. PLUMBLINE_BACKEND_MODEL is the model's name on that server (default PLUMBLINE_MODEL);
+# activated adapters are pushed to it under their labels ("name@version") and must be readable there at the path the
+# workers see (a shared PLUMBLINE_DATA_DIR).
+PLUMBLINE_BACKEND = os.environ.get("PLUMBLINE_BACKEND", "inproc")
+PLUMBLINE_BACKEND_URL = os.environ.get("PLUMBLINE_BACKEND_URL", "")
+PLUMBLINE_BACKEND_API_KEY = os.environ.get("PLUMBLINE_BACKEND_API_KEY", "")
+PLUMBLINE_BACKEND_MODEL = os.environ.get("PLUMBLINE_BACKEND_MODEL", "")
+PLUMBLINE_BACKEND_TIMEOUT_S = env_int("PLUMBLINE_BACKEND_TIMEOUT_S", 600)  # one HTTP request, stream included
 # Input limits that the API enforces before anything is written.
 PLUMBLINE_MAX_PROMPT_CHARS = env_int("PLUMBLINE_MAX_PROMPT_CHARS", 16000)
 PLUMBLINE_MAX_NEW_TOKENS = env_int("PLUMBLINE_MAX_NEW_TOKENS", 1024)
@@ -224,6 +239,7 @@ CELERY_TASK_ROUTES = {
     "apps.generation.tasks.requeue_stale_jobs": {"queue": "default"},  # a database sweep, no model
     "apps.generation.tasks.*": {"queue": "gpu"},  # run_job: every kind of job runs the model
     "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
+    "apps.adapters.tasks.push_adapter_to_backend": {"queue": "default"},  # one HTTP call to the model server
     "apps.medical.tasks.verify_draft_version": {"queue": "default"},  # knowledge-base checks, CPU only
     "apps.monitoring.tasks.compute_snapshots": {"queue": "default"},  # statistics + a small embedding model, CPU
 }

@@ -70,3 +70,20 @@ def test_generate_refuses_an_unknown_quantization_before_loading_anything():
     out = run_cli("generate", "--model", "tiny", "--prompt", "x", "--quantize", "int3", timeout=120)
     assert out.returncode == 2
     assert "--quantize" in out.stderr and "invalid choice: 'int3'" in out.stderr
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--device", "gpu", "--device: device 'gpu': expected one of auto | cpu | cuda | cuda:N"),
+    ("--dtype", "int8", "--dtype: invalid choice: 'int8'"),
+])
+def test_generate_refuses_a_bad_device_or_dtype(flag, value, message):
+    out = run_cli("generate", "--model", "tiny", "--prompt", "x", flag, value, timeout=120)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_generate_in_bfloat16_on_the_named_device(smollm2_dir):
+    """--dtype reaches the weights: the bfloat16 model still answers (greedy, the same question as above)."""
+    out = run_cli("generate", "--model", str(smollm2_dir), "--prompt", "What is the capital of France?", "--chat",
+                  "--max-tokens", "8", "--device", "cpu", "--dtype", "bfloat16")
+    assert out.returncode == 0, out.stderr
+    assert "Paris" in out.stdout

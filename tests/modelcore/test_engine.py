@@ -290,3 +290,20 @@ def test_smollm2_eos_stop_strings_and_streaming(smollm2, smollm2_tokenizer):
     lc = long.wait(0)
     assert lc.finish_reason == "length" and lc.completion_tokens == 12 and "".join(long) == lc.text
     assert lc.timings["ttft_s"] <= lc.timings["total_s"]
+
+
+def test_done_callbacks_get_the_completion_once_also_when_added_after_the_end(tiny):
+    engine = Engine(tiny, max_batch_size=2, max_seq_len=32)
+    seen: list[tuple[str, Completion]] = []
+    handle = engine.submit(prompts(5)[0], SamplingParams(temperature=0.0, max_tokens=3))
+    handle.add_done_callback(lambda c: seen.append(("before", c)))
+    handle.add_done_callback(lambda c: 1 / 0)  # a failing callback is logged; the others and the engine go on
+    cancelled = engine.submit(prompts(6)[0], SamplingParams(temperature=0.0, max_tokens=20))
+    cancelled.add_done_callback(lambda c: seen.append(("cancelled", c)))
+    engine.step()
+    cancelled.cancel()
+    engine.run_until_idle()
+    handle.add_done_callback(lambda c: seen.append(("after", c)))
+    assert [name for name, _ in seen] == ["cancelled", "before", "after"]
+    assert seen[1][1] is seen[2][1] is handle.wait() and len(handle.wait().token_ids) == 3
+    assert seen[0][1].finish_reason == "cancelled"

@@ -1,4 +1,5 @@
-"""apps.generation.model_api.generate_text on this process's real engine (SmolLM2, CPU)."""
+"""apps.generation.model_api.generate_text through both backends: this process's real engine (SmolLM2, CPU), and a
+real `modelcore serve` subprocess (PLUMBLINE_BACKEND=openai)."""
 import json
 
 import pytest
@@ -6,6 +7,14 @@ import pytest
 from apps.generation.model_api import generate_text
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True, params=["inproc", "openai"])
+def backend(request):
+    """Every test runs once per backend."""
+    if request.param == "openai":
+        request.getfixturevalue("openai_backend")
+    return request.param
 
 
 def test_choices_constrain_the_output(model_cache_dir):

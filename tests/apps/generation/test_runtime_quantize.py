@@ -40,3 +40,16 @@ def test_engine_serves_the_quantized_model(model_cache_dir, settings):
     finally:
         engine.stop()
     assert text.strip()  # served end to end through the quantized base under the LoRA bank
+
+
+def test_device_setting_reads_the_allow_list():
+    import torch
+
+    from apps.generation.runtime import device_setting
+
+    assert device_setting("cpu", "auto") == (torch.device("cpu"), torch.float32)
+    assert device_setting("cpu", "bf16") == (torch.device("cpu"), torch.bfloat16)
+    with pytest.raises(ImproperlyConfigured, match="PLUMBLINE_DEVICE: device 'tpu'"):
+        device_setting("tpu", "auto")
+    with pytest.raises(ImproperlyConfigured, match="PLUMBLINE_DTYPE: dtype 'float8'"):
+        device_setting("cpu", "float8")

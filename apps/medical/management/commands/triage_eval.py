@@ -127,7 +127,7 @@ class Command(BaseCommand):
             level = parse_triage_output(result.text)[0] if result.finish_reason not in ("error", "deadline") else None
             unusable += level is None
             levels.append(level)
-        from apps.generation.runtime import get_engine
+        from apps.generation.runtime import stop_engine
 
-        get_engine().stop()  # end the engine's thread before the interpreter exits
+        stop_engine()  # end the engine's thread (if this process built one) before the interpreter exits
         return levels, unusable, time.monotonic() - start
