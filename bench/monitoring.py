@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from apps.core.eval_stats import wilson  # noqa: E402
 from apps.monitoring import stats  # noqa: E402
 
 DEFAULT_THRESHOLD = 0.15
@@ -162,17 +163,18 @@ def embedding_parity(texts: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--windows", type=int, default=100, help="same-distribution windows per window size")
-    parser.add_argument("--shift-windows", type=int, default=20, help="shifted windows per shift and size")
+    parser.add_argument("--windows", type=int, default=400, help="same-distribution windows per window size (all splits)")
+    parser.add_argument("--shift-windows", type=int, default=20, help="shifted windows per shift and size (all splits)")
     parser.add_argument("--sizes", default="50,200")
     parser.add_argument("--alpha", type=float, default=0.01)
-    parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--splits", type=int, default=5, help="reference/traffic splits of the medical pool")
     parser.add_argument("--no-parity", action="store_true", help="skip the check against transformers")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "monitoring.json")
     args = parser.parse_args()
     if args.quick:
-        args.windows, args.shift_windows, args.sizes, args.resamples = 40, 10, "50", 100
+        args.windows, args.shift_windows, args.sizes, args.resamples, args.splits = 40, 10, "50", 100, 2
     sizes = [int(s) for s in args.sizes.split(",")]
 
     import torch
@@ -193,68 +195,82 @@ def main() -> None:
     features = {name: Features(t, tokenizer, vectors[name]) for name, t in texts.items()}
 
     medical = features["medical"]
-    order = rng.permutation(len(texts["medical"]))
-    ref_index, traffic_index = order[: len(order) // 2], order[len(order) // 2:]
-    reference = medical.take(ref_index)
-    ref_counts = stats.unigram_counts(reference.ids)
-
     results: dict = {"sizes": {}}
     table = []
     for size in sizes:
-        t0 = time.perf_counter()
-        calibration = calibrated_thresholds(reference, window=size, alpha=args.alpha, resamples=args.resamples)
-        thresholds = {name: dict(fixed, calibrated=calibration["thresholds"][name]) for name, fixed in FIXED.items()}
-        calibrate_seconds = time.perf_counter() - t0
-
-        null = []
-        t0 = time.perf_counter()
-        for w in range(args.windows):
-            index = np.random.default_rng(1000 + w).choice(traffic_index, size, replace=False)
-            null.append(statistics_of(reference, ref_counts, medical.take(index)))
-        window_seconds = (time.perf_counter() - t0) / args.windows
-
-        shifts = {}
-        for shift in ("finance", "general", "general_25pct"):
-            values = []
-            for w in range(args.shift_windows):
-                wrng = np.random.default_rng(5000 + w)
-                if shift == "general_25pct":
-                    k = size // 4
-                    med = medical.take(wrng.choice(traffic_index, size - k, replace=False))
-                    gen = features["general"].take(wrng.choice(len(texts["general"]), k, replace=False))
-                    window = SimpleNamespace(ids=med.ids + gen.ids, length=np.concatenate([med.length, gen.length]),
-                                             emb=np.vstack([med.emb, gen.emb]))
-                else:
-                    pool = features[shift]
-                    window = pool.take(wrng.choice(len(texts[shift]), size, replace=len(texts[shift]) < size))
-                values.append(statistics_of(reference, ref_counts, window))
-            shifts[shift] = values
+        # Each split of the medical pool into a reference half and a traffic half is one deployment: its own
+        # calibration, its own same-distribution windows. Windows of one split share that split's luck (the two
+        # halves differ by chance), so the false-alarm rate is pooled over several splits and shown per split.
+        null: list[dict] = []  # per window: statistic values, with the split's thresholds
+        shifts: dict[str, list] = {"finance": [], "general": [], "general_25pct": []}
+        calibrate_seconds, window_seconds = 0.0, 0.0
+        per_split_thresholds = []
+        for split in range(args.splits):
+            order = np.random.default_rng(split).permutation(len(texts["medical"]))
+            ref_index, traffic_index = order[: len(order) // 2], order[len(order) // 2:]
+            reference = medical.take(ref_index)
+            ref_counts = stats.unigram_counts(reference.ids)
+            t0 = time.perf_counter()
+            calibration = calibrated_thresholds(reference, window=size, alpha=args.alpha, resamples=args.resamples)
+            limits = {name: dict(fixed, calibrated=calibration["thresholds"][name]) for name, fixed in FIXED.items()}
+            per_split_thresholds.append(calibration["thresholds"])
+            calibrate_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for w in range(args.windows // args.splits):
+                index = np.random.default_rng(1000 + 100_000 * split + w).choice(traffic_index, size, replace=False)
+                null.append({"values": statistics_of(reference, ref_counts, medical.take(index)), "limits": limits,
+                             "split": split})
+            window_seconds += time.perf_counter() - t0
+            for shift in shifts:
+                for w in range(max(1, args.shift_windows // args.splits)):
+                    wrng = np.random.default_rng(5000 + 100_000 * split + w)
+                    if shift == "general_25pct":
+                        k = size // 4
+                        med = medical.take(wrng.choice(traffic_index, size - k, replace=False))
+                        gen = features["general"].take(wrng.choice(len(texts["general"]), k, replace=False))
+                        window = SimpleNamespace(ids=med.ids + gen.ids, length=np.concatenate([med.length, gen.length]),
+                                                 emb=np.vstack([med.emb, gen.emb]))
+                    else:
+                        pool = features[shift]
+                        window = pool.take(wrng.choice(len(texts[shift]), size, replace=len(texts[shift]) < size))
+                    shifts[shift].append({"values": statistics_of(reference, ref_counts, window), "limits": limits})
 
         per_stat = {}
-        for name, limits in thresholds.items():
-            null_values = np.array([v[name] for v in null])
-            entry = {"thresholds": limits, "null_mean": float(null_values.mean()),
-                     "null_p99": float(np.quantile(null_values, 0.99)), "false_alarm_rate": {}, "detection_rate": {}}
-            for label, limit in limits.items():
-                entry["false_alarm_rate"][label] = float(np.mean(null_values > limit))
+        for name, fixed in FIXED.items():
+            labels = [*fixed, "calibrated"]
+            null_values = np.array([v["values"][name] for v in null])
+            entry = {"thresholds": {**fixed, "calibrated_per_split": [t[name] for t in per_split_thresholds]},
+                     "null_mean": float(null_values.mean()), "null_p99": float(np.quantile(null_values, 0.99)),
+                     "false_alarm_rate": {}, "false_alarm_ci95": {}, "false_alarm_rate_per_split": {},
+                     "detection_rate": {}}
+            for label in labels:
+                alarms = np.array([v["values"][name] > v["limits"][name][label] for v in null])
+                entry["false_alarm_rate"][label] = float(alarms.mean())
+                entry["false_alarm_ci95"][label] = wilson(int(alarms.sum()), len(alarms))
+                entry["false_alarm_rate_per_split"][label] = [
+                    float(alarms[[v["split"] == k for v in null]].mean()) for k in range(args.splits)]
                 entry["detection_rate"][label] = {
-                    shift: float(np.mean([v[name] > limit for v in values])) for shift, values in shifts.items()
-                }
-            entry["shift_mean"] = {shift: float(np.mean([v[name] for v in values])) for shift, values in shifts.items()}
+                    shift: float(np.mean([v["values"][name] > v["limits"][name][label] for v in values]))
+                    for shift, values in shifts.items()}
+            entry["shift_mean"] = {shift: float(np.mean([v["values"][name] for v in values]))
+                                   for shift, values in shifts.items()}
             per_stat[name] = entry
-            for label, limit in limits.items():
+            for label in labels:
+                limit = (float(np.mean(entry["thresholds"]["calibrated_per_split"])) if label == "calibrated"
+                         else fixed[label])
                 table.append((size, name, label, limit, entry["false_alarm_rate"][label],
+                              entry["false_alarm_ci95"][label],
                               *(entry["detection_rate"][label][s] for s in shifts)))
-        results["sizes"][str(size)] = {"statistics": per_stat, "calibrate_seconds": calibration["seconds"],
-                                       "calibrate_total_s": calibrate_seconds, "seconds_per_window": window_seconds}
+        results["sizes"][str(size)] = {"statistics": per_stat, "calibrate_total_s": calibrate_seconds,
+                                       "seconds_per_window": window_seconds / max(1, len(null))}
 
     parity = None if args.no_parity else embedding_parity(texts["medical"][:16] + texts["finance"][:4])
     load_after = os.getloadavg()
     result = {
         "commit": git_commit(), "threads": torch.get_num_threads(), "load_avg_before": load_before,
         "load_avg_after": load_after, "args": vars(args) | {"out": str(args.out)},
-        "pool_sizes": {name: len(t) for name, t in texts.items()}, "reference_size": len(ref_index),
-        "traffic_size": len(traffic_index),
+        "pool_sizes": {name: len(t) for name, t in texts.items()}, "reference_size": len(texts["medical"]) // 2,
+        "splits": args.splits,
         "prompt_tokens_mean": {name: float(f.length.mean()) for name, f in features.items()},
         "embed_texts_per_s": n_texts / embed_seconds, "embedding_parity_max_abs_diff": parity,
         "fixed_thresholds": {"default": DEFAULT_THRESHOLD, "evidently_js_distance": EVIDENTLY_JS_DISTANCE,
@@ -265,11 +281,13 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=1, default=str))
 
     print(f"monitoring statistics  (load {load_before[0]:.1f} -> {load_after[0]:.1f}; commit {result['commit'][:8]};"
-          f" reference {len(ref_index)} medical prompts; {args.windows} null windows, {args.shift_windows} per shift)")
-    print(f"{'window':>6}  {'statistic':<11} {'threshold':<13} {'value':>7}  {'false alarms':>12}  "
+          f" reference {len(texts['medical']) // 2} medical prompts; {args.splits} splits; {args.windows} null windows,"
+          f" {args.shift_windows} per shift)")
+    print(f"{'window':>6}  {'statistic':<11} {'threshold':<13} {'value':>7}  {'false alarms [95% CI]':>22}  "
           f"{'finance':>7} {'general':>7} {'gen 25%':>7}")
-    for size, name, label, limit, fa, *det in table:
-        print(f"{size:>6}  {name:<11} {label:<13} {limit:>7.4f}  {fa:>12.1%}  " + " ".join(f"{d:>7.0%}" for d in det))
+    for size, name, label, limit, fa, (lo, hi), *det in table:
+        print(f"{size:>6}  {name:<11} {label:<13} {limit:>7.4f}  {fa:>6.1%} [{lo:>5.1%}, {hi:>5.1%}]  "
+              + " ".join(f"{d:>7.0%}" for d in det))
     print(f"embeddings: {result['embed_texts_per_s']:.0f} texts/s; parity with transformers: max abs diff {parity}")
     for size, r in results["sizes"].items():
         print(f"window {size}: {r['seconds_per_window'] * 1000:.1f} ms per window (4 statistics); "
