@@ -157,6 +157,26 @@ class BatchKVCache:
         self._maybe_shrink()
         return moved
 
+    def read_slots(self, row: int, start: int, end: int) -> Tensor:
+        """A copy of the K and V that `row` holds at slots [start, end): (L, 2, Hkv, end - start, D)."""
+        if not 0 <= start <= end <= self.lengths[row]:
+            raise IndexError(f"BatchKVCache.read_slots: [{start}, {end}) of row {row} holding {self.lengths[row]}")
+        return torch.stack([torch.stack((k[row, :, start:end], v[row, :, start:end]))
+                            for k, v in zip(self._k, self._v, strict=True)])
+
+    def write_prefix(self, row: int, kv: Tensor) -> None:
+        """Fill the empty `row` with the K and V of its first n tokens, kv (L, 2, Hkv, n, D) (a prefix cache hit):
+        the row then holds n tokens, as if they had been prefilled."""
+        if self.lengths[row] != 0:
+            raise ValueError(f"BatchKVCache.write_prefix: row {row} already holds {self.lengths[row]} tokens")
+        n = kv.shape[3]
+        self._ensure(self.num_rows, n)
+        for layer, (k, v) in enumerate(zip(self._k, self._v, strict=True)):
+            k[row, :, :n] = kv[layer, 0]
+            v[row, :, :n] = kv[layer, 1]
+        self.lengths[row] = n
+        self.aux.clear()
+
     @property
     def forward_rows(self) -> tuple[int, int]:
         """[r0, r1): the cache rows the current forward's batch rows 0 .. B-1 are (set by begin_*())."""

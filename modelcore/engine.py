@@ -43,12 +43,16 @@ from torch import Tensor
 from .adapters import LoraBank, attach_lora_bank
 from .batch_cache import BatchKVCache
 from .model import apply_linear
+from .prefix_cache import DEFAULT_BLOCK_SIZE, PrefixCache
 from .sampling import SamplingParams, make_generator, sample_batch, sample_row
 from .structured import BatchBitmask, Grammars, GrammarState
 
 logger = logging.getLogger(__name__)
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+DEADLINE_EXCEEDED = "deadline exceeded"  # Completion.error of a request the engine ended at its deadline
 
 
 class PromptTooLongError(ValueError):
@@ -81,6 +85,7 @@ class Completion:
     completion_tokens: int
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    cached_tokens: int = 0  # prompt tokens whose KV came from the prefix cache (not computed)
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class EngineStats:
     max_adapters: int
     adapter_loads: int  # adapters read into a slot since the engine was built (evictions make reloads)
     adapter_load_failures: int
+    prefix_cache_bytes: int = 0  # KV of shared prompt prefixes kept (modelcore.prefix_cache)
+    prefix_cache_hit_tokens: int = 0  # prompt tokens served from it since the engine was built
 
 
 _END = object()  # end of a handle's delta stream
@@ -184,8 +191,10 @@ class _Request:
         on_token: Callable[[TokenEvent], None] | None,
         decoder: Any,
         adapter: tuple[str, str] | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.id = rid
+        self.deadline = deadline  # time.monotonic() after which the engine ends the request
         self.adapter_name, self.adapter_path = adapter if adapter is not None else (None, None)
         self.prompt_ids = prompt_ids
         self.params = params
@@ -197,6 +206,7 @@ class _Request:
         self.seen: Tensor | None = None  # bool (V,) for the repetition penalty
         self.row: int | None = None
         self.prefilled = 0  # prompt tokens in the cache
+        self.cached_tokens = 0  # of which copied from the prefix cache
         self.out_ids: list[int] = []
         self.text = ""
         self.sent = 0  # len of text already released
@@ -217,7 +227,9 @@ class Engine:
 
     max_batch_size: requests decoded together (KV-cache rows); max_seq_len: context per request (prompt +
     completion; default the model's max_position_embeddings); prefill_chunk: prompt tokens per step;
-    eager_sampling: mask and sample row by row (the reference path) instead of once per batch.
+    eager_sampling: mask and sample row by row (the reference path) instead of once per batch;
+    prefix_cache_bytes: memory for the KV of shared prompt prefixes (modelcore.prefix_cache; 0 = off), kept in
+    blocks of prefix_block tokens.
     """
 
     def __init__(
@@ -231,6 +243,8 @@ class Engine:
         kv_chunk: int = 128,
         max_adapters: int = 0,
         eager_sampling: bool = False,
+        prefix_cache_bytes: int = 0,
+        prefix_block: int = DEFAULT_BLOCK_SIZE,
     ) -> None:
         config = model.config
         if max_batch_size < 1 or prefill_chunk < 1:
@@ -258,6 +272,9 @@ class Engine:
         else:
             self.eos_ids = frozenset() if config.eos_token_id is None else frozenset({config.eos_token_id})
         self.eager_sampling = eager_sampling
+        self.prefix: PrefixCache | None = (
+            PrefixCache(prefix_cache_bytes, block_size=prefix_block) if prefix_cache_bytes > 0 else None
+        )
         self._grammars: Grammars | None = None
         self._grammars_lock = threading.Lock()
         self._bitmask: BatchBitmask | None = None  # built with the first constrained request (engine thread)
@@ -282,10 +299,16 @@ class Engine:
         *,
         adapter: tuple[str, str] | None = None,
         on_token: Callable[[TokenEvent], None] | None = None,
+        deadline: float | None = None,
     ) -> RequestHandle:
         """Queue a request; thread-safe, returns at once. `adapter`: (name, PEFT adapter directory) or None
         for the base model. Raises PromptTooLongError when prompt + 1 token exceeds max_seq_len, ValueError
-        for bad prompts / constraints / adapters."""
+        for bad prompts / constraints / adapters. `deadline`: a `time.monotonic()` value; the engine ends the request
+        between steps once it has passed (waiting or running; finish_reason "cancelled", error DEADLINE_EXCEEDED,
+        the text so far kept)."""
+        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, (int, float))
+                                     or deadline != deadline):
+            raise ValueError("deadline must be a time.monotonic() value or None")
         if adapter is not None:
             if self.lora is None:
                 raise ValueError("this engine serves no adapters (max_adapters=0)")
@@ -304,7 +327,7 @@ class Engine:
             raise ValueError("stop strings and json_schema / regex / choices need an Engine with a tokenizer")
         grammar = self._grammar_state(params) if params.constrained else None
         decoder = None if self.tokenizer is None else self.tokenizer.stream_decoder()
-        req = _Request(next(self._ids), prompt_ids, params, grammar, on_token, decoder, adapter)
+        req = _Request(next(self._ids), prompt_ids, params, grammar, on_token, decoder, adapter, deadline)
         handle = RequestHandle(self, req)
         req.handle = handle
         with self._wakeup:
@@ -362,6 +385,7 @@ class Engine:
     def stats(self) -> EngineStats:
         """Batch occupancy, KV-cache use and adapter loads now; never waits for the step lock."""
         lengths = list(self.cache.lengths)
+        prefix = self.prefix.stats() if self.prefix is not None else None
         return EngineStats(
             running=len(lengths),
             waiting=self.num_waiting,
@@ -373,6 +397,8 @@ class Engine:
             max_adapters=self.lora.max_adapters if self.lora is not None else 0,
             adapter_loads=self._adapter_loads,
             adapter_load_failures=self._adapter_load_failures,
+            prefix_cache_bytes=prefix.bytes if prefix is not None else 0,
+            prefix_cache_hit_tokens=prefix.hit_tokens if prefix is not None else 0,
         )
 
     # -------------------------------------------------------------------------------------------- step
@@ -407,28 +433,59 @@ class Engine:
         with self._wakeup:
             while self._incoming:
                 self._waiting.append(self._incoming.popleft())
-        for req in [r for r in self._waiting if r.cancel_requested]:
+        now = time.monotonic()
+        for req in [r for r in [*self._waiting, *self._rows] if r.cancel_requested]:
             self._finish(req, "cancelled")
-        for req in [r for r in self._rows if r.cancel_requested]:
-            self._finish(req, "cancelled")
+        for req in [r for r in [*self._waiting, *self._rows] if r.deadline is not None and now >= r.deadline]:
+            self._finish(req, "cancelled", error=DEADLINE_EXCEEDED)
 
     def _admit(self) -> None:
-        while self._waiting and self.cache.num_rows < self.max_batch_size:
-            req = self._waiting[0]
+        """Admit waiting requests in arrival order while rows are free. A request whose adapter cannot get a slot
+        now (every slot serves running requests) keeps its place at the head of the queue and takes the first
+        slot that frees, while requests behind it that need no new adapter are admitted: no head-of-line blocking
+        behind adapter loads."""
+        blocked = False  # a request ahead is waiting for an adapter slot
+        for req in list(self._waiting):
+            if self.cache.num_rows >= self.max_batch_size:
+                break
             if req.adapter_name is not None:
+                if blocked and req.adapter_name not in self.lora.names():
+                    continue  # no slot for a new adapter: the request ahead of it gets the next one first
                 ready = self._adapter_ready(req)
                 if ready is None:
                     continue  # its adapter failed to load: the request has ended
                 if not ready:
-                    break  # every adapter slot serves a running request: wait, in arrival order
-            self._waiting.popleft()
+                    blocked = True
+                    continue
+            self._waiting.remove(req)
             req.row = self.cache.add_row()
             self._rows.append(req)
+            if self.prefix is not None:
+                self._reuse_prefix(req)
             req.t_admit = time.perf_counter()
             req.generator = make_generator(req.params.seed, self.device)
             if req.params.repetition_penalty != 1.0:
                 req.seen = torch.zeros(self.config.vocab_size, dtype=torch.bool, device=self.device)
                 req.seen[torch.tensor(req.prompt_ids, device=self.device)] = True
+
+    @staticmethod
+    def _adapter_key(req: _Request) -> tuple[str, str] | None:
+        return (req.adapter_name, req.adapter_path) if req.adapter_name is not None else None
+
+    def _reuse_prefix(self, req: _Request) -> None:
+        """Copy the longest cached prefix of req's prompt into its (new, empty) row: those tokens are prefilled."""
+        assert self.prefix is not None and req.row is not None
+        n, kv = self.prefix.match(self._adapter_key(req), req.prompt_ids)
+        if kv is not None:
+            self.cache.write_prefix(req.row, kv)
+            req.prefilled = req.cached_tokens = n
+
+    def _keep_prefix(self, req: _Request) -> None:
+        """Keep the whole blocks of req's prompt prefilled so far in the prefix cache (those not kept yet)."""
+        assert self.prefix is not None and req.row is not None
+        row = req.row
+        self.prefix.insert(self._adapter_key(req), req.prompt_ids, req.prefilled,
+                           lambda start, end: self.cache.read_slots(row, start, end))
 
     def _adapter_ready(self, req: _Request) -> bool | None:
         """Make `req`'s adapter resident. False: no slot can be freed now; None: loading failed (req ended)."""
@@ -477,6 +534,8 @@ class Engine:
                 logits = self._forward(input_ids, positions, [req.adapter_name])  # (1, V)
                 self.cache.commit()
                 req.prefilled += n
+                if self.prefix is not None:
+                    self._keep_prefix(req)
                 if req.prefilled == len(req.prompt_ids):
                     token = self._sample(req, logits[0]) if self.eager_sampling else self._sample_batch([req], logits)[0]
                     self._emit(req, token)
@@ -632,6 +691,7 @@ class Engine:
             completion_tokens=len(req.out_ids),
             error=error,
             timings=timings,
+            cached_tokens=req.cached_tokens,
         )
         assert req.handle is not None
         req.handle._resolve(completion)

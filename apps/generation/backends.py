@@ -82,7 +82,7 @@ class InprocBackend:
         submitted = []
         try:
             for request in requests:
-                submitted.append(self._submit(engine, **request))
+                submitted.append(self._submit(engine, deadline, **request))
             return [self._drain(item, callback, deadline) for item, callback in zip(submitted, on_text, strict=True)]
         except BaseException:
             for item in submitted:
@@ -91,7 +91,8 @@ class InprocBackend:
             raise
 
     @staticmethod
-    def _submit(engine, *, prompt: str, adapter=None, chat: bool = True, system: str | None = None,
+    def _submit(engine, deadline: float | None, *, prompt: str, adapter=None, chat: bool = True,
+                system: str | None = None,
                 max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = 0,
                 stop: tuple[str, ...] = (), json_schema: dict | None = None, choices: tuple[str, ...] | None = None,
                 grammar: str | None = None, ignore_eos: bool = False):
@@ -106,7 +107,7 @@ class InprocBackend:
         ref = adapter_ref(adapter)
         label = ref[0] if ref else ""
         try:
-            return engine.submit(text_prompt, params, adapter=ref), label
+            return engine.submit(text_prompt, params, adapter=ref, deadline=deadline), label
         except ValueError as exc:  # prompt too long, bad parameters
             return TextResult("", "error", 0, 0, error=str(exc), adapter_label=label)
 
@@ -131,8 +132,13 @@ class InprocBackend:
             raise
         done = handle.wait()
         metrics.generation_ended(completion_tokens=done.completion_tokens, timings=done.timings)
-        reason = "deadline" if hit_deadline else done.finish_reason
-        return TextResult(done.text, reason, done.prompt_tokens, done.completion_tokens, done.error or "", label)
+        from modelcore.engine import DEADLINE_EXCEEDED
+
+        hit_deadline = hit_deadline or (done.finish_reason == "cancelled" and done.error == DEADLINE_EXCEEDED)
+        if hit_deadline:
+            return TextResult(done.text, "deadline", done.prompt_tokens, done.completion_tokens, "", label)
+        return TextResult(done.text, done.finish_reason, done.prompt_tokens, done.completion_tokens, done.error or "",
+                          label)
 
 
 # ------------------------------------------------------------------------------------------------ openai

@@ -127,6 +127,7 @@ class _EngineHolder:
             max_batch_size=settings.PLUMBLINE_ENGINE_MAX_BATCH,
             max_seq_len=settings.PLUMBLINE_ENGINE_MAX_SEQ_LEN,
             max_adapters=settings.PLUMBLINE_ENGINE_MAX_ADAPTERS,
+            prefix_cache_bytes=settings.PLUMBLINE_PREFIX_CACHE_MB << 20,
         )
         engine.start()
         return engine

@@ -162,6 +162,8 @@ class EngineCollector:
             ("plumbline_engine_kv_cache_bytes", "Bytes the KV cache has allocated.", stats.kv_bytes),
             ("plumbline_engine_adapters_resident", "LoRA adapters resident in the engine.", stats.adapters_resident),
             ("plumbline_engine_max_adapters", "LoRA adapter slots of the engine.", stats.max_adapters),
+            ("plumbline_engine_prefix_cache_bytes", "Bytes of shared prompt-prefix KV the engine keeps.",
+             stats.prefix_cache_bytes),
         ]
         for name, doc, value in gauges:
             yield GaugeMetricFamily(name, doc, value=value)
@@ -170,6 +172,9 @@ class EngineCollector:
         loads.add_metric(["ok"], stats.adapter_loads)
         loads.add_metric(["failed"], stats.adapter_load_failures)
         yield loads
+        yield CounterMetricFamily("plumbline_engine_prefix_cache_hit_tokens",
+                                  "Prompt tokens whose KV came from the prefix cache instead of a prefill.",
+                                  value=stats.prefix_cache_hit_tokens)
 
 
 class _Registered:
@@ -226,4 +231,5 @@ COLLECTED_NAMES = {
     "plumbline_engine_batch_occupancy", "plumbline_engine_kv_cache_tokens",
     "plumbline_engine_kv_cache_capacity_tokens", "plumbline_engine_kv_cache_usage", "plumbline_engine_kv_cache_bytes",
     "plumbline_engine_adapters_resident", "plumbline_engine_max_adapters", "plumbline_adapter_loads",
+    "plumbline_engine_prefix_cache_bytes", "plumbline_engine_prefix_cache_hit_tokens",
 }

@@ -151,6 +151,9 @@ PLUMBLINE_BACKEND_URL = os.environ.get("PLUMBLINE_BACKEND_URL", "")
 PLUMBLINE_BACKEND_API_KEY = os.environ.get("PLUMBLINE_BACKEND_API_KEY", "")
 PLUMBLINE_BACKEND_MODEL = os.environ.get("PLUMBLINE_BACKEND_MODEL", "")
 PLUMBLINE_BACKEND_TIMEOUT_S = env_int("PLUMBLINE_BACKEND_TIMEOUT_S", 600)  # one HTTP request, stream included
+# Memory of the gpu worker's prefix cache (modelcore/prefix_cache.py): the KV of prompt prefixes that requests share
+# (the system prompt, a company's fact table across a report's sections) is kept and reused; 0 turns it off.
+PLUMBLINE_PREFIX_CACHE_MB = env_int("PLUMBLINE_PREFIX_CACHE_MB", 256)
 # Input limits that the API enforces before anything is written.
 PLUMBLINE_MAX_PROMPT_CHARS = env_int("PLUMBLINE_MAX_PROMPT_CHARS", 16000)
 PLUMBLINE_MAX_NEW_TOKENS = env_int("PLUMBLINE_MAX_NEW_TOKENS", 1024)

@@ -255,6 +255,7 @@ async def _generate(request: Request, chat: bool) -> Response:
     return JSONResponse(completion_body(rid, parsed.model, chat=chat, text=done.text,
                                         finish_reason=FINISH_REASONS[done.finish_reason],
                                         prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens,
+                                        cached_tokens=done.cached_tokens,
                                         token_ids=done.token_ids if parsed.return_token_ids else None))
 
 
@@ -292,7 +293,8 @@ async def _stream(gen: _Generation, rid: str, parsed: GenerationRequest, chat: b
                                   finish_reason=FINISH_REASONS[item.finish_reason]))
             if parsed.include_usage:
                 yield _sse(chunk_body(rid, model, created, chat=chat,
-                                      usage_counts=(item.prompt_tokens, item.completion_tokens)))
+                                      usage_counts=(item.prompt_tokens, item.completion_tokens,
+                                                    item.cached_tokens)))
             break
         yield "data: [DONE]\n\n"
     finally:

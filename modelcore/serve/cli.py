@@ -34,6 +34,8 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seq-len", type=int, default=None, help="context per request (default: the model's)")
     p.add_argument("--max-batch-size", type=int, default=8, help="requests decoded together")
     p.add_argument("--max-adapters", type=int, default=8, help="adapters resident at once (0 = none)")
+    p.add_argument("--prefix-cache-mb", type=int, default=256,
+                   help="memory for the KV of shared prompt prefixes, reused across requests (0 = off)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest request body (413 above)")
     p.add_argument("--max-pending", type=int, default=64, help="requests in progress at once (429 above)")
     p.add_argument("--adapter-root", type=Path, default=None,
@@ -69,7 +71,8 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if api_key is None and not (args.insecure_no_auth and _is_loopback(args.host)):
         parser.error(f"serve: give --api-key or ${API_KEY_ENV} (--insecure-no-auth only with a loopback --host)")
     for flag, value, low in (("--max-batch-size", args.max_batch_size, 1), ("--max-adapters", args.max_adapters, 0),
-                             ("--max-body-bytes", args.max_body_bytes, 1024), ("--max-pending", args.max_pending, 1)):
+                             ("--max-body-bytes", args.max_body_bytes, 1024), ("--max-pending", args.max_pending, 1),
+                             ("--prefix-cache-mb", args.prefix_cache_mb, 0)):
         if value < low:
             parser.error(f"{flag}={value} must be >= {low}")
     if args.max_seq_len is not None and args.max_seq_len < 2:
@@ -92,7 +95,7 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                            device=device, dtype=dtype)
         tokenizer = load_tokenizer(args.model, cache_dir=args.cache_dir)
         engine = Engine(model, tokenizer, max_batch_size=args.max_batch_size, max_seq_len=args.max_seq_len,
-                        max_adapters=args.max_adapters)
+                        max_adapters=args.max_adapters, prefix_cache_bytes=args.prefix_cache_mb << 20)
     except (ValueError, FileNotFoundError) as exc:
         parser.error(f"--model {args.model}: {exc}")
     server = Server(engine, model_name=args.served_model_name or args.model, api_key=api_key,

@@ -326,13 +326,16 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+    """OpenAI's usage object; prompt_tokens_details.cached_tokens = prompt tokens served by the prefix cache."""
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens}
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens}}
 
 
 def completion_body(rid: str, model: str, *, chat: bool, text: str, finish_reason: str | None,
-                    prompt_tokens: int, completion_tokens: int, token_ids: list[int] | None = None) -> dict[str, Any]:
+                    prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
+                    token_ids: list[int] | None = None) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason, "logprobs": None}
     if chat:
         choice["message"] = {"role": "assistant", "content": text}
@@ -341,13 +344,13 @@ def completion_body(rid: str, model: str, *, chat: bool, text: str, finish_reaso
     if token_ids is not None:
         choice["token_ids"] = token_ids
     return {"id": rid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-            "model": model, "choices": [choice], "usage": usage(prompt_tokens, completion_tokens),
+            "model": model, "choices": [choice], "usage": usage(prompt_tokens, completion_tokens, cached_tokens),
             "system_fingerprint": None}
 
 
 def chunk_body(rid: str, model: str, created: int, *, chat: bool, text: str | None = None,
                finish_reason: str | None = None, role: bool = False,
-               usage_counts: tuple[int, int] | None = None) -> dict[str, Any]:
+               usage_counts: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """One SSE chunk: a delta (text and / or the assistant role), a finish reason, or (no choices) the usage."""
     body: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk" if chat else "text_completion",
                             "created": created, "model": model, "system_fingerprint": None}

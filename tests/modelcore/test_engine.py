@@ -162,6 +162,29 @@ def test_cancel_frees_the_row_for_a_queued_request(tiny):
     long.cancel()  # no-op once finished
 
 
+def test_the_engine_ends_requests_at_their_deadline_waiting_or_running(tiny):
+    import time
+
+    from modelcore.engine import DEADLINE_EXCEEDED
+
+    engine = Engine(tiny, None, max_batch_size=1)
+    endless = SamplingParams(temperature=0, max_tokens=500, ignore_eos=True)
+    running = engine.submit(prompts(8)[0], endless, deadline=time.monotonic() + 0.3,
+                            on_token=lambda event: time.sleep(0.005))  # >= 2.5 s for all 500 tokens
+    queued = engine.submit(prompts(6)[0], endless, deadline=time.monotonic() + 0.1)  # never gets the row in time
+    started = time.monotonic()
+    engine.run_until_idle()
+    assert time.monotonic() - started < 5
+    first, second = running.wait(0), queued.wait(0)
+    assert (first.finish_reason, first.error) == ("cancelled", DEADLINE_EXCEEDED)
+    assert 0 < first.completion_tokens < 500  # it ran until the deadline and keeps its tokens
+    assert (second.finish_reason, second.error, second.completion_tokens) == ("cancelled", DEADLINE_EXCEEDED, 0)
+    assert engine.cache.num_rows == 0
+    for bad in ("soon", True, float("nan")):
+        with pytest.raises(ValueError, match="deadline"):
+            engine.submit(prompts(3)[0], GREEDY, deadline=bad)
+
+
 def test_cancel_while_queued_and_from_the_callback(tiny):
     engine = Engine(tiny, None, max_batch_size=2)
     h = engine.submit(prompts(5)[0], GREEDY)

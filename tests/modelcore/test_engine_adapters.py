@@ -90,6 +90,26 @@ def test_a_request_waits_for_an_adapter_slot_and_lru_evicts_unused_adapters(adap
     assert hb.wait(timeout=0).token_ids == merged_greedy(adapters["b"], pb, 8)
 
 
+def test_requests_behind_one_waiting_for_an_adapter_slot_are_not_blocked(adapters):
+    engine = Engine(load_model("tiny-gqa"), None, max_batch_size=4, max_adapters=1)
+    pa, pb, pc, pd, pe = prompts(6, 4, 5, 7, 3)
+    long = SamplingParams(temperature=0, max_tokens=12, ignore_eos=True)
+    ha = engine.submit(pa, long, adapter=("a", adapters["a"]))
+    hb = engine.submit(pb, GREEDY, adapter=("b", adapters["b"]))  # needs the one slot, which serves a
+    hc = engine.submit(pc, GREEDY)  # the base model: no slot needed
+    hd = engine.submit(pd, GREEDY, adapter=("b", adapters["b"]))  # also needs a new adapter: stays behind b
+    he = engine.submit(pe, GREEDY, adapter=("a", adapters["a"]))  # a is resident: admitted
+    engine.step()
+    running = {id(r.handle) for r in engine._rows}
+    assert running == {id(ha), id(hc), id(he)}
+    assert [r.handle for r in engine._waiting] == [hb, hd]  # arrival order kept
+    engine.run_until_idle()
+    assert hb.wait(0).token_ids == merged_greedy(adapters["b"], pb, 8)
+    assert hd.wait(0).token_ids == merged_greedy(adapters["b"], pd, 8)
+    assert hc.wait(0).token_ids == merged_greedy(None, pc, 8)
+    assert he.wait(0).token_ids == merged_greedy(adapters["a"], pe, 8)
+
+
 def test_an_adapter_that_fails_to_load_fails_only_its_request(adapters, tmp_path):
     (tmp_path / "adapter_model.bin").write_bytes(b"not safetensors")
     engine = Engine(load_model("tiny-gqa"), None, max_batch_size=2, max_adapters=2)

@@ -126,6 +126,21 @@ def test_chat_stream_joins_to_the_non_stream_text(client, engine):
     assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens == ref.prompt_tokens
 
 
+def test_a_shared_system_prompt_is_served_from_the_prefix_cache(client, engine):
+    system = ("You are an equity research assistant. Use only the facts given. " * 12).strip()
+    answers = []
+    for question in ("Summarise revenue growth.", "Name the largest risk."):
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+        out = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=8, temperature=0,
+                                             extra_body={"return_token_ids": True})
+        ref = reference(engine, engine.tokenizer.apply_chat_template(messages), max_tokens=8)  # no prefix cache
+        assert out.choices[0].token_ids == ref.token_ids
+        answers.append(out.usage)
+    cached = answers[1].prompt_tokens_details.cached_tokens
+    assert cached >= 128 and cached % 16 == 0 and cached < answers[1].prompt_tokens  # whole blocks of the system
+    assert answers[0].prompt_tokens_details.cached_tokens == 0
+
+
 def test_json_schema_response_format_parses_and_validates(client):
     schema = {"type": "object", "properties": {"rating": {"enum": ["buy", "hold", "sell"]},
                                                "confidence": {"type": "integer", "minimum": 0, "maximum": 100}},
