@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import terminate
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 
@@ -143,12 +145,7 @@ class WorkerProcess:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        terminate(self.proc)
         if not self._log.closed:
             self._log.close()
 

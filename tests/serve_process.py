@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.processes import terminate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,12 +68,6 @@ class ServeProcess:
         raise RuntimeError(f"modelcore serve not ready after {timeout}s:\n{self.log()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         if not self._log.closed:
             self._log.close()

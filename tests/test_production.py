@@ -13,7 +13,6 @@ import http.client
 import os
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from urllib.parse import urlencode
 
 import pytest
 import yaml
+
+from tests.processes import terminate
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "platform" / "docker" / "Dockerfile"
@@ -108,13 +109,7 @@ class Gunicorn:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         self._log.close()
 
 

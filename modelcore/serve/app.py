@@ -323,15 +323,21 @@ async def models(request: Request) -> Response:
     return JSONResponse({"object": "list", "data": data})
 
 
-async def load_lora_adapter(request: Request) -> Response:
-    server: Server = request.app.state.server
+async def _adapter_body(server: Server, request: Request, allowed: set[str]) -> dict:
+    """An authorized adapter request's JSON object, with no field outside `allowed` (400 naming the first)."""
     server.authorize(request)
     body = await server.json_body(request)
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
-    unknown = set(body) - {"lora_name", "lora_path", "load_inplace"}
+    unknown = set(body) - allowed
     if unknown:
         raise bad(sorted(unknown)[0], "unknown field")
+    return body
+
+
+async def load_lora_adapter(request: Request) -> Response:
+    server: Server = request.app.state.server
+    body = await _adapter_body(server, request, {"lora_name", "lora_path", "load_inplace"})
     name, path = body.get("lora_name"), body.get("lora_path")
     resolved = await asyncio.to_thread(server.check_adapter, name, path)
     if not server.add_adapter(name, resolved):
@@ -342,13 +348,7 @@ async def load_lora_adapter(request: Request) -> Response:
 
 async def unload_lora_adapter(request: Request) -> Response:
     server: Server = request.app.state.server
-    server.authorize(request)
-    body = await server.json_body(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object")
-    unknown = set(body) - {"lora_name", "lora_path", "lora_int_id"}
-    if unknown:
-        raise bad(sorted(unknown)[0], "unknown field")
+    body = await _adapter_body(server, request, {"lora_name", "lora_path", "lora_int_id"})
     name = body.get("lora_name")
     if not isinstance(name, str) or name not in server.adapters:
         raise ApiError(404, f"The LoRA adapter '{name}' cannot be found.", param="lora_name", code="model_not_found")
