@@ -39,6 +39,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PLUMBLINE_DATA_DIR", str(REPO / "var" / "test-cache"))
+# No prefix cache: the grammar cost compares modes decoding the same prompts one after another, and a cache warmed
+# by the first mode would shorten the later modes' prefill (PLUMBLINE_PREFIX_CACHE_MB=256 to measure with it).
+os.environ.setdefault("PLUMBLINE_PREFIX_CACHE_MB", "0")
 _TMP = tempfile.mkdtemp(prefix="plumbline-bench-grounded-")
 os.environ["DATABASE_URL"] = f"sqlite:///{_TMP}/bench.sqlite3"
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.dev"
