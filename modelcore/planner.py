@@ -44,7 +44,7 @@ from .config import PRESETS, ModelConfig
 
 PRECISIONS = ("fp32", "bf16", "fp8", "int8", "int4")
 LINKS = ("nvlink", "pcie")
-DEFAULT_GROUP_SIZE = 64  # int4 group size (modelcore.quant's default)
+DEFAULT_GROUP_SIZE = 64  # int4 group size for DeepSeek-scale models (modelcore.quant defaults to 32, for SmolLM2)
 PREFILL_CHUNK = 512  # modelcore.engine.Engine's default prompt tokens per step (activation estimate)
 CPU_CALIBRATION = Path(__file__).resolve().parents[1] / "bench" / "results" / "plan_cpu.json"
 
@@ -272,10 +272,11 @@ class WeightBytes:
 
 
 def weight_bytes(c: ModelConfig, precision: str, group_size: int = DEFAULT_GROUP_SIZE) -> WeightBytes:
-    """Linear layers and the lm_head at `precision`; norms and the embedding table at the activation dtype.
-    A tied embedding is the lm_head in fp32/bf16; quantized, the lm_head is a quantized copy beside it."""
+    """Linear layers and the lm_head at `precision` (under int4 the lm_head is int8, as modelcore.quant serves it);
+    norms and the embedding table at the activation dtype. A tied embedding is the lm_head in fp32/bf16;
+    quantized, the lm_head is a quantized copy beside it."""
     layers = c.num_hidden_layers * sum(matrix_bytes(r, k, precision, group_size) for r, k in _layer_matrices(c))
-    lm_head = matrix_bytes(c.vocab_size, c.hidden_size, precision, group_size)
+    lm_head = matrix_bytes(c.vocab_size, c.hidden_size, "int8" if precision == "int4" else precision, group_size)
     norms = (2 * c.num_hidden_layers + 1) * c.hidden_size * act_bytes(precision)
     embedding = c.vocab_size * c.hidden_size * act_bytes(precision)
     shared = c.tie_word_embeddings and precision in ("fp32", "bf16")

@@ -38,7 +38,11 @@ from torch import Tensor, nn
 
 QUANT_MODES = ("int8", "int4")
 GROUP_SIZES = (32, 64, 128)
-DEFAULT_GROUP_SIZE = 64
+# 32: the embedded model's layers ship as GGUF Q4_1, blocks of 32 weights with their own scale and minimum, so
+# int4 groups of 32 line up with the source blocks (+0.4 % perplexity with the int8 head) while groups of 64 straddle
+# two blocks (+37 %; v_proj and down_proj alone +12 % each; bench/quant.py). A checkpoint stored in bf16 (DeepSeek)
+# has no such blocks: 64 or 128 may serve it well; set the group size per model.
+DEFAULT_GROUP_SIZE = 32
 KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 DEFAULT_COMPUTE_DTYPE = torch.bfloat16  # CPU kernel activations for float32 inputs (see module docstring)
 INT4_N_MULTIPLE = 16  # _convert_weight_to_int4pack_for_cpu: "expect N to be dividable by 16"
@@ -245,10 +249,15 @@ def quantize_model(
     group_size: int = DEFAULT_GROUP_SIZE,
     *,
     include_lm_head: bool = True,
+    lm_head_int8: bool = True,
     compute_dtype: torch.dtype | None = DEFAULT_COMPUTE_DTYPE,
 ) -> nn.Module:
     """Replace every plain `nn.Linear` of `model` with an `Int8Linear` / `Int4Linear`, in place; returns
-    `model`. The embedding stays float (a tied `lm_head` gets its own quantized copy of the matrix).
+    `model`. The embedding stays float (a tied `lm_head` gets its own quantized copy of the matrix). Under int4
+    the `lm_head` is quantized to int8 unless `lm_head_int8=False` (llama.cpp's Q4 types likewise keep the
+    output matrix at 6-8 bits; the embedded model's tied embedding ships as Q8_0): on SmolLM2-135M, int4 g32 with
+    an int4 head costs +4.5 % perplexity, with an int8 head +0.4 % (bench/quant.py). `include_lm_head=False`
+    leaves the head float.
     Quantize before attaching a LoRA bank (the bank then wraps the quantized modules; deltas stay float).
     compute_dtype: the CPU kernels' activation dtype for float32 inputs (None: the input's own)."""
     check_quantize_args(mode, group_size)
@@ -262,7 +271,10 @@ def quantize_model(
         if type(module) is nn.Linear and (include_lm_head or name != "lm_head")
     ]
     for name, linear in targets:
-        q = Int8Linear.from_linear(linear) if mode == "int8" else Int4Linear.from_linear(linear, group_size)
+        if mode == "int8" or (name == "lm_head" and lm_head_int8):
+            q: Int8Linear | Int4Linear = Int8Linear.from_linear(linear)
+        else:
+            q = Int4Linear.from_linear(linear, group_size)
         q.compute_dtype = compute_dtype
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, q.to(linear.weight.device))

@@ -287,9 +287,10 @@ PLUMBLINE_ENGINE_MAX_SEQ_LEN = env_int("PLUMBLINE_ENGINE_MAX_SEQ_LEN", 0) or Non
 # Example for long inputs: {"kind": "sparse", "options": {"score": "quest"}, "layers": [2, 3, ..., 29]}.
 PLUMBLINE_LAYER_ATTENTION = os.environ.get("PLUMBLINE_LAYER_ATTENTION", "")
 # Weight-only quantization of the served model, applied when gpu workers load it (modelcore/quant.py):
-# "" (float32), "int8" (per output channel) or "int4" (group-wise, PLUMBLINE_QUANTIZE_GROUP_SIZE 32 / 64 / 128).
+# "" (float32), "int8" (per output channel) or "int4" (group-wise, PLUMBLINE_QUANTIZE_GROUP_SIZE 32 / 64 / 128;
+# the lm_head stays int8 under int4).
 PLUMBLINE_QUANTIZE = os.environ.get("PLUMBLINE_QUANTIZE", "")
-PLUMBLINE_QUANTIZE_GROUP_SIZE = env_int("PLUMBLINE_QUANTIZE_GROUP_SIZE", 64)
+PLUMBLINE_QUANTIZE_GROUP_SIZE = env_int("PLUMBLINE_QUANTIZE_GROUP_SIZE", 32)
 
 # Service metrics for operators (apps/monitoring/metrics.py, README "Service metrics"). The web answers GET /metrics
 # to "Authorization: Bearer <PLUMBLINE_METRICS_TOKEN>" only ("" = /metrics answers 404). A worker started with

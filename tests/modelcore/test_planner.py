@@ -84,7 +84,7 @@ def test_7b_bf16_on_one_h100():
 # --- 2. 67B int4 (group 64) on 2 x A100 80GB SXM, tensor parallel 2 over NVLink (600 GB/s), chat batch 4 ---------
 def test_67b_int4_tp2_nvlink_batch4():
     p = plan("deepseek-llm-67b-base", "int4", "a100-80gb-sxm", devices=2, tp=2, scenario="chat", batch=4)
-    w_read = L67 * layer67(int4_bytes) + int4_bytes(V67, H67) + (2 * L67 + 1) * H67 * 2
+    w_read = L67 * layer67(int4_bytes) + int8_bytes(V67, H67) + (2 * L67 + 1) * H67 * 2  # the head int8
     t_mem = (w_read + 4 * 2048 * KV67_BF16) / 2 / (2039e9 * E_BW)
     allreduce = LAT_NVLINK + 2 * (2 - 1) / 2 * (4 * H67 * 2) / (600e9 / 2)  # 4 rows x h x bf16
     comm = 2 * L67 * allreduce

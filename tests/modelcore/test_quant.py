@@ -123,6 +123,16 @@ def test_quantized_tiny_model_logits_close_to_float32(mode, group_size):
     assert sizes["linear"] < weight_bytes(ref)["linear"] / 3.5
 
 
+def test_int4_keeps_the_lm_head_at_int8_unless_asked():
+    model = load_model("tiny-tied", quantize="int4", group_size=32)
+    assert isinstance(model.lm_head, Int8Linear)
+    assert isinstance(model.model.layers[0].mlp.down_proj, Int4Linear)
+    plain = quantize_model(load_model("tiny-tied"), "int4", 32, lm_head_int8=False)
+    assert isinstance(plain.lm_head, Int4Linear)
+    float_head = quantize_model(load_model("tiny-tied"), "int4", 32, include_lm_head=False)
+    assert type(float_head.lm_head) is nn.Linear
+
+
 def test_quantize_arguments_are_checked():
     with pytest.raises(ValueError, match="quantize='int3'"):
         load_model("tiny", quantize="int3")
