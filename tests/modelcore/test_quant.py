@@ -212,3 +212,18 @@ def test_smollm2_quantized_logits_close_and_top1_agrees(smollm2_dir, smollm2_tok
             assert err.mean() < max_mean_err and agree.mean() >= min_agree, (mode, err.mean(), agree.mean())
             assert got[0][-1].argmax() == want[0][-1].argmax()  # the next token after "...France is"
             del quant
+
+
+def test_int4_group_32_holds_the_embedded_models_q4_1_weights_exactly(smollm2_dir):
+    """The GGUF's layers are Q4_1 (blocks of 32: x = q * d + m, q in 0..15, each block's min at 0 and max at 15),
+    so int4 with groups of 32 finds the same grid: the quantized weights equal the converted float32 ones bit for
+    bit. Groups of 64 straddle two blocks and do not."""
+    from safetensors import safe_open
+
+    with safe_open(str(smollm2_dir / "model.safetensors"), "pt") as f:
+        for name in ("model.layers.0.self_attn.v_proj.weight", "model.layers.29.mlp.down_proj.weight"):
+            w = f.get_tensor(name)
+            lin = nn.Linear(w.shape[1], w.shape[0], bias=False)
+            lin.weight.data.copy_(w)
+            torch.testing.assert_close(Int4Linear.from_linear(lin, 32).dequantize(), w, rtol=0, atol=0)
+            assert (Int4Linear.from_linear(lin, 64).dequantize() - w).abs().max() > 1e-3
