@@ -67,12 +67,11 @@ def resolve(device: str = "auto", dtype: str = "auto") -> tuple[torch.device, to
     return resolved, resolve_dtype(dtype, resolved)
 
 
-def add_device_arguments(parser, *, dtype: bool = True) -> None:
+def add_device_arguments(parser) -> None:
     """The command line's --device and --dtype (argparse), read back by `device_arguments`."""
     parser.add_argument("--device", default="auto", help=f"{DEVICE_SPECS} (default auto: a GPU if there is one)")
-    if dtype:
-        parser.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
-                            help="weights and activations (default auto: bfloat16 on CUDA, float32 on a CPU)")
+    parser.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+                        help="weights and activations (default auto: bfloat16 on CUDA, float32 on a CPU)")
 
 
 def device_arguments(args, parser) -> tuple[torch.device, torch.dtype]:
@@ -81,4 +80,4 @@ def device_arguments(args, parser) -> tuple[torch.device, torch.dtype]:
         device = resolve_device(args.device)
     except ValueError as exc:
         parser.error(f"--device: {exc}")
-    return device, resolve_dtype(getattr(args, "dtype", "auto"), device)
+    return device, resolve_dtype(args.dtype, device)
