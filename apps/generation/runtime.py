@@ -149,6 +149,17 @@ def engine_stats():
     return None if engine is None else engine.stats()
 
 
+def engine_metric_families() -> list:
+    """Prometheus metric families of this process's engine (modelcore.metrics), [] when it has built none; like
+    `engine_stats`, never loads the model (nor torch, in a process without an engine)."""
+    stats = engine_stats()
+    if stats is None:
+        return []
+    from modelcore.metrics import engine_metric_families as families
+
+    return list(families(stats))
+
+
 def stop_engine() -> None:
     """Stop this process's engine thread if it built one (scripts, before the interpreter exits)."""
     engine = _holder.built()

@@ -13,6 +13,7 @@ Routes (all but /health need `Authorization: Bearer <key>` when the server has a
   POST /v1/chat/completions        messages -> the model's chat template -> text (stream: SSE)
   POST /v1/load_lora_adapter       {"lora_name", "lora_path"}: vLLM's runtime LoRA endpoint
   POST /v1/unload_lora_adapter     {"lora_name"}
+  GET  /metrics                    Prometheus text: the engine (modelcore.metrics) and requests / tokens served
 An adapter is addressed as a model name, as with vLLM's --lora-modules. Errors are OpenAI's JSON shape.
 """
 
@@ -87,6 +88,8 @@ class Server:
         self.adapter_root = Path(adapter_root).resolve() if adapter_root is not None else None
         self.adapters: dict[str, ServedAdapter] = {}
         self.created = int(time.time())
+        self.finished: dict[str, int] = {}  # finish reason -> requests (counted on the engine thread)
+        self.tokens = {"prompt": 0, "completion": 0, "cached": 0}
         self._pending = 0
         self._loads = itertools.count(1)
 
@@ -136,6 +139,13 @@ class Server:
         if adapter is None:
             raise ApiError(404, f"The model `{model}` does not exist.", param="model", code="model_not_found")
         return adapter
+
+    def count(self, done: Completion) -> None:
+        """A finished request, for /metrics (called on the engine thread, the only writer)."""
+        self.finished[done.finish_reason] = self.finished.get(done.finish_reason, 0) + 1
+        self.tokens["prompt"] += done.prompt_tokens
+        self.tokens["completion"] += done.completion_tokens
+        self.tokens["cached"] += done.cached_tokens
 
     # ------------------------------------------------------------------------------------------ request
     def authorize(self, request: Request) -> None:
@@ -214,7 +224,11 @@ async def _submit(server: Server, parsed: GenerationRequest, adapter: ServedAdap
         raise ApiError(400, str(exc), param=param, code="context_length_exceeded") from None
     except ValueError as exc:  # bad token ids, a constraint that does not compile
         raise ApiError(400, str(exc)) from None
-    handle.add_done_callback(lambda done: loop.call_soon_threadsafe(events.put_nowait, done))
+    def finished(done: Completion) -> None:  # engine thread
+        server.count(done)
+        loop.call_soon_threadsafe(events.put_nowait, done)
+
+    handle.add_done_callback(finished)
     return _Generation(server, handle, events)
 
 
@@ -373,7 +387,45 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error_response(ApiError(exc.status_code, exc.detail or "error", type="invalid_request_error"))
 
 
+class _Collector:
+    """What /metrics reports, read at scrape time."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        from ..metrics import engine_metric_families
+
+        yield from engine_metric_families(self.server.engine.stats())
+        requests = CounterMetricFamily("plumbline_serve_requests", "Generation requests finished, by finish reason.",
+                                       labels=["finish_reason"])
+        for reason, n in sorted(self.server.finished.items()):
+            requests.add_metric([reason], n)
+        yield requests
+        tokens = CounterMetricFamily("plumbline_serve_tokens", "Tokens of finished requests: prompt, completion, "
+                                     "and prompt tokens served from the prefix cache (cached).", labels=["kind"])
+        for kind, n in self.server.tokens.items():
+            tokens.add_metric([kind], n)
+        yield tokens
+
+
+async def metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    server: Server = request.app.state.server
+    server.authorize(request)
+    body = await asyncio.to_thread(generate_latest, request.app.state.metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
 def build_app(server: Server) -> Starlette:
+    from prometheus_client import CollectorRegistry
+
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/v1/models", models, methods=["GET"]),
@@ -381,7 +433,10 @@ def build_app(server: Server) -> Starlette:
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
         Route("/v1/load_lora_adapter", load_lora_adapter, methods=["POST"]),
         Route("/v1/unload_lora_adapter", unload_lora_adapter, methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _http_error})
     app.state.server = server
+    app.state.metrics = CollectorRegistry(auto_describe=False)
+    app.state.metrics.register(_Collector(server))
     return app

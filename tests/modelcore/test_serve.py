@@ -187,6 +187,25 @@ def test_missing_or_wrong_token_is_401_in_openai_shape(server):
         wrong.models.list()
 
 
+def test_metrics_count_requests_and_tokens_behind_the_key(client, server):
+    import re
+
+    def scrape() -> dict[str, float]:
+        status, text = raw(server, "/metrics")
+        assert status == 200, text
+        return {m[0]: float(m[1]) for m in re.findall(r"^(plumbline_\S+) (\S+)$", text, re.M)}
+
+    before = scrape()
+    out = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=3, temperature=0)
+    after = scrape()
+    done = 'plumbline_serve_requests_total{finish_reason="length"}'
+    assert after[done] == before.get(done, 0) + 1
+    completion = 'plumbline_serve_tokens_total{kind="completion"}'
+    assert after[completion] == before.get(completion, 0) + out.usage.completion_tokens == before.get(completion, 0) + 3
+    assert after["plumbline_engine_max_batch_size"] == 4 and "plumbline_engine_prefix_cache_bytes" in after
+    assert raw(server, "/metrics", token=None)[0] == 401
+
+
 # ---------------------------------------------------------------------------------------- bad requests
 @pytest.mark.parametrize(("kwargs", "param"), [
     ({"n": 2}, "n"),

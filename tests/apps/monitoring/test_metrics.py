@@ -204,7 +204,9 @@ def test_the_engine_collector_reports_this_process_engine(monkeypatch):
     assert 3 <= got[("plumbline_engine_kv_cache_tokens", ())] <= 5
     assert got[("plumbline_adapter_loads_total", (("result", "ok"),))] == 0
     collected = {name.removesuffix("_total") for name, _ in got if name.startswith(("plumbline_engine", "plumbline_adapter"))}
-    assert collected <= metrics.COLLECTED_NAMES
+    from modelcore.metrics import ENGINE_METRIC_NAMES
+
+    assert collected == ENGINE_METRIC_NAMES <= metrics.COLLECTED_NAMES  # the literal list here agrees with modelcore
     engine.run_until_idle()
 
 
