@@ -120,7 +120,7 @@ class WorkerProcess:
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default", "--pool", "threads",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu,default,eval", "--pool", "threads",
              "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-mingle", "--without-gossip",
              "-n", f"test-{uuid.uuid4().hex[:8]}@%h"],
             cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,

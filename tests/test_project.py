@@ -88,3 +88,21 @@ def test_modelcore_does_not_import_django():
     code = "import sys, modelcore; assert not any(m == 'django' or m.startswith('django.') for m in sys.modules), 'django imported'"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_routed_queue_has_a_worker_in_compose_and_under_make_run():
+    """A task routed to a queue nobody consumes waits forever: compose (default profile) and `make run`'s rundev
+    each start a worker for every queue in CELERY_TASK_ROUTES."""
+    import re
+
+    from django.conf import settings
+
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert "eval" in routed  # adapter evaluation runs apart from the serving Engine
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    in_compose = {queue for svc in services.values() if "profiles" not in svc and "worker" in svc.get("command", [])
+                  for queue in svc["command"][svc["command"].index("-Q") + 1].split(",")}
+    rundev = (REPO / "apps" / "core" / "management" / "commands" / "rundev.py").read_text()
+    in_rundev = {q for group in re.findall(r'"-Q", "([a-z,]+)"', rundev) for q in group.split(",")}
+    assert routed <= in_compose, routed - in_compose
+    assert routed <= in_rundev, routed - in_rundev

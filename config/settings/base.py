@@ -241,7 +241,9 @@ CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
 CELERY_TASK_ROUTES = {
     "apps.generation.tasks.requeue_stale_jobs": {"queue": "default"},  # a database sweep, no model
     "apps.generation.tasks.*": {"queue": "gpu"},  # run_job: every kind of job runs the model
-    "apps.adapters.tasks.evaluate_adapter_version": {"queue": "gpu"},  # runs the model
+    # Loads its own model copy: queue eval, a worker process apart from the one holding the serving Engine, so
+    # an evaluation never takes the Engine's cores or memory (compose: worker-eval; make run: its own process).
+    "apps.adapters.tasks.evaluate_adapter_version": {"queue": "eval"},
     "apps.adapters.tasks.push_adapter_to_backend": {"queue": "default"},  # one HTTP call to the model server
     "apps.medical.tasks.verify_draft_version": {"queue": "default"},  # knowledge-base checks, CPU only
     "apps.monitoring.tasks.compute_snapshots": {"queue": "default"},  # statistics + a small embedding model, CPU

@@ -33,6 +33,11 @@ class Command(BaseCommand):
                  "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO"],
                 env=env,
             ),
+            subprocess.Popen(  # adapter evaluation: its own process, away from the gpu worker's Engine
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "eval", "-n", "eval@%h",
+                 "--pool", "solo", "--loglevel", "INFO"],
+                env=env,
+            ),
             subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "-n", "default@%h",
                  "--pool", "solo", "--loglevel", "INFO", "--beat",
