@@ -83,7 +83,7 @@ class InprocBackend:
         try:
             for request in requests:
                 submitted.append(self._submit(engine, deadline, **request))
-            return [self._drain(item, callback, deadline) for item, callback in zip(submitted, on_text, strict=True)]
+            return [self._drain(item, callback) for item, callback in zip(submitted, on_text, strict=True)]
         except BaseException:
             for item in submitted:
                 if not isinstance(item, TextResult):
@@ -112,18 +112,15 @@ class InprocBackend:
             return TextResult("", "error", 0, 0, error=str(exc), adapter_label=label)
 
     @staticmethod
-    def _drain(item, on_text, deadline: float | None) -> TextResult:
+    def _drain(item, on_text) -> TextResult:
+        """The request's result; the engine itself ends it at its deadline (between steps, queued or running)."""
         if isinstance(item, TextResult):
             return item
         handle, label = item
-        text, hit_deadline = "", False
+        text = ""
         try:
             for delta in handle:
                 text += delta
-                if deadline is not None and time.monotonic() > deadline:
-                    hit_deadline = True
-                    handle.cancel()
-                    break
                 if on_text is not None and on_text(text) is False:
                     handle.cancel()
                     break
@@ -134,8 +131,7 @@ class InprocBackend:
         metrics.generation_ended(completion_tokens=done.completion_tokens, timings=done.timings)
         from modelcore.engine import DEADLINE_EXCEEDED
 
-        hit_deadline = hit_deadline or (done.finish_reason == "cancelled" and done.error == DEADLINE_EXCEEDED)
-        if hit_deadline:
+        if done.finish_reason == "cancelled" and done.error == DEADLINE_EXCEEDED:
             return TextResult(done.text, "deadline", done.prompt_tokens, done.completion_tokens, "", label)
         return TextResult(done.text, done.finish_reason, done.prompt_tokens, done.completion_tokens, done.error or "",
                           label)
